@@ -1,0 +1,49 @@
+# hw3cli: every result is a file target. `make help` lists them; `make all` reproduces the main results.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+HW3    := $(BIN)/hw3cli
+ART    ?= artifacts
+IMDB_SOURCE ?= ../shared/data/imdb
+
+.PHONY: help install test lint all adder imdb-data bench clean
+
+help: ## List the targets (this message)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+install: $(VENV)/.installed ## Create .venv and install hw3cli (editable) with its dev tools
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
+	$(BIN)/python -m pip install -q -e '.[dev]' 2>&1 | grep -v '^WARNING: Location' || true
+	$(BIN)/python -c "import hw3cli, torch, torchvision, typer, rich, safetensors, regex, matplotlib, pytest"
+	@touch $@
+
+test: install ## Run the test suite (small data the tests make; a few minutes on 2 cores)
+	$(BIN)/python -m pytest
+
+lint: install ## ruff over the package, tests and benchmarks
+	$(BIN)/ruff check hw3cli tests bench
+
+all: adder ## Reproduce the main results into artifacts/
+
+adder: $(ART)/adder/example.json $(ART)/adder/verify.json $(ART)/adder/learned/metrics.json ## Problem 0: the worked example, the exhaustive check, the learned adder
+
+$(ART)/adder/example.json: | install
+	$(HW3) rnn-add 100111 110010 --show-weights --save $@
+
+$(ART)/adder/verify.json: | install
+	@mkdir -p $(@D)
+	$(HW3) rnn-add --verify 12 --json > $@.tmp && mv $@.tmp $@
+
+$(ART)/adder/learned/metrics.json: | install
+	$(HW3) rnn-add --learn --seeds 10 --out $(@D)
+
+clean: ## Remove artifacts/ outputs (keeps its README) and caches
+	find $(ART) -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +
+	rm -rf .pytest_cache .ruff_cache

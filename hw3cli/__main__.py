@@ -1,0 +1,4 @@
+from hw3cli.cli import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""The command line: parse options, build a frozen config, call the experiment's run(config).
+
+This is the only module that imports typer. Errors the user can fix (Hw3Error, bad options) become one
+line on stderr and exit code 2; Ctrl-C exits with 130.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from hw3cli import __version__
+from hw3cli.errors import Hw3Error
+
+app = typer.Typer(
+    name="hw3cli",
+    help="The deep-learning assignment as reproducible experiments: a threshold-RNN adder, IMDB sentiment "
+    "(GRU vs MLP) and Fashion-MNIST GANs. Outputs go to artifacts/.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"hw3cli {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """hw3cli: every experiment is one subcommand."""
+
+
+@app.command("rnn-add")
+def rnn_add(
+    a: Optional[str] = typer.Argument(None, help="First binary number, most significant bit first (e.g. 100111)."),
+    b: Optional[str] = typer.Argument(None, help="Second binary number (e.g. 110010)."),
+    show_weights: bool = typer.Option(False, "--show-weights", help="Also print U, W, b_h, v, b_y and h0."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object for scripts."),
+    save: Optional[Path] = typer.Option(None, "--save", help="Also write the JSON result to this file."),
+    verify: Optional[int] = typer.Option(
+        None, "--verify", metavar="N", help="Check every pair of numbers up to N bits, then random pairs."
+    ),
+    random_pairs: int = typer.Option(1000, "--random-pairs", help="With --verify: random pairs to check."),
+    random_bits: int = typer.Option(256, "--random-bits", help="With --verify: bits of the random pairs."),
+    learn: bool = typer.Option(False, "--learn", help="Train the 3-unit network by gradient descent instead."),
+    seeds: int = typer.Option(5, "--seeds", help="With --learn: how many seeds to train."),
+    seed: int = typer.Option(0, "--seed", help="First seed (--learn) or the random pairs' seed (--verify)."),
+    steps: int = typer.Option(2000, "--steps", help="With --learn: Adam steps per seed."),
+    weights: Optional[Path] = typer.Option(
+        None, "--weights", help="Use a learned adder (learned.safetensors) instead of the hand-set weights."
+    ),
+    out: Path = typer.Option(Path("artifacts/adder/learned"), "--out", help="With --learn: the run folder."),
+) -> int:
+    """Add two binary numbers with the hand-set 3-unit threshold RNN (Problem 0), verify it, or learn one."""
+    from hw3cli.experiments import rnn_add as exp
+
+    modes = sum([a is not None or b is not None, verify is not None, learn])
+    if modes != 1:
+        raise Hw3Error("give two binary numbers, or --verify N, or --learn (exactly one of them)")
+    if verify is not None:
+        return exp.run_verify(exp.VerifyConfig(verify, random_pairs, random_bits, seed, weights, as_json))
+    if learn:
+        return exp.run_learn(exp.LearnConfig(seeds=seeds, first_seed=seed, steps=steps, out_dir=out))
+    if a is None or b is None:
+        raise Hw3Error("rnn-add needs two binary numbers, e.g. hw3cli rnn-add 100111 110010")
+    return exp.run(exp.AddConfig(a, b, show_weights, as_json, weights, save))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: run the app and turn every failure into a one-line message."""
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        code = app(args=args, prog_name="hw3cli", standalone_mode=False)
+    except Hw3Error as exc:
+        _fail(f"hw3cli: error: {exc}", exc.exit_code)
+    except (KeyboardInterrupt, typer.Abort):
+        _fail("hw3cli: interrupted", 130)
+    except Exception as exc:
+        # Typer's usage errors (click's, or the copy of click that newer Typer vendors): one line, exit 2.
+        if not (hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int)):
+            raise
+        if not exc.format_message():  # bare `hw3cli`: the help was printed, nothing went wrong
+            sys.exit(0)
+        ctx = getattr(exc, "ctx", None)
+        where = f"hw3cli {ctx.info_name}" if ctx is not None and ctx.parent is not None else "hw3cli"
+        _fail(f"{where}: {exc.format_message()} (see '{where} --help')", exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str, code: int) -> None:
+    print(" ".join(message.split()), file=sys.stderr)
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Shared plumbing: atomic files, checkpoints, run folders, seeding and devices. Never prints."""

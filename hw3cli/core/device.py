@@ -1,0 +1,26 @@
+"""`--device auto|cpu|cuda|mps` to a torch.device, failing clearly when the device is absent."""
+
+from __future__ import annotations
+
+import torch
+
+from hw3cli.errors import Hw3Error
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def resolve_device(name: str) -> torch.device:
+    name = name.lower()
+    if name not in DEVICES and not name.startswith("cuda:"):
+        raise Hw3Error(f"unknown device '{name}': choose one of {', '.join(DEVICES)}")
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise Hw3Error(f"--device {name} was asked for, but torch sees no CUDA device")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise Hw3Error("--device mps was asked for, but MPS is not available")
+    return torch.device(name)

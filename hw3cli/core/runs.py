@@ -1,0 +1,59 @@
+"""Run folders: every run writes the config that made it and the metrics it measured."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from hw3cli import __version__
+from hw3cli.core.files import read_json, write_json
+
+
+def config_record(experiment: str, config: Any) -> dict[str, Any]:
+    """What `config.json` holds: the experiment, every option, the command line and the software."""
+    fields = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
+    return {
+        "experiment": experiment,
+        "config": _jsonable(fields),
+        "command": ["hw3cli", *sys.argv[1:]] if sys.argv and sys.argv[0].endswith("hw3cli") else sys.argv,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "versions": {
+            "hw3cli": __version__,
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+        },
+        "host": {"machine": platform.machine(), "cpus": os.cpu_count()},
+    }
+
+
+def write_config(run_dir: str | os.PathLike, experiment: str, config: Any) -> Path:
+    return write_json(Path(run_dir) / "config.json", config_record(experiment, config))
+
+
+def write_metrics(run_dir: str | os.PathLike, metrics: dict[str, Any]) -> Path:
+    return write_json(Path(run_dir) / "metrics.json", _jsonable(metrics))
+
+
+def read_run_config(run_dir: str | os.PathLike) -> dict[str, Any]:
+    return read_json(Path(run_dir) / "config.json", "run config")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, torch.Tensor):
+        return value.tolist()
+    if hasattr(value, "item") and callable(value.item):
+        return value.item()
+    return value

@@ -1,0 +1,1 @@
+"""Data readers and converters. Never prints."""

@@ -1,0 +1,195 @@
+"""Problem 0: the hand-set threshold RNN that adds binary numbers; exhaustive checks; learning one."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from rich.table import Table
+
+from hw3cli.core.checkpoint import load_checkpoint, save_checkpoint
+from hw3cli.core.files import atomic_folder, write_json
+from hw3cli.core.runs import write_config, write_metrics
+from hw3cli.data.binary import adder_inputs, bits_to_string, parse_binary
+from hw3cli.errors import Hw3Error
+from hw3cli.experiments import display
+from hw3cli.models.adder import PARAM_NAMES, ThresholdAdder
+from hw3cli.train.adder import SmoothAdder, train_smooth_adder, verify_exhaustive, verify_random
+
+CHECKPOINT_KIND = "threshold-adder"
+
+
+@dataclass(frozen=True)
+class AddConfig:
+    a: str  # first addend, binary, most significant bit first (as written)
+    b: str  # second addend, likewise
+    show_weights: bool = False  # also print U, W, b_h, v, b_y and h0
+    as_json: bool = False  # print one JSON object instead of tables
+    weights: Path | None = None  # a learned adder checkpoint; None uses the hand-set weights
+    save: Path | None = None  # also write the JSON result to this file
+
+
+@dataclass(frozen=True)
+class VerifyConfig:
+    bits: int  # check every pair of numbers of up to this many bits
+    random_pairs: int = 1000  # then this many random pairs ...
+    random_bits: int = 256  # ... of up to this many bits each
+    seed: int = 0  # seeds the random pairs
+    weights: Path | None = None  # a learned adder checkpoint; None uses the hand-set weights
+    as_json: bool = False  # print one JSON object instead of text
+
+
+@dataclass(frozen=True)
+class LearnConfig:
+    seeds: int = 5  # train this many networks, seeds first_seed, first_seed + 1, ...
+    first_seed: int = 0  # the first seed
+    steps: int = 2000  # Adam steps per network
+    batch: int = 128  # random additions per step
+    width: int = 8  # bits per training addend
+    lr: float = 0.1  # Adam learning rate
+    max_steepness: float = 8.0  # the sigmoid's final steepness (it rises linearly from 1)
+    verify_bits: int = 10  # the hardened network is checked on every pair up to this width
+    out_dir: Path = Path("artifacts/adder/learned")  # run folder: learned.safetensors, config.json, metrics.json
+
+
+def load_adder(weights: Path | None) -> ThresholdAdder:
+    if weights is None:
+        return ThresholdAdder.hand_set()
+    tensors, _ = load_checkpoint(weights, CHECKPOINT_KIND)
+    missing = [name for name in PARAM_NAMES if name not in tensors]
+    if missing:
+        raise Hw3Error(f"{weights} lacks the adder tensors {', '.join(missing)}")
+    return ThresholdAdder.from_tensors(tensors)
+
+
+def run(config: AddConfig) -> int:
+    a, b = parse_binary(config.a, "first number"), parse_binary(config.b, "second number")
+    adder = load_adder(config.weights)
+    x = adder_inputs(a, b)
+    with torch.no_grad():
+        y, h = adder(x.unsqueeze(0))
+    y, h = y[0], h[0]
+    total = bits_to_string(y.tolist())
+    correct = int(total, 2) == int(a, 2) + int(b, 2)
+    result = {
+        "a": a,
+        "b": b,
+        "sum": total,
+        "decimal": {"a": int(a, 2), "b": int(b, 2), "sum": int(total, 2)},
+        "correct": correct,
+        "x1": [int(v) for v in x[:, 0].tolist()],
+        "x2": [int(v) for v in x[:, 1].tolist()],
+        "steps": [
+            {"t": t, "x1": int(x[t, 0]), "x2": int(x[t, 1]), "h": [int(v) for v in h[t].tolist()], "y": int(y[t])}
+            for t in range(x.shape[0])
+        ],
+        "y": [int(v) for v in y.tolist()],
+        "weights": {name: t.tolist() for name, t in adder.tensors().items()},
+    }
+    if config.save is not None:
+        write_json(config.save, result)
+    out = display.stdout()
+    if config.as_json:
+        out.print_json(json.dumps(result))
+        return 0 if correct else 1
+    table = Table(title=f"{a} + {b}, least significant bit first")
+    for column in ("t", "x1", "x2", "h1 (s>=1)", "h2 (carry)", "h3 (s=3)", "y"):
+        table.add_column(column, justify="right")
+    for s in result["steps"]:
+        table.add_row(str(s["t"]), str(s["x1"]), str(s["x2"]), *map(str, s["h"]), f"[bold]{s['y']}")
+    out.print(table)
+    if config.show_weights:
+        out.print(_weights_table(adder))
+    mark = "[green]correct[/]" if correct else "[red]WRONG[/]"
+    out.print(f"{a} + {b} = [bold]{total}[/]  ({int(a, 2)} + {int(b, 2)} = {int(total, 2)}, {mark})")
+    return 0 if correct else 1
+
+
+def _weights_table(adder: ThresholdAdder) -> Table:
+    table = Table(title="weights (h = step(U x + W h_prev + b_h), y = step(v.h + b_y))")
+    table.add_column("name")
+    table.add_column("value")
+    for name, value in adder.tensors().items():
+        table.add_row(name, json.dumps(value.tolist()))
+    return table
+
+
+def run_verify(config: VerifyConfig) -> int:
+    if config.bits < 1:
+        raise Hw3Error(f"--verify needs at least 1 bit, got {config.bits}")
+    if config.bits > 14:
+        raise Hw3Error(f"--verify {config.bits} would check 4^{config.bits} pairs; 14 bits is the most allowed")
+    if config.random_pairs < 0 or config.random_bits < 1:
+        raise Hw3Error("--random-pairs must be >= 0 and --random-bits >= 1")
+    adder = load_adder(config.weights)
+    start = time.perf_counter()
+    exhaustive = verify_exhaustive(adder, config.bits)
+    exhaustive_seconds = time.perf_counter() - start
+    rand = verify_random(adder, config.random_pairs, config.random_bits, config.seed)
+    ok = exhaustive.ok and rand.ok
+    report = {
+        "exhaustive": {"bits": config.bits, "checked": exhaustive.checked, "mismatches": exhaustive.mismatches,
+                       "examples": exhaustive.examples, "seconds": round(exhaustive_seconds, 3)},
+        "random": {"max_bits": config.random_bits, "checked": rand.checked, "mismatches": rand.mismatches,
+                   "examples": [[str(v) for v in e] for e in rand.examples], "seed": config.seed},
+        "ok": ok,
+    }
+    out = display.stdout()
+    if config.as_json:
+        out.print_json(json.dumps(report))
+    else:
+        out.print(f"every pair up to {config.bits} bits: {exhaustive.checked:,} checked, "
+                  f"{exhaustive.mismatches:,} wrong ({exhaustive_seconds:.1f} s)")
+        out.print(f"random pairs up to {config.random_bits} bits: {rand.checked:,} checked, {rand.mismatches:,} wrong")
+        for a, b, said in exhaustive.examples + rand.examples:
+            out.print(f"  {a} + {b}: network said {said}, expected {int(a) + int(b)}")
+        out.print("[green]all correct[/]" if ok else "[red]MISMATCHES FOUND[/]")
+    return 0 if ok else 1
+
+
+def run_learn(config: LearnConfig) -> int:
+    if config.seeds < 1 or config.steps < 1 or config.batch < 1 or config.width < 1:
+        raise Hw3Error("--seeds, --steps, --batch and --width must all be at least 1")
+    if not 1 <= config.verify_bits <= 14:
+        raise Hw3Error("--verify-bits must be between 1 and 14")
+    runs, best = [], None
+    with display.progress_bar() as bar:
+        for seed in range(config.first_seed, config.first_seed + config.seeds):
+            generator = torch.Generator().manual_seed(seed)
+            model = SmoothAdder(generator)
+            task = bar.add_task(f"seed {seed}", total=config.steps, status="")
+            start, curve = time.perf_counter(), []
+            for record in train_smooth_adder(model, generator, config.steps, config.batch, config.width,
+                                             config.lr, config.max_steepness):
+                if record["step"] % 10 == 0 or record["step"] == config.steps:
+                    curve.append([record["step"], record["loss"]])
+                    bar.update(task, completed=record["step"], status=f"loss {record['loss']:.4f}")
+            hard = model.harden()
+            check = verify_exhaustive(hard, config.verify_bits)
+            runs.append({"seed": seed, "final_loss": curve[-1][1], "mismatches": check.mismatches,
+                         "checked": check.checked, "correct": check.ok,
+                         "seconds": round(time.perf_counter() - start, 2), "loss_curve": curve})
+            bar.update(task, status=f"loss {curve[-1][1]:.4f}  {'adder' if check.ok else 'not an adder'}")
+            if best is None or check.mismatches < best[0]:
+                best = (check.mismatches, seed, hard)
+    successes = sum(r["correct"] for r in runs)
+    with atomic_folder(config.out_dir) as tmp:
+        write_config(tmp, "rnn-add-learn", config)
+        write_metrics(tmp, {"successes": successes, "seeds": config.seeds, "best_seed": best[1],
+                            "best_mismatches": best[0], "runs": runs})
+        save_checkpoint(tmp / "learned.safetensors", best[2].tensors(), CHECKPOINT_KIND,
+                        extra={"seed": str(best[1]), "mismatches": str(best[0])})
+    out = display.stdout()
+    table = Table(title=f"3-unit adders learned by gradient descent, hardened, checked to {config.verify_bits} bits")
+    for column in ("seed", "final loss", "wrong pairs", "correct adder", "seconds"):
+        table.add_column(column, justify="right")
+    for r in runs:
+        table.add_row(str(r["seed"]), f"{r['final_loss']:.2e}", f"{r['mismatches']:,}",
+                      "[green]yes[/]" if r["correct"] else "[red]no[/]", f"{r['seconds']:.1f}")
+    out.print(table)
+    out.print(f"{successes} of {config.seeds} seeds recovered a correct adder; saved seed {best[1]} "
+              f"({best[0]:,} wrong pairs) to {config.out_dir / 'learned.safetensors'}")
+    return 0

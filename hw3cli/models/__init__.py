@@ -1,0 +1,1 @@
+"""Model definitions, each rebuildable from the arguments stored in its checkpoint."""

@@ -1,0 +1,1 @@
+"""Training and evaluation loops. They yield or return histories and never print."""
