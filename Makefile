@@ -30,7 +30,7 @@ test: install ## Run the test suite (small data the tests make; a few minutes on
 lint: install ## ruff over the package, tests and benchmarks
 	$(BIN)/ruff check hw3cli tests bench
 
-all: adder ## Reproduce the main results into artifacts/
+all: adder imdb-data ## Reproduce the main results into artifacts/
 
 adder: $(ART)/adder/example.json $(ART)/adder/verify.json $(ART)/adder/learned/metrics.json ## Problem 0: the worked example, the exhaustive check, the learned adder
 
@@ -43,6 +43,14 @@ $(ART)/adder/verify.json: | install
 
 $(ART)/adder/learned/metrics.json: | install
 	$(HW3) rnn-add --learn --seeds 10 --out $(@D)
+
+imdb-data: $(ART)/imdb/data/data.safetensors ## Problem 1: IMDB text to vocab.json and left-padded 400-token matrices
+
+$(ART)/imdb/data/data.safetensors: | install
+	$(HW3) preprocess --source $(IMDB_SOURCE) --out $(@D)
+
+bench: install ## Benchmarks (speed ratios measured in one run; not part of the tests)
+	$(BIN)/python bench/preprocess_bench.py --source $(IMDB_SOURCE)
 
 clean: ## Remove artifacts/ outputs (keeps its README) and caches
 	find $(ART) -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +

@@ -75,6 +75,35 @@ def rnn_add(
     return exp.run(exp.AddConfig(a, b, show_weights, as_json, weights, save))
 
 
+@app.command("preprocess")
+def preprocess(
+    source: Optional[Path] = typer.Option(
+        Path("../shared/data/imdb"), "--source",
+        help="The assignment's folder ({train,test}_{pos,neg}_reviews.txt[.gz]), an aclImdb/ folder, or "
+        "aclImdb_v1.tar.gz (read without unpacking).",
+    ),
+    download: bool = typer.Option(False, "--download", help="Fetch aclImdb_v1.tar.gz (checksummed) into --cache-dir."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Where --download keeps the tarball."),
+    out: Path = typer.Option(Path("artifacts/imdb/data"), "--out", help="Output folder."),
+    max_len: int = typer.Option(400, "--max-len", help="Indices per review: shorter ones are left-padded with 0."),
+    truncate: str = typer.Option(
+        "head", "--truncate", help="Longer reviews keep their first (head) or last (tail) tokens."
+    ),
+    min_freq: int = typer.Option(1, "--min-freq", help="Words seen fewer times in training become <unk>."),
+    max_vocab: Optional[int] = typer.Option(None, "--max-vocab", help="Vocabulary size cap, <pad> and <unk> included."),
+    dev_fraction: float = typer.Option(0.2, "--dev-fraction", help="Share of training held out as dev (stratified)."),
+    seed: int = typer.Option(0, "--seed", help="Seeds the dev split."),
+) -> int:
+    """IMDB text to a JSON vocabulary (from the training split only) and left-padded index matrices."""
+    from hw3cli.experiments import preprocess as exp
+
+    config = exp.PreprocessConfig(source=source, download=download, out_dir=out, max_len=max_len, truncate=truncate,
+                                  min_freq=min_freq, max_vocab=max_vocab, dev_fraction=dev_fraction, seed=seed)
+    if cache_dir is not None:
+        config = exp.PreprocessConfig(**{**config.__dict__, "cache_dir": cache_dir})
+    return exp.run(config)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app and turn every failure into a one-line message."""
     args = sys.argv[1:] if argv is None else argv

@@ -1,0 +1,119 @@
+"""The word vocabulary: index 0 is padding, 1 is unknown, then words by frequency, ties alphabetical."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from itertools import chain, repeat
+from pathlib import Path
+
+import numpy as np
+
+from hw3cli.data.text import SETTINGS, tokenize_many
+from hw3cli.errors import Hw3Error
+
+PAD, UNK = 0, 1
+RESERVED = ("<pad>", "<unk>")
+
+
+@dataclass
+class Vocabulary:
+    words: list[str]  # words[i] has index i; words[0] and words[1] are the reserved tokens
+    counts: list[int]  # training-split frequency of each word (0 for the reserved tokens)
+    min_freq: int
+    max_size: int | None
+
+    def __post_init__(self):
+        self.index = {w: i for i, w in enumerate(self.words)}
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def to_json(self) -> str:
+        return json.dumps({
+            "format": "hw3cli-vocab",
+            "tokenizer": SETTINGS,
+            "pad_index": PAD,
+            "unk_index": UNK,
+            "min_freq": self.min_freq,
+            "max_size": self.max_size,
+            "size": len(self.words),
+            "words": [[w, c] for w, c in zip(self.words, self.counts, strict=True)],
+        }, ensure_ascii=False, indent=0) + "\n"
+
+    def sha256(self) -> str:
+        return hashlib.sha256(self.to_json().encode("utf-8")).hexdigest()
+
+    @classmethod
+    def load(cls, path: Path) -> Vocabulary:
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            if data.get("format") != "hw3cli-vocab":
+                raise ValueError("no hw3cli-vocab format marker")
+            words = [w for w, _ in data["words"]]
+            counts = [int(c) for _, c in data["words"]]
+            if tuple(words[:2]) != RESERVED:
+                raise ValueError("the reserved <pad>/<unk> entries are missing")
+            return cls(words, counts, int(data["min_freq"]), data["max_size"])
+        except FileNotFoundError:
+            raise Hw3Error(f"vocabulary not found: {path}") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, ValueError, KeyError, TypeError) as exc:
+            raise Hw3Error(f"{path} is not an hw3cli vocabulary ({exc})") from None
+
+    def encode(self, texts: list[str], max_len: int, truncate: str = "head") -> np.ndarray:
+        """Texts to a (len(texts), max_len) int32 matrix, left-padded with zeros."""
+        tokens = tokenize_many([" ".join(t.splitlines()) for t in texts])
+        lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
+        get = self.index.get
+        flat = np.fromiter(map(get, chain.from_iterable(tokens), repeat(UNK)), dtype=np.int32,
+                           count=int(lengths.sum()))
+        return pad_left(flat, lengths, max_len, truncate)
+
+
+class WordIndexer:
+    """Gives every word seen a provisional id, in order of first sight, at C speed: a defaultdict whose
+    missing-key factory is its own length."""
+
+    def __init__(self):
+        self.ids: defaultdict[str, int] = defaultdict()
+        self.ids.default_factory = self.ids.__len__
+
+    def encode(self, token_lists: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
+        """Returns the flat provisional ids (int32) and the number of tokens of each text."""
+        lengths = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(token_lists))
+        flat = np.fromiter(map(self.ids.__getitem__, chain.from_iterable(token_lists)), dtype=np.int32,
+                           count=int(lengths.sum()))
+        return flat, lengths
+
+    def build(self, counts: np.ndarray, min_freq: int, max_size: int | None) -> tuple[Vocabulary, np.ndarray]:
+        """The vocabulary from per-provisional-id training counts, and the provisional -> final id table."""
+        words = list(self.ids)  # insertion order == provisional id
+        keep = [i for i in np.flatnonzero(counts >= min_freq).tolist()]
+        keep.sort(key=lambda i: (-int(counts[i]), words[i]))
+        if max_size is not None:
+            keep = keep[: max(max_size - len(RESERVED), 0)]
+        table = np.full(len(words), UNK, dtype=np.int32)
+        table[np.asarray(keep, dtype=np.int64)] = np.arange(len(RESERVED), len(RESERVED) + len(keep), dtype=np.int32)
+        vocab = Vocabulary(list(RESERVED) + [words[i] for i in keep], [0, 0] + [int(counts[i]) for i in keep],
+                           min_freq, max_size)
+        return vocab, table
+
+
+def pad_left(flat: np.ndarray, lengths: np.ndarray, max_len: int, truncate: str = "head") -> np.ndarray:
+    """Rows of `flat` (split by `lengths`) into a (rows, max_len) matrix: shorter rows padded with zeros on
+    the LEFT, longer rows cut to their first (`head`) or last (`tail`) max_len tokens. Vectorised."""
+    rows = len(lengths)
+    kept = np.minimum(lengths, max_len)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]) if rows else np.zeros(0, np.int64)
+    if truncate == "tail":
+        starts = starts + lengths - kept
+    elif truncate != "head":
+        raise Hw3Error(f"--truncate must be head or tail, not '{truncate}'")
+    total = int(kept.sum())
+    row = np.repeat(np.arange(rows), kept)
+    offset = np.arange(total) - np.repeat(np.cumsum(kept) - kept, kept)  # position within the kept tokens
+    matrix = np.zeros((rows, max_len), dtype=np.int32)
+    matrix[row, np.repeat(max_len - kept, kept) + offset] = flat[np.repeat(starts, kept) + offset]
+    return matrix

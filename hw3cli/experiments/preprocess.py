@@ -1,0 +1,101 @@
+"""`hw3cli preprocess`: IMDB review text to a vocabulary and left-padded index matrices."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from rich.table import Table
+
+from hw3cli.core.checkpoint import save_checkpoint
+from hw3cli.core.files import atomic_folder, atomic_write_text, write_json
+from hw3cli.core.runs import write_config
+from hw3cli.data.imdb import download_aclimdb, read_corpus
+from hw3cli.data.sentiment import DATA_KIND, EncodeOptions, encode_corpus
+from hw3cli.errors import Hw3Error
+from hw3cli.experiments import display
+
+OUTPUT_FILES = ("vocab.json", "data.safetensors", "stats.json", "config.json")
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    source: Path | None = Path("../shared/data/imdb")  # assignment folder, aclImdb/ folder or aclImdb_v1.tar.gz
+    download: bool = False  # fetch aclImdb_v1.tar.gz into cache_dir instead of reading source
+    cache_dir: Path = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "hw3cli"
+    out_dir: Path = Path("artifacts/imdb/data")  # vocab.json, data.safetensors, stats.json, config.json
+    max_len: int = 400  # every review becomes exactly this many indices
+    truncate: str = "head"  # longer reviews keep their first (head) or last (tail) max_len tokens
+    min_freq: int = 1  # words seen fewer times in the training split are unknown (index 1)
+    max_vocab: int | None = None  # at most this many entries, <pad> and <unk> included
+    dev_fraction: float = 0.2  # share of each label of the training file held out as the dev split
+    seed: int = 0  # seeds the dev split
+
+
+def validate(config: PreprocessConfig) -> None:
+    if config.max_len < 1:
+        raise Hw3Error(f"--max-len must be at least 1, got {config.max_len}")
+    if config.truncate not in ("head", "tail"):
+        raise Hw3Error(f"--truncate must be head or tail, not '{config.truncate}'")
+    if config.min_freq < 1:
+        raise Hw3Error(f"--min-freq must be at least 1, got {config.min_freq}")
+    if config.max_vocab is not None and config.max_vocab < 3:
+        raise Hw3Error(f"--max-vocab must be at least 3 (<pad>, <unk> and one word), got {config.max_vocab}")
+    if not 0.0 < config.dev_fraction < 1.0:
+        raise Hw3Error(f"--dev-fraction must be between 0 and 1 (exclusive), got {config.dev_fraction}")
+    out = config.out_dir
+    if out.exists() and (not out.is_dir() or _foreign_contents(out)):
+        raise Hw3Error(f"{out} exists and is not a preprocess output folder; choose another --out")
+
+
+def _foreign_contents(folder: Path) -> list[str]:
+    return [p.name for p in folder.iterdir() if p.name not in OUTPUT_FILES]
+
+
+def run(config: PreprocessConfig) -> int:
+    validate(config)
+    start = time.perf_counter()
+    source = download_aclimdb(config.cache_dir) if config.download else config.source
+    if source is None:
+        raise Hw3Error("give --source PATH or --download")
+    corpus = read_corpus(source)
+    read_seconds = time.perf_counter() - start
+    options = EncodeOptions(config.max_len, config.truncate, config.min_freq, config.max_vocab,
+                            config.dev_fraction, config.seed)
+    vocab, splits, stats = encode_corpus(corpus, options)
+    if len(splits["train"].labels) == 0:
+        raise Hw3Error(f"{source}: the training split is empty after carving out the dev split")
+    stats["seconds"] = {"read": round(read_seconds, 2), "total": round(time.perf_counter() - start, 2)}
+    vocab_json = vocab.to_json()
+    tensors = {}
+    for name, split in splits.items():
+        tensors[f"{name}_ids"] = torch.from_numpy(split.ids)
+        tensors[f"{name}_labels"] = torch.from_numpy(split.labels)
+        tensors[f"{name}_lengths"] = torch.from_numpy(split.lengths)
+    with atomic_folder(config.out_dir) as tmp:
+        atomic_write_text(tmp / "vocab.json", vocab_json)
+        save_checkpoint(tmp / "data.safetensors", tensors, DATA_KIND,
+                        {"max_len": config.max_len, "truncate": config.truncate},
+                        {"vocab_sha256": vocab.sha256(), "source": str(source)})
+        write_json(tmp / "stats.json", stats)
+        write_config(tmp, "preprocess", config)
+    _summary(config, stats)
+    return 0
+
+
+def _summary(config: PreprocessConfig, stats: dict) -> None:
+    out = display.stdout()
+    table = Table(title=f"IMDB preprocessed ({stats['form']}, checksums {stats['checksums']}) -> {config.out_dir}")
+    for column in ("split", "reviews", "pos", "neg", "median tokens", "95th pct", f"> {config.max_len} (cut)"):
+        table.add_column(column, justify="right")
+    for name, s in stats["splits"].items():
+        table.add_row(name, f"{s['reviews']:,}", f"{s['positive']:,}", f"{s['negative']:,}",
+                      f"{s['length_percentiles']['p50']:.0f}", f"{s['length_percentiles']['p95']:.0f}",
+                      f"{100 * s['share_truncated']:.1f}%")
+    out.print(table)
+    out.print(f"vocabulary {stats['vocabulary_size']:,} entries; unknown tokens on test "
+              f"{100 * stats['unknown_token_rate_test']:.2f}%; invalid UTF-8 reviews {stats['invalid_utf8_reviews']}; "
+              f"{stats['seconds']['total']:.1f} s")

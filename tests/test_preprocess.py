@@ -1,0 +1,241 @@
+import gzip
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hw3cli.data.imdb import _verify_sha256sums, read_corpus
+from hw3cli.data.sentiment import load_sentiment_data
+from hw3cli.data.text import tokenize, tokenize_many
+from hw3cli.data.vocab import Vocabulary, pad_left
+from tests.conftest import SHARED, assert_usage_error, snapshot
+
+REVIEWS = {
+    ("train", "pos"): ["A great, great film!", "Great acting<br />and a great plot.", "Loved it: great fun."],
+    ("train", "neg"): ["A dull film.", "Dull, dull, dull... awful plot.", "Awful!"],
+    ("test", "pos"): ["Great film, superb.", "Superb!"],
+    ("test", "neg"): ["Dull and awful.", "Awful film."],
+}
+
+
+def write_assignment(folder: Path, gz: bool = False, reviews=REVIEWS) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for (split, label), texts in reviews.items():
+        data = ("\n".join(texts) + "\n").encode()
+        name = f"{split}_{label}_reviews.txt"
+        if gz:
+            (folder / (name + ".gz")).write_bytes(gzip.compress(data))
+        else:
+            (folder / name).write_bytes(data)
+    return folder
+
+
+def write_aclimdb(root: Path) -> Path:
+    for (split, label), texts in REVIEWS.items():
+        folder = root / "aclImdb" / split / label
+        folder.mkdir(parents=True)
+        for i, text in enumerate(texts):
+            (folder / f"{i}_{8 if label == 'pos' else 2}.txt").write_text(text)
+    return root / "aclImdb"
+
+
+def write_tarball(path: Path, members: dict[str, str]) -> Path:
+    with tarfile.open(path, "w:gz") as archive:
+        for name, text in members.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return path
+
+
+def acl_members() -> dict[str, str]:
+    members = {}
+    for (split, label), texts in REVIEWS.items():
+        for i, text in enumerate(texts):
+            members[f"aclImdb/{split}/{label}/{i}_{8 if label == 'pos' else 2}.txt"] = text
+    members["aclImdb/train/unsup/0_0.txt"] = "not labelled"
+    members["aclImdb/README"] = "readme"
+    return members
+
+
+def test_tokenizer_lowercases_strips_html_and_unicode_punctuation():
+    assert tokenize("Café — «GREAT»! <br /><br />It's 10/10... (really)") == ["café", "great", "its", "1010", "really"]
+    assert tokenize("well-known<BR/>end ¿qué?") == ["wellknown", "end", "qué"]
+    assert tokenize("!!! ... ???") == []
+    assert tokenize_many(["A, b.", "", "C!"]) == [["a", "b"], [], ["c"]]
+
+
+def test_pad_left_and_truncation_exactly():
+    flat = np.array([5, 6, 7, 8, 9, 10, 11], dtype=np.int32)
+    lengths = np.array([2, 0, 5])
+    head = pad_left(flat, lengths, 4, "head")
+    assert head.tolist() == [[0, 0, 5, 6], [0, 0, 0, 0], [7, 8, 9, 10]]
+    tail = pad_left(flat, lengths, 4, "tail")
+    assert tail.tolist() == [[0, 0, 5, 6], [0, 0, 0, 0], [8, 9, 10, 11]]
+    assert pad_left(flat, lengths, 1, "head").tolist() == [[5], [0], [7]]
+    assert pad_left(flat, lengths, 1, "tail").tolist() == [[6], [0], [11]]
+
+
+def test_readers_agree_across_all_three_forms(tmp_path):
+    plain = read_corpus(write_assignment(tmp_path / "plain"))
+    packed = read_corpus(write_assignment(tmp_path / "gz", gz=True))
+    folder = read_corpus(write_aclimdb(tmp_path / "acl"))
+    tarball = read_corpus(write_tarball(tmp_path / "aclImdb_v1.tar.gz", acl_members()))
+    assert plain.form == "assignment" and folder.form == "aclImdb folder" and tarball.form == "aclImdb tarball"
+    for corpus in (packed, folder, tarball):
+        for split in ("train", "test"):
+            assert sorted(corpus.split(split).texts) == sorted(plain.split(split).texts)
+            assert sorted(corpus.split(split).labels) == sorted(plain.split(split).labels)
+    assert plain.train.labels == [1, 1, 1, 0, 0, 0]
+
+
+def run_preprocess(cli, source, out, *extra):
+    return cli("preprocess", "--source", source, "--out", out, "--dev-fraction", "0.34", *extra)
+
+
+def test_preprocess_outputs_vocab_matrices_and_stats(cli, tmp_path):
+    out = tmp_path / "data"
+    r = run_preprocess(cli, write_assignment(tmp_path / "src"), out, "--max-len", "6")
+    assert r.code == 0, r.err
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "data.safetensors", "stats.json", "vocab.json"]
+    vocab = json.loads((out / "vocab.json").read_text())
+    words = [w for w, _ in vocab["words"]]
+    assert words[:2] == ["<pad>", "<unk>"]
+    counts = [c for _, c in vocab["words"][2:]]
+    assert counts == sorted(counts, reverse=True)
+    for (w1, c1), (w2, c2) in zip(vocab["words"][2:], vocab["words"][3:]):
+        assert c1 > c2 or (c1 == c2 and w1 < w2)
+    data = load_sentiment_data(out)
+    sizes = {name: len(s["labels"]) for name, s in data.splits.items()}
+    assert sizes == {"train": 4, "dev": 2, "test": 4}  # one review of each label held out of each train file
+    assert sorted(data.splits["dev"]["labels"].tolist()) == [0, 1]
+    assert all(s["ids"].shape[1] == 6 for s in data.splits.values())
+    # "Dull and awful." -> 3 tokens, left-padded; "superb" never occurs in training, so it is <unk>.
+    test = data.splits["test"]
+    row = test["ids"][test["lengths"].tolist().index(3)].tolist()
+    assert row[:3] == [0, 0, 0] and all(i > 0 for i in row[3:])
+    superb = test["ids"][test["lengths"].tolist().index(1)].tolist()
+    assert superb == [0, 0, 0, 0, 0, 1]
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["splits"]["test"]["reviews"] == 4 and stats["vocabulary_size"] == len(words)
+    assert 0 < stats["unknown_token_rate_test"] < 1
+
+
+def test_vocabulary_is_byte_identical_across_runs_and_leaves_out_dev_and_test(cli, tmp_path):
+    src = write_assignment(tmp_path / "src")
+    run_preprocess(cli, src, tmp_path / "a")
+    run_preprocess(cli, src, tmp_path / "b")
+    assert (tmp_path / "a" / "vocab.json").read_bytes() == (tmp_path / "b" / "vocab.json").read_bytes()
+    a, b = load_sentiment_data(tmp_path / "a"), load_sentiment_data(tmp_path / "b")
+    for split in ("train", "dev", "test"):
+        for key in ("ids", "labels", "lengths"):
+            assert torch.equal(a.splits[split][key], b.splits[split][key])
+    words = {w for w, _ in json.loads((tmp_path / "a" / "vocab.json").read_text())["words"]}
+    assert "superb" not in words  # test-only word
+
+
+def test_min_freq_and_max_vocab_bound_the_vocabulary(cli, tmp_path):
+    src = write_assignment(tmp_path / "src")
+    run_preprocess(cli, src, tmp_path / "v", "--min-freq", "2")
+    vocab = Vocabulary.load(tmp_path / "v" / "vocab.json")
+    assert all(c >= 2 for c in vocab.counts[2:])
+    run_preprocess(cli, src, tmp_path / "w", "--max-vocab", "4")
+    assert len(Vocabulary.load(tmp_path / "w" / "vocab.json")) == 4
+
+
+def test_invalid_utf8_empty_and_punctuation_only_reviews(cli, tmp_path):
+    src = write_assignment(tmp_path / "src")
+    (src / "test_neg_reviews.txt").write_bytes(b"Dull \xff\xfe film.\n\n?!...\n")
+    r = run_preprocess(cli, src, tmp_path / "out", "--max-len", "5")
+    assert r.code == 0, r.err
+    stats = json.loads((tmp_path / "out" / "stats.json").read_text())
+    assert stats["invalid_utf8_reviews"] == 1
+    assert stats["splits"]["test"]["empty_reviews"] == 2
+    test = load_sentiment_data(tmp_path / "out").splits["test"]
+    assert (test["ids"][test["lengths"] == 0] == 0).all()
+
+
+def test_checksums_are_verified_when_present(cli, tmp_path):
+    src = write_assignment(tmp_path / "src", gz=True)
+    (src / "SHA256SUMS").write_text("0" * 64 + "  train_pos_reviews.txt.gz\n")
+    assert_usage_error(run_preprocess(cli, src, tmp_path / "out"), "checksum")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("case", ["missing", "partial", "empty-file", "not-imdb-tar", "garbage-tar", "unknown-folder",
+                                  "max-len-0", "bad-truncate", "dev-fraction", "max-vocab"])
+def test_bad_input_is_one_line_and_leaves_outputs_alone(cli, tmp_path, case):
+    good = write_assignment(tmp_path / "good")
+    out = tmp_path / "out"
+    assert run_preprocess(cli, good, out).code == 0
+    before = snapshot(out)
+    extra = []
+    if case == "missing":
+        source, word = tmp_path / "nope", "not found"
+    elif case == "partial":
+        source = write_assignment(tmp_path / "p")
+        (source / "test_neg_reviews.txt").unlink()
+        word = "lacks test_neg_reviews.txt"
+    elif case == "empty-file":
+        source = write_assignment(tmp_path / "e")
+        (source / "train_pos_reviews.txt").write_text("")
+        word = "empty"
+    elif case == "not-imdb-tar":
+        source, word = write_tarball(tmp_path / "x.tar.gz", {"foo/bar.txt": "hi"}), "not the aclImdb"
+    elif case == "garbage-tar":
+        source = tmp_path / "junk.tar.gz"
+        source.write_bytes(b"\x1f\x8b garbage")
+        word = "not a readable tar"
+    elif case == "unknown-folder":
+        source = tmp_path / "empty"
+        source.mkdir()
+        word = "no IMDB data"
+    else:
+        source = good
+        extra, word = {
+            "max-len-0": (["--max-len", "0"], "--max-len"),
+            "bad-truncate": (["--truncate", "middle"], "truncate"),
+            "dev-fraction": (["--dev-fraction", "1.5"], "dev-fraction"),
+            "max-vocab": (["--max-vocab", "1"], "max-vocab"),
+        }[case]
+    assert_usage_error(cli("preprocess", "--source", source, "--out", out, *extra), word)
+    assert snapshot(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_refuses_to_replace_a_folder_that_is_not_preprocess_output(cli, tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    assert_usage_error(run_preprocess(cli, write_assignment(tmp_path / "src"), out), "not a preprocess output")
+    assert (out / "notes.txt").read_text() == "keep me"
+
+
+REAL = SHARED / "data" / "imdb"
+
+
+@pytest.mark.skipif(not (REAL / "train_pos_reviews.txt.gz").exists(), reason="../shared/data/imdb is not here")
+def test_real_data_slice(cli, tmp_path):
+    assert _verify_sha256sums(REAL, sorted(REAL.glob("*.gz"))) == "verified"
+    src = tmp_path / "slice"
+    src.mkdir()
+    for path in REAL.glob("*_reviews.txt.gz"):
+        with gzip.open(path, "rt", encoding="utf-8") as handle:
+            lines = [next(handle) for _ in range(200)]
+        (src / path.name).write_bytes(gzip.compress("".join(lines).encode()))
+    r = cli("preprocess", "--source", src, "--out", tmp_path / "out")
+    assert r.code == 0, r.err
+    data = load_sentiment_data(tmp_path / "out")
+    assert {k: len(v["labels"]) for k, v in data.splits.items()} == {"train": 320, "dev": 80, "test": 400}
+    ids = data.splits["train"]["ids"]
+    assert ids.shape == (320, 400) and int(ids.max()) < len(data.vocab)
+    lengths = data.splits["train"]["lengths"]
+    short = lengths < 400
+    # left padding: the number of leading zeros of a short review is 400 minus its length
+    assert ((ids[short] == 0).sum(1) >= 400 - lengths[short]).all()
+    assert (ids[short][:, -1] != 0).all()
