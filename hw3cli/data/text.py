@@ -15,8 +15,7 @@ _PUNCTUATION = regex.compile(r"\p{P}+")
 
 
 def normalize(text: str) -> str:
-    """Lower-cased text without HTML breaks or punctuation; newlines are kept, so many reviews joined by
-    newlines can be normalised in one call and split apart again."""
+    """Lower-cased text without HTML breaks or punctuation."""
     return _PUNCTUATION.sub("", _BREAK.sub(" ", text.lower()))
 
 
@@ -25,7 +24,6 @@ def tokenize(text: str) -> list[str]:
 
 
 def tokenize_many(texts: list[str]) -> list[list[str]]:
-    """`tokenize` for many texts at once (one regex pass over them all). Texts must not contain newlines."""
-    if not texts:
-        return []
-    return [line.split() for line in normalize("\n".join(texts)).split("\n")]
+    """`tokenize` for each text. (Review by review is faster here than one regex pass over all of them
+    joined: the short-lived strings stay in cache.)"""
+    return [normalize(text).split() for text in texts]

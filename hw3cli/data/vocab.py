@@ -32,16 +32,21 @@ class Vocabulary:
         return len(self.words)
 
     def to_json(self) -> str:
-        return json.dumps({
-            "format": "hw3cli-vocab",
-            "tokenizer": SETTINGS,
-            "pad_index": PAD,
-            "unk_index": UNK,
-            "min_freq": self.min_freq,
-            "max_size": self.max_size,
-            "size": len(self.words),
-            "words": [[w, c] for w, c in zip(self.words, self.counts, strict=True)],
-        }, ensure_ascii=False, indent=0) + "\n"
+        """The vocabulary file: settings first, then one [word, count] pair per entry in index order."""
+        if getattr(self, "_json", None) is None:
+            header = json.dumps({
+                "format": "hw3cli-vocab",
+                "tokenizer": SETTINGS,
+                "pad_index": PAD,
+                "unk_index": UNK,
+                "min_freq": self.min_freq,
+                "max_size": self.max_size,
+                "size": len(self.words),
+            }, ensure_ascii=False, indent=1)
+            # json's C encoder (no indent) for the 100k entries; the pure-Python indenting one takes a second.
+            words = json.dumps(list(zip(self.words, self.counts)), ensure_ascii=False, separators=(",", ":"))
+            self._json = header[:-2] + ',\n "words": ' + words + "\n}\n"
+        return self._json
 
     def sha256(self) -> str:
         return hashlib.sha256(self.to_json().encode("utf-8")).hexdigest()
