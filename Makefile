@@ -10,7 +10,7 @@ HW3    := $(BIN)/hw3cli
 ART    ?= artifacts
 IMDB_SOURCE ?= ../shared/data/imdb
 
-.PHONY: help install test lint all adder imdb-data bench clean
+.PHONY: help install test lint all adder imdb-data imdb bench clean
 
 help: ## List the targets (this message)
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -30,7 +30,7 @@ test: install ## Run the test suite (small data the tests make; a few minutes on
 lint: install ## ruff over the package, tests and benchmarks
 	$(BIN)/ruff check hw3cli tests bench
 
-all: adder imdb-data ## Reproduce the main results into artifacts/
+all: adder imdb ## Reproduce the main results into artifacts/
 
 adder: $(ART)/adder/example.json $(ART)/adder/verify.json $(ART)/adder/learned/metrics.json ## Problem 0: the worked example, the exhaustive check, the learned adder
 
@@ -46,8 +46,20 @@ $(ART)/adder/learned/metrics.json: | install
 
 imdb-data: $(ART)/imdb/data/data.safetensors ## Problem 1: IMDB text to vocab.json and left-padded 400-token matrices
 
+# The vocabulary is capped at 25,000 entries: rarer words (most seen once or twice) only help a model overfit.
 $(ART)/imdb/data/data.safetensors: | install
-	$(HW3) preprocess --source $(IMDB_SOURCE) --out $(@D)
+	$(HW3) preprocess --source $(IMDB_SOURCE) --out $(@D) --max-vocab 25000
+
+imdb: $(ART)/imdb/comparison.md ## Problem 1: preprocess, GRU, both MLPs, and comparison.md
+
+$(ART)/imdb/gru/metrics.json: $(ART)/imdb/data/data.safetensors
+	$(HW3) train-gru --data $(<D) --out $(@D)
+
+$(ART)/imdb/mlp-%/metrics.json: $(ART)/imdb/data/data.safetensors
+	$(HW3) train-mlp --data $(<D) --input $* --out $(@D)
+
+$(ART)/imdb/comparison.md: $(ART)/imdb/gru/metrics.json $(ART)/imdb/mlp-embedding/metrics.json $(ART)/imdb/mlp-ids/metrics.json
+	$(HW3) compare-imdb $(^D) --out $@ > /dev/null
 
 bench: install ## Benchmarks (speed ratios measured in one run; not part of the tests)
 	$(BIN)/python bench/preprocess_bench.py --source $(IMDB_SOURCE)
