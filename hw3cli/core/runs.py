@@ -57,3 +57,21 @@ def _jsonable(value: Any) -> Any:
     if hasattr(value, "item") and callable(value.item):
         return value.item()
     return value
+
+
+def check_run_folder(out: Path, experiment: str, run_files: tuple[str, ...]) -> None:
+    """Refuse an output folder that holds anything but a run of this same experiment (which may be replaced)."""
+    from hw3cli.errors import Hw3Error
+
+    out = Path(out)
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise Hw3Error(f"--out {out} is a file, not a folder")
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in run_files)
+    if foreign:
+        raise Hw3Error(f"--out {out} holds other files ({', '.join(foreign[:3])}); choose another folder")
+    if (out / "config.json").exists():
+        previous = read_json(out / "config.json", "run config").get("experiment")
+        if previous != experiment:
+            raise Hw3Error(f"--out {out} holds a {previous} run; choose another folder")

@@ -12,7 +12,7 @@ import torch
 from hw3cli.core.checkpoint import load_checkpoint, save_checkpoint
 from hw3cli.core.device import resolve_device
 from hw3cli.core.files import atomic_folder, atomic_write_text, read_json
-from hw3cli.core.runs import write_config, write_metrics
+from hw3cli.core.runs import check_run_folder, write_config, write_metrics
 from hw3cli.core.seeding import seed_everything
 from hw3cli.data.sentiment import load_sentiment_data
 from hw3cli.data.vocab import Vocabulary
@@ -86,22 +86,7 @@ def _validate(config: TrainConfig) -> None:
         raise Hw3Error(f"--layers must be at least 1, got {config.layers}")
     if isinstance(config, MLPConfig) and config.input not in ("ids", "embedding"):
         raise Hw3Error(f"--input must be ids or embedding, not '{config.input}'")
-    _check_out_dir(config.out_dir, "train-gru" if isinstance(config, GRUConfig) else "train-mlp")
-
-
-def _check_out_dir(out: Path, experiment: str) -> None:
-    """Refuse to replace a folder that holds something other than a run of this same command."""
-    if not out.exists():
-        return
-    if not out.is_dir():
-        raise Hw3Error(f"--out {out} is a file, not a folder")
-    foreign = [p.name for p in out.iterdir() if p.name not in RUN_FILES]
-    if foreign:
-        raise Hw3Error(f"--out {out} holds other files ({', '.join(sorted(foreign)[:3])}); choose another folder")
-    if (out / "config.json").exists():
-        previous = read_json(out / "config.json", "run config").get("experiment")
-        if previous != experiment:
-            raise Hw3Error(f"--out {out} holds a {previous} run; choose another folder")
+    check_run_folder(config.out_dir, "train-gru" if isinstance(config, GRUConfig) else "train-mlp", RUN_FILES)
 
 
 def _build(config: TrainConfig, vocab_size: int, max_len: int) -> torch.nn.Module:

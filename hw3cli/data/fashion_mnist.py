@@ -1,0 +1,119 @@
+"""Fashion-MNIST: find the four IDX files, check them, and keep the whole set in memory as uint8.
+
+Search order: an explicit folder; Debian's dataset-fashion-mnist (/usr/share/datasets/fashion-mnist); a
+torchvision root (<root>/FashionMNIST/raw). With download=True, torchvision fetches it into that root.
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hw3cli.errors import Hw3Error
+
+DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
+TORCHVISION_ROOT = Path.home() / ".cache" / "hw3cli" / "torchvision"
+CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+FILES = {  # name -> (file stem, IDX magic number); 2051 = unsigned bytes in 3 dims, 2049 = in 1 dim
+    "train_images": ("train-images-idx3-ubyte", 2051),
+    "train_labels": ("train-labels-idx1-ubyte", 2049),
+    "test_images": ("t10k-images-idx3-ubyte", 2051),
+    "test_labels": ("t10k-labels-idx1-ubyte", 2049),
+}
+
+
+@dataclass
+class FashionMNIST:
+    train_images: torch.Tensor  # (60000, 28, 28) uint8
+    train_labels: torch.Tensor  # (60000,) int64
+    test_images: torch.Tensor  # (10000, 28, 28) uint8
+    test_labels: torch.Tensor  # (10000,) int64
+    folder: Path
+
+
+def _path(folder: Path, stem: str) -> Path | None:
+    for name in (stem, stem + ".gz"):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def find_folder(data_dir: Path | None = None, torchvision_root: Path = TORCHVISION_ROOT) -> Path:
+    candidates = [data_dir] if data_dir is not None else [DEBIAN_DIR, torchvision_root / "FashionMNIST" / "raw"]
+    for folder in candidates:
+        if folder is not None and all(_path(folder, stem) for stem, _ in FILES.values()):
+            return folder
+    if data_dir is not None:
+        missing = [stem for stem, _ in FILES.values() if _path(data_dir, stem) is None]
+        raise Hw3Error(f"{data_dir} lacks the Fashion-MNIST files {', '.join(missing)} (.gz or not)")
+    raise Hw3Error(
+        "Fashion-MNIST not found: install Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist), "
+        "pass --data-dir with the four IDX files, or use --download"
+    )
+
+
+def download(torchvision_root: Path = TORCHVISION_ROOT) -> Path:
+    from torchvision.datasets import FashionMNIST as TorchvisionFashionMNIST
+
+    try:
+        TorchvisionFashionMNIST(str(torchvision_root), train=True, download=True)
+        TorchvisionFashionMNIST(str(torchvision_root), train=False, download=True)
+    except Exception as exc:  # torchvision raises RuntimeError, URLError, ... when offline
+        raise Hw3Error(f"cannot download Fashion-MNIST with torchvision ({exc})") from None
+    return torchvision_root / "FashionMNIST" / "raw"
+
+
+def read_idx(path: Path, magic: int) -> np.ndarray:
+    """One IDX file (gzipped or not), checked: magic number, 28x28 images, data length matching the header."""
+    try:
+        data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise Hw3Error(f"cannot read {path}: {exc} (truncated or corrupt?)") from None
+    if len(data) < 8 or int.from_bytes(data[:4], "big") != magic:
+        raise Hw3Error(f"{path} is not an IDX file of the expected type (magic number "
+                       f"{int.from_bytes(data[:4], 'big') if len(data) >= 4 else 'missing'}, expected {magic})")
+    dims = data[3]
+    shape = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims)]
+    header = 4 + 4 * dims
+    if dims == 3 and shape[1:] != [28, 28]:
+        raise Hw3Error(f"{path} holds images of {shape[1:]} pixels, expected 28x28")
+    if len(data) != header + int(np.prod(shape)):
+        raise Hw3Error(f"{path} has {len(data) - header} bytes of data, expected {int(np.prod(shape))} (truncated?)")
+    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def load_fashion_mnist(data_dir: Path | None = None, download_missing: bool = False) -> FashionMNIST:
+    folder = download() if download_missing else find_folder(data_dir)
+    arrays = {key: read_idx(_path(folder, stem), magic) for key, (stem, magic) in FILES.items()}
+    for split in ("train", "test"):
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if len(images) != len(labels) or len(images) == 0:
+            raise Hw3Error(f"{folder}: {len(images)} {split} images but {len(labels)} labels")
+        if labels.max() > 9:
+            raise Hw3Error(f"{folder}: the {split} labels hold values above 9")
+    return FashionMNIST(
+        torch.from_numpy(arrays["train_images"].copy()), torch.from_numpy(arrays["train_labels"].astype(np.int64)),
+        torch.from_numpy(arrays["test_images"].copy()), torch.from_numpy(arrays["test_labels"].astype(np.int64)),
+        folder,
+    )
+
+
+def to_unit_range(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images (any shape) to flat float vectors in [-1, 1], the generator's tanh range."""
+    return images.reshape(images.shape[0], -1).float().mul_(2.0 / 255.0).sub_(1.0)
+
+
+def image_batches(images: torch.Tensor, labels: torch.Tensor, batch_size: int,
+                  generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """One epoch of (images in [-1, 1], labels) in a seeded random order, on the images' device; the last
+    incomplete batch is dropped so every step sees the same batch size."""
+    order = torch.randperm(len(images), generator=generator).to(images.device)
+    for start in range(0, len(order) - batch_size + 1, batch_size):
+        index = order[start:start + batch_size]
+        yield to_unit_range(images[index]), labels[index]

@@ -1,0 +1,286 @@
+"""`hw3cli train-gan` and `hw3cli compare-gan`: Fashion-MNIST GANs with vanilla, MSE, WGAN and LSGAN losses."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from rich.table import Table
+from safetensors.torch import load_file
+
+from hw3cli.core.checkpoint import load_checkpoint, save_checkpoint
+from hw3cli.core.device import resolve_device
+from hw3cli.core.files import atomic_folder, atomic_write_text, read_json
+from hw3cli.core.runs import check_run_folder, write_config, write_metrics
+from hw3cli.core.seeding import seed_everything
+from hw3cli.data.fashion_mnist import load_fashion_mnist, to_unit_range
+from hw3cli.errors import Hw3Error
+from hw3cli.experiments import display
+from hw3cli.models.gan import Discriminator, Generator
+from hw3cli.plots.gan import loss_curves, sample_grid, sample_strip, score_curves
+from hw3cli.train.gan_loop import GanSettings, sample, train_gan
+from hw3cli.train.gan_losses import LOSSES, make_loss
+
+RUN_FILES = ("generator.safetensors", "discriminator.safetensors", "samples.safetensors", "config.json",
+             "metrics.json", "loss.png", "scores.png", "samples_strip.png", "samples")
+
+
+@dataclass(frozen=True)
+class GanConfig:
+    loss: str = "vanilla"  # vanilla, mse, wgan or lsgan
+    out_dir: Path | None = None  # run folder; default artifacts/gan/<loss> (wgan: artifacts/gan/wgan-clip<c>)
+    epochs: int = 30  # passes over the 60,000 training images
+    batch_size: int = 64  # images per step
+    noise_dim: int = 100  # size of G's Gaussian input
+    g_hidden: tuple[int, ...] = (256, 512, 1024)  # G's three hidden layers
+    d_hidden: tuple[int, ...] = (1024, 512, 256)  # D's three hidden layers
+    lr: float | None = None  # default: 2e-4 with Adam(0.5, 0.999); WGAN 5e-5 with RMSprop, as in its paper
+    clip: float = 0.01  # WGAN: every critic weight is clipped to [-clip, clip] after each critic step
+    critic_steps: int | None = None  # D steps per G step; default 5 for WGAN, else 1
+    sample_every: int = 0  # also keep samples every N epochs (0: start, middle and end only)
+    samples: int = 64  # fixed-noise samples per grid
+    precision: str = "fp32"  # fp32, or bf16 autocast
+    threads: int = 0  # torch CPU threads; 0 keeps torch's default
+    seed: int = 0  # seeds weights, batch order, noise and the fixed sample noise
+    device: str = "auto"  # auto, cpu, cuda or mps
+    data_dir: Path | None = None  # a folder with the four IDX files; default: Debian's package, then torchvision's
+    download: bool = False  # let torchvision download Fashion-MNIST
+    limit: int = 0  # train on the first N training images only (0: all); for quick runs
+
+    @property
+    def run_dir(self) -> Path:
+        if self.out_dir is not None:
+            return self.out_dir
+        return Path("artifacts/gan") / (f"wgan-clip{self.clip:g}" if self.loss == "wgan" else self.loss)
+
+
+def validate(config: GanConfig) -> None:
+    if config.loss not in LOSSES:
+        raise Hw3Error(f"unknown --loss '{config.loss}': choose one of {', '.join(LOSSES)}")
+    if config.epochs < 1 or config.batch_size < 1 or config.noise_dim < 1 or config.samples < 1:
+        raise Hw3Error("--epochs, --batch-size, --noise-dim and --samples must be at least 1")
+    if not config.clip > 0:
+        raise Hw3Error(f"--clip must be positive, got {config.clip}")
+    if config.lr is not None and not config.lr > 0:
+        raise Hw3Error(f"--lr must be positive, got {config.lr}")
+    if config.critic_steps is not None and config.critic_steps < 1:
+        raise Hw3Error(f"--critic-steps must be at least 1, got {config.critic_steps}")
+    for name in ("g_hidden", "d_hidden"):
+        sizes = getattr(config, name)
+        if len(sizes) != 3 or any(s < 1 for s in sizes):
+            raise Hw3Error(f"--{name.replace('_', '-')} needs three positive layer sizes, got {list(sizes)}")
+    if config.precision not in ("fp32", "bf16"):
+        raise Hw3Error(f"--precision must be fp32 or bf16, not '{config.precision}'")
+    if config.sample_every < 0 or config.limit < 0:
+        raise Hw3Error("--sample-every and --limit must not be negative")
+    check_run_folder(config.run_dir, "train-gan", RUN_FILES)
+
+
+def parse_sizes(text: str, option: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise Hw3Error(f"{option} takes comma-separated positive integers like 256,512,1024, not '{text}'") from None
+    if any(s < 1 for s in sizes):
+        raise Hw3Error(f"{option} takes positive layer sizes, got '{text}'")
+    return sizes
+
+
+def sample_epochs(epochs: int, every: int) -> list[int]:
+    keep = {0, max(1, epochs // 2), epochs}
+    if every:
+        keep |= set(range(every, epochs + 1, every))
+    return sorted(keep)
+
+
+def pixel_diversity(images: torch.Tensor) -> float:
+    """Mean over pixels of the standard deviation across images: about 0 when every sample is the same."""
+    return float(images.reshape(len(images), -1).float().std(0).mean())
+
+
+def run(config: GanConfig) -> int:
+    validate(config)
+    device = resolve_device(config.device)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    data = load_fashion_mnist(config.data_dir, config.download)
+    train_images, train_labels = data.train_images, data.train_labels
+    if config.limit:
+        train_images, train_labels = train_images[: config.limit], train_labels[: config.limit]
+    if len(train_images) < config.batch_size:
+        raise Hw3Error(f"--batch-size {config.batch_size} is larger than the {len(train_images)} training images")
+    loss = make_loss(config.loss, config.clip, config.critic_steps)
+    lr = config.lr or (5e-5 if config.loss == "wgan" else 2e-4)
+    settings = GanSettings(config.epochs, config.batch_size, "rmsprop" if config.loss == "wgan" else "adam", lr,
+                           config.precision)
+
+    seed_everything(config.seed)
+    generator = Generator(config.noise_dim, config.g_hidden).to(device)
+    discriminator = Discriminator(config.d_hidden).to(device) if loss.uses_discriminator else None
+    rng = torch.Generator(device=device).manual_seed(config.seed)
+    fixed_noise = torch.randn(config.samples, config.noise_dim, generator=torch.Generator().manual_seed(config.seed))
+    fixed_noise = fixed_noise.to(device)
+    keep = sample_epochs(config.epochs, config.sample_every)
+    samples = {"epoch_000": sample(generator, fixed_noise)}
+    history = {k: [] for k in ("iteration", "g_loss", "d_loss", "real_score", "fake_score")}
+    epochs = []
+    per_epoch = len(train_images) // config.batch_size // loss.critic_steps
+    started = time.perf_counter()
+    with display.progress_bar() as bar:
+        task = bar.add_task(f"train-gan {config.loss}", total=per_epoch * config.epochs, status="")
+        rate = ""
+        for record in train_gan(generator, discriminator, loss, train_images.to(device), train_labels.to(device),
+                                settings, rng, device):
+            if record["event"] == "iteration":
+                for key in history:
+                    history[key].append(record[key])
+                if record["iteration"] % 20 == 0:
+                    d = "" if math.isnan(record["d_loss"]) else f"  D {record['d_loss']:.3f}"
+                    bar.update(task, completed=record["iteration"],
+                               status=f"epoch {record['epoch']}  G {record['g_loss']:.3f}{d}{rate}")
+                continue
+            epochs.append({k: v for k, v in record.items() if k != "event"})
+            rate = f"  {record['images_per_second']:,.0f} img/s"
+            if record["epoch"] in keep:
+                samples[f"epoch_{record['epoch']:03d}"] = sample(generator, fixed_noise)
+    real = to_unit_range(data.test_images[:1000]).add(1).div(2)
+    final = samples[f"epoch_{config.epochs:03d}"]
+    metrics = {
+        "loss": config.loss,
+        "iterations": {k: [round(v, 6) if not math.isnan(v) else None for v in vals] if k != "iteration" else vals
+                       for k, vals in history.items()},
+        "epochs": epochs,
+        "sample_epochs": keep,
+        "images_per_second": sum(e["images_per_second"] for e in epochs) / len(epochs),
+        "total_seconds": time.perf_counter() - started,
+        "sample_diversity": pixel_diversity(final),
+        "real_diversity": pixel_diversity(real),
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+    }
+    metrics["summary"] = summary(config, metrics)
+    title = run_title(config)
+    with atomic_folder(config.run_dir) as tmp:
+        save_checkpoint(tmp / "generator.safetensors", generator.state_dict(), Generator.kind, generator.args)
+        if discriminator is not None:
+            save_checkpoint(tmp / "discriminator.safetensors", discriminator.state_dict(), Discriminator.kind,
+                            discriminator.args, {"critic": str(config.loss == "wgan")})
+        save_checkpoint(tmp / "samples.safetensors", samples, "gan-samples")
+        write_config(tmp, "train-gan", config)
+        write_metrics(tmp, metrics)
+        render_figures(tmp, title)
+    display.stdout().print(f"{metrics['summary']}\n-> {config.run_dir}")
+    return 0
+
+
+def run_title(config: GanConfig) -> str:
+    extra = f", clip {config.clip:g}" if config.loss == "wgan" else ""
+    return f"{config.loss} GAN{extra}, batch {config.batch_size}"
+
+
+def summary(config: GanConfig, metrics: dict) -> str:
+    last = metrics["epochs"][-1]
+    text = (f"{config.loss}: {config.epochs} epochs in {metrics['total_seconds']:.0f} s "
+            f"({metrics['images_per_second']:,.0f} images/s); final G loss {last['g_loss']:.3f}")
+    if config.loss != "mse":
+        text += f", D loss {last['d_loss']:.3f}, real score {last['real_score']:.3f}, fake {last['fake_score']:.3f}"
+    ratio = metrics["sample_diversity"] / metrics["real_diversity"]
+    text += (f". Sample diversity (mean per-pixel std across the fixed-noise samples) {metrics['sample_diversity']:.3f}"
+             f" vs {metrics['real_diversity']:.3f} for real images ({100 * ratio:.0f}%).")
+    if config.loss == "mse":
+        text += (" With no discriminator, the best G under E(x - G(z))^2, with z independent of x, outputs the "
+                 "mean image for every z: the samples collapse onto one blurry average.")
+    return text
+
+
+def render_figures(run_dir: Path, title: str) -> None:
+    """Every figure of a run, from its metrics.json and samples.safetensors alone."""
+    metrics = read_json(run_dir / "metrics.json", "run metrics")
+    loss_curves(metrics, run_dir / "loss.png", f"{title}: losses")
+    if metrics["loss"] != "mse":
+        score_curves(metrics, run_dir / "scores.png", f"{title}: real and fake scores")
+    samples = load_file(run_dir / "samples.safetensors")
+    names = sorted(samples)
+    for name in names:
+        epoch = int(name.split("_")[1])
+        sample_grid(samples[name], run_dir / "samples" / f"{name}.png", f"{title}: epoch {epoch}")
+    sample_strip([(f"epoch {int(n.split('_')[1])}", samples[n]) for n in names], run_dir / "samples_strip.png",
+                 f"{title}: the same fixed noise over training")
+
+
+def load_generator(run_dir: Path) -> Generator:
+    path = Path(run_dir) / "generator.safetensors"
+    if not path.is_file():
+        raise Hw3Error(f"{run_dir} is not a train-gan run (no generator.safetensors)")
+    tensors, meta = load_checkpoint(path, Generator.kind)
+    args = meta["model_args"]
+    try:
+        generator = Generator(args["noise_dim"], tuple(args["hidden"]), args.get("classes", 0))
+        generator.load_state_dict(tensors)
+    except (KeyError, TypeError, RuntimeError) as exc:
+        raise Hw3Error(f"{path} does not rebuild a generator ({exc})") from None
+    return generator
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    runs: tuple[Path, ...]  # train-gan run folders to put side by side
+    out_dir: Path = Path("artifacts/gan/comparison")  # comparison.png and comparison.md
+
+
+def run_compare(config: CompareConfig) -> int:
+    import matplotlib.pyplot as plt
+
+    from hw3cli.plots import savefig
+    from hw3cli.plots.gan import grid_array
+
+    if not config.runs:
+        raise Hw3Error("give at least one train-gan run folder")
+    rows = []
+    for run in config.runs:
+        cfg = read_json(Path(run) / "config.json", "run config")
+        if cfg.get("experiment") != "train-gan":
+            raise Hw3Error(f"{run} is not a train-gan run")
+        metrics = read_json(Path(run) / "metrics.json", "run metrics")
+        samples = load_file(Path(run) / "samples.safetensors")
+        rows.append((Path(run).name, cfg["config"], metrics, samples[sorted(samples)[-1]]))
+    fig, axes = plt.subplots(2, len(rows), figsize=(4 * len(rows), 7.5), squeeze=False)
+    for col, (name, _, metrics, final) in enumerate(rows):
+        ax = axes[0, col]
+        for key, label in (("g_loss", "G"), ("d_loss", "D")):
+            ax.plot([e["epoch"] for e in metrics["epochs"]], [e[key] for e in metrics["epochs"]], "o-", ms=3,
+                    label=label)
+        ax.set(title=name, xlabel="epoch", ylabel="loss (epoch mean)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        axes[1, col].imshow(grid_array(final, 8), cmap="gray_r", vmin=0, vmax=1)
+        axes[1, col].set_title(f"samples after {len(metrics['epochs'])} epochs", fontsize=9)
+        axes[1, col].axis("off")
+    fig.suptitle("train-gan runs side by side")
+    savefig(fig, config.out_dir / "comparison.png")
+    lines = ["| run | loss | clip | epochs | final G loss | final D loss | real score | fake score | "
+             "sample diversity | images/s |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name, cfg, m, _ in rows:
+        last = m["epochs"][-1]
+        lines.append(f"| {name} | {cfg['loss']} | {cfg['clip'] if cfg['loss'] == 'wgan' else '-'} | {len(m['epochs'])}"
+                     f" | {last['g_loss']:.4f} | {_fmt(last['d_loss'])} | {_fmt(last['real_score'])} | "
+                     f"{_fmt(last['fake_score'])} | {m['sample_diversity']:.3f} | {m['images_per_second']:,.0f} |")
+    table = "\n".join(lines)
+    atomic_write_text(config.out_dir / "comparison.md", f"# GAN runs compared\n\n{table}\n\n![](comparison.png)\n")
+    out = display.stdout()
+    rich_table = Table(title="train-gan runs")
+    for column in ("run", "final G loss", "final D loss", "sample diversity"):
+        rich_table.add_column(column)
+    for name, _, m, _ in rows:
+        rich_table.add_row(name, f"{m['epochs'][-1]['g_loss']:.4f}", _fmt(m["epochs"][-1]["d_loss"]),
+                           f"{m['sample_diversity']:.3f}")
+    out.print(rich_table)
+    out.print(f"-> {config.out_dir}")
+    return 0
+
+
+def _fmt(value) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"

@@ -1,0 +1,60 @@
+"""Problem 2's MLPs: a generator (noise -> 3 hidden ReLU layers -> 784, tanh) and a discriminator
+(784 -> 3 hidden ReLU layers -> 1, sigmoid; the WGAN critic drops the sigmoid). With `classes` > 0 both take a
+one-hot label concatenated to their input (the conditional GAN)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+IMAGE_SIZE = 784
+
+
+def _mlp(sizes: list[int]) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+class Generator(nn.Module):
+    kind = "gan-generator"
+
+    def __init__(self, noise_dim: int = 100, hidden: tuple[int, ...] = (256, 512, 1024), classes: int = 0):
+        super().__init__()
+        self.args = {"noise_dim": noise_dim, "hidden": list(hidden), "classes": classes}
+        self.noise_dim, self.classes = noise_dim, classes
+        self.net = _mlp([noise_dim + classes, *hidden, IMAGE_SIZE])
+
+    def forward(self, noise: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.tanh(self.net(_with_labels(noise, labels, self.classes)))
+
+
+class Discriminator(nn.Module):
+    """`forward` returns logits (raw critic values for WGAN); `probability` is the assignment's sigmoid output."""
+
+    kind = "gan-discriminator"
+
+    def __init__(self, hidden: tuple[int, ...] = (1024, 512, 256), classes: int = 0, outputs: int = 1):
+        super().__init__()
+        self.args = {"hidden": list(hidden), "classes": classes, "outputs": outputs}
+        self.classes = classes
+        self.net = _mlp([IMAGE_SIZE + classes, *hidden, outputs])
+        self.sigmoid = nn.Sigmoid()
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        out = self.net(_with_labels(images, labels, self.classes))
+        return out.squeeze(-1) if out.shape[-1] == 1 else out
+
+    def probability(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.sigmoid(self.forward(images, labels))
+
+
+def _with_labels(x: torch.Tensor, labels: torch.Tensor | None, classes: int) -> torch.Tensor:
+    if classes == 0:
+        return x
+    if labels is None:
+        raise ValueError("a conditional model needs labels")
+    return torch.cat([x, nn.functional.one_hot(labels, classes).to(x.dtype)], dim=1)

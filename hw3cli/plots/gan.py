@@ -1,0 +1,89 @@
+"""GAN figures: losses and scores per iteration and per epoch, sample grids, and a strip of grids over time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from hw3cli.plots import savefig
+
+
+def _smooth(values: list[float], window: int) -> np.ndarray:
+    v = np.asarray(values, dtype=float)
+    if len(v) < window or window < 2:
+        return v
+    return np.convolve(v, np.ones(window) / window, mode="valid")
+
+
+def _per_iteration_and_epoch(metrics: dict, keys: tuple[str, ...], labels: tuple[str, ...], ylabel: str,
+                             path: Path, title: str) -> Path:
+    it = metrics["iterations"]
+    epochs = metrics["epochs"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4))
+    window = max(1, len(it["iteration"]) // 200)
+    for key, label in zip(keys, labels):
+        values = it[key]
+        if all(v != v for v in values):  # all NaN: this run has no such quantity (MSE has no D)
+            continue
+        left.plot(it["iteration"], values, alpha=0.25, lw=0.6)
+        smooth = _smooth(values, window)
+        left.plot(it["iteration"][len(values) - len(smooth):], smooth, label=f"{label} (moving mean of {window})",
+                  color=left.lines[-1].get_color())
+        right.plot([e["epoch"] for e in epochs], [e[key] for e in epochs], "o-", ms=3, label=label)
+    left.set(xlabel="generator iteration", ylabel=ylabel, title="per iteration")
+    right.set(xlabel="epoch", ylabel=ylabel, title="per epoch (mean)")
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+        if ax.lines:
+            ax.legend(fontsize=8)
+    fig.suptitle(title)
+    return savefig(fig, path)
+
+
+def loss_curves(metrics: dict, path: Path, title: str) -> Path:
+    return _per_iteration_and_epoch(metrics, ("g_loss", "d_loss"), ("G loss", "D loss"), "loss", path, title)
+
+
+def score_curves(metrics: dict, path: Path, title: str) -> Path:
+    ylabel = "mean critic value" if metrics.get("loss") == "wgan" else "mean D output (probability of real)"
+    return _per_iteration_and_epoch(metrics, ("real_score", "fake_score"), ("real score D(x)", "fake score D(G(z))"),
+                                    ylabel, path, title)
+
+
+def grid_array(images: torch.Tensor, rows: int) -> np.ndarray:
+    """(n, 28, 28) images in [0, 1] to one array with a 2-pixel gap between tiles."""
+    n = images.shape[0]
+    cols = -(-n // rows)
+    out = np.ones((rows * 30 - 2, cols * 30 - 2))
+    for i in range(n):
+        r, c = divmod(i, cols)
+        out[r * 30:r * 30 + 28, c * 30:c * 30 + 28] = images[i].numpy()
+    return out
+
+
+def sample_grid(images: torch.Tensor, path: Path, title: str, rows: int = 8,
+                row_labels: list[str] | None = None) -> Path:
+    cols = -(-images.shape[0] // rows)
+    fig, ax = plt.subplots(figsize=(cols * 0.5 + (1.6 if row_labels else 0.3), rows * 0.5 + 0.5))
+    ax.imshow(grid_array(images, rows), cmap="gray_r", vmin=0, vmax=1)
+    ax.set_xticks([])
+    if row_labels:
+        ax.set_yticks([r * 30 + 14 for r in range(rows)], row_labels, fontsize=8)
+    else:
+        ax.set_yticks([])
+    ax.set_title(title, fontsize=9)
+    return savefig(fig, path)
+
+
+def sample_strip(grids: list[tuple[str, torch.Tensor]], path: Path, title: str, rows: int = 8) -> Path:
+    """Several grids of the same fixed noise side by side, labelled (e.g. by epoch)."""
+    fig, axes = plt.subplots(1, len(grids), figsize=(3.2 * len(grids), 3.6))
+    for ax, (label, images) in zip(np.atleast_1d(axes), grids):
+        ax.imshow(grid_array(images, rows), cmap="gray_r", vmin=0, vmax=1)
+        ax.set_title(label, fontsize=10)
+        ax.axis("off")
+    fig.suptitle(title)
+    return savefig(fig, path)

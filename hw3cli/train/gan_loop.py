@@ -1,0 +1,101 @@
+"""The one GAN training loop. A variant differs only by its loss object (gan_losses.py)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from hw3cli.data.fashion_mnist import image_batches
+from hw3cli.models.gan import Discriminator, Generator
+
+
+@dataclass(frozen=True)
+class GanSettings:
+    epochs: int = 20
+    batch_size: int = 64
+    optimizer: str = "adam"  # adam (betas 0.5, 0.999) or rmsprop
+    lr: float = 2e-4
+    precision: str = "fp32"  # fp32, or bf16 autocast
+
+
+def make_optimizer(params, settings: GanSettings) -> torch.optim.Optimizer:
+    if settings.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=settings.lr)
+    return torch.optim.Adam(params, lr=settings.lr, betas=(0.5, 0.999))
+
+
+def train_gan(generator: Generator, discriminator: Discriminator | None, loss, images: torch.Tensor,
+              labels: torch.Tensor, settings: GanSettings, rng: torch.Generator, device: torch.device,
+              ) -> Iterator[dict]:
+    """Yields {"event": "iteration", ...} after every generator step and {"event": "epoch", ...} after every
+    epoch. `images` (uint8) and `labels` live on `device`; `rng` (on `device`) draws batches and noise."""
+    opt_g = make_optimizer(generator.parameters(), settings)
+    opt_d = make_optimizer(discriminator.parameters(), settings) if discriminator is not None else None
+    conditional = generator.classes > 0
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=settings.precision == "bf16")
+    iteration = 0
+    for epoch in range(1, settings.epochs + 1):
+        start, sums, count = time.perf_counter(), torch.zeros(4, device=device), 0
+        for batch, (real, y) in enumerate(image_batches(images, labels, settings.batch_size, rng)):
+            cond = y if conditional else None
+            noise = torch.randn(real.shape[0], generator.noise_dim, device=device, generator=rng)
+            if discriminator is None:
+                # MSE: no discriminator. G minimises E (x - G(z))^2 against this random real batch.
+                with autocast:
+                    fake = generator(noise, cond)
+                g_loss = loss.reconstruction(real, fake.float())
+                opt_g.zero_grad(set_to_none=True)
+                g_loss.backward()
+                opt_g.step()
+                d_loss = real_score = fake_score = torch.full((), float("nan"), device=device)
+            else:
+                # (1) D step: minimise loss.d_loss(D(x), D(G(z))); G's output is detached. Real and fake
+                # go through D as one batch (one larger matrix product instead of two).
+                with autocast:
+                    fake = generator(noise, cond)
+                    both = discriminator(torch.cat([real, fake.detach()]),
+                                         torch.cat([cond, cond]) if conditional else None).float()
+                d_real, d_fake = both[: len(real)], both[len(real):]
+                d_loss = loss.d_loss(d_real, d_fake)
+                opt_d.zero_grad(set_to_none=True)
+                d_loss.backward()
+                opt_d.step()
+                loss.after_d_step(discriminator)
+                real_score, fake_score = loss.scores(d_real).mean(), loss.scores(d_fake).mean()
+                if (batch + 1) % loss.critic_steps:
+                    continue  # WGAN: several critic steps per generator step
+
+                # (2) G step: minimise loss.g_loss(D(G(z))). D's weights need no gradient here.
+                discriminator.requires_grad_(False)
+                with autocast:
+                    g_loss = loss.g_loss(discriminator(fake, cond).float())
+                opt_g.zero_grad(set_to_none=True)
+                g_loss.backward()
+                opt_g.step()
+                discriminator.requires_grad_(True)
+            iteration += 1
+            values = torch.stack([g_loss.detach(), d_loss.detach(), real_score.detach(), fake_score.detach()])
+            sums += values
+            count += 1
+            g, d, r, f = values.tolist()
+            yield {"event": "iteration", "epoch": epoch, "iteration": iteration, "g_loss": g, "d_loss": d,
+                   "real_score": r, "fake_score": f}
+        seconds = time.perf_counter() - start
+        g, d, r, f = (sums / max(count, 1)).tolist()
+        images_seen = (len(images) // settings.batch_size) * settings.batch_size
+        yield {"event": "epoch", "epoch": epoch, "g_loss": g, "d_loss": d, "real_score": r, "fake_score": f,
+               "seconds": seconds, "images_per_second": images_seen / seconds}
+
+
+@torch.no_grad()
+def sample(generator: nn.Module, noise: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    """Images in [0, 1], shape (n, 28, 28), from fixed noise (and labels, for a conditional G)."""
+    was_training = generator.training
+    generator.eval()
+    images = generator(noise, labels).float().add(1).div(2).clamp(0, 1).reshape(-1, 28, 28).cpu()
+    generator.train(was_training)
+    return images

@@ -1,0 +1,195 @@
+import gzip
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hw3cli.data.fashion_mnist import DEBIAN_DIR, FILES, load_fashion_mnist, read_idx
+from hw3cli.experiments.gan import load_generator
+from hw3cli.models.gan import Discriminator, Generator
+from hw3cli.train.gan_losses import LeastSquares, MeanSquared, Vanilla, Wasserstein, make_loss
+from tests.conftest import assert_usage_error, snapshot
+
+
+def write_idx(path: Path, array: np.ndarray, gz: bool = True) -> None:
+    magic = 2051 if array.ndim == 3 else 2049
+    header = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    data = header + array.astype(np.uint8).tobytes()
+    if gz:
+        path.with_name(path.name + ".gz").write_bytes(gzip.compress(data))
+    else:
+        path.write_bytes(data)
+
+
+def synthetic_fashion(folder: Path, n_train: int = 512, n_test: int = 128, seed: int = 0) -> Path:
+    """Ten classes, each a bright horizontal bar at its own height on a dark background, with a little noise."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, n in (("train", n_train), ("t10k", n_test)):
+        labels = rng.integers(0, 10, n)
+        images = rng.integers(0, 30, (n, 28, 28))
+        for i, label in enumerate(labels):
+            images[i, 2 + 2 * label: 5 + 2 * label, 4:24] = 230
+        write_idx(folder / f"{split}-images-idx3-ubyte", images)
+        write_idx(folder / f"{split}-labels-idx1-ubyte", labels, gz=False)
+    return folder
+
+
+def test_loss_formulas_against_hand_computed_values():
+    real, fake = torch.tensor([2.0, 0.0]), torch.tensor([-1.0, 1.0])
+    sig = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
+    d = -(math.log(sig(2.0)) + math.log(sig(0.0))) / 2 - (math.log(1 - sig(-1.0)) + math.log(1 - sig(1.0))) / 2
+    assert Vanilla().d_loss(real, fake).item() == pytest.approx(d, rel=1e-6)
+    assert Vanilla().g_loss(fake).item() == pytest.approx(-(math.log(sig(-1.0)) + math.log(sig(1.0))) / 2, rel=1e-6)
+    ls_d = ((sig(2.0) - 1) ** 2 + (sig(0.0) - 1) ** 2) / 2 + (sig(-1.0) ** 2 + sig(1.0) ** 2) / 2
+    assert LeastSquares().d_loss(real, fake).item() == pytest.approx(ls_d, rel=1e-6)
+    assert LeastSquares().g_loss(fake).item() == pytest.approx(((sig(-1.0) - 1) ** 2 + (sig(1.0) - 1) ** 2) / 2)
+    assert Wasserstein().d_loss(real, fake).item() == pytest.approx(0.0 - 1.0)
+    assert Wasserstein().g_loss(fake).item() == pytest.approx(0.0)
+    assert MeanSquared().reconstruction(torch.ones(2, 3), torch.zeros(2, 3)).item() == pytest.approx(1.0)
+    assert make_loss("wgan", clip=0.1).critic_steps == 5 and make_loss("vanilla").critic_steps == 1
+
+
+def test_wgan_clip_holds_after_a_critic_step():
+    critic = Discriminator((16, 8, 4))
+    loss = Wasserstein(clip=0.001)
+    opt = torch.optim.RMSprop(critic.parameters(), lr=0.5)
+    d = loss.d_loss(critic(torch.randn(8, 784)), critic(torch.randn(8, 784)))
+    d.backward()
+    opt.step()
+    assert max(p.abs().max().item() for p in critic.parameters()) > 0.001
+    loss.after_d_step(critic)
+    bound = torch.tensor(0.001).item()  # 0.001 as float32
+    assert max(p.abs().max().item() for p in critic.parameters()) <= bound
+    assert sum((p.abs() == bound).sum().item() for p in critic.parameters()) > 0
+
+
+def test_models_shapes():
+    g, d = Generator(10, (8, 16, 32)), Discriminator((32, 16, 8))
+    x = g(torch.randn(5, 10))
+    assert x.shape == (5, 784) and x.abs().max() <= 1
+    assert d(x).shape == (5,) and ((d.probability(x) > 0) & (d.probability(x) < 1)).all()
+    assert len([m for m in g.net if isinstance(m, torch.nn.ReLU)]) == 3
+
+
+@pytest.mark.parametrize("loss", ["vanilla", "mse", "wgan", "lsgan"])
+def test_short_run_per_loss(cli, tmp_path, loss):
+    data = synthetic_fashion(tmp_path / "data")
+    out = tmp_path / loss
+    extra = ["--lr", "1e-3"] if loss == "wgan" else []
+    r = cli("train-gan", "--loss", loss, "--data-dir", data, "--out", out, "--epochs", "4", "--batch-size", "32",
+            "--g-hidden", "32,64,128", "--d-hidden", "128,64,32", "--samples", "16", "--sample-every", "2", *extra)
+    assert r.code == 0, r.err
+    names = {p.name for p in out.iterdir()}
+    expected = {"generator.safetensors", "samples.safetensors", "config.json", "metrics.json", "loss.png",
+                "samples_strip.png", "samples"}
+    if loss != "mse":
+        expected |= {"discriminator.safetensors", "scores.png"}
+    assert names == expected
+    assert sorted(p.name for p in (out / "samples").iterdir()) == ["epoch_000.png", "epoch_002.png", "epoch_004.png"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert len(metrics["epochs"]) == 4
+    assert all(math.isfinite(v) for v in metrics["iterations"]["g_loss"])
+    steps = (512 // 32) // (5 if loss == "wgan" else 1) * 4
+    assert len(metrics["iterations"]["g_loss"]) == steps
+    # G moves toward the data: its samples get closer to the mean training image than at the start.
+    from safetensors.torch import load_file
+
+    samples = load_file(out / "samples.safetensors")
+    images = load_fashion_mnist(data).train_images.float() / 255
+    mean_image = images.mean(0)
+    start = (samples["epoch_000"] - mean_image).pow(2).mean()
+    end = (samples["epoch_004"] - mean_image).pow(2).mean()
+    assert end < start
+
+
+def test_checkpoint_rebuilds_generator_without_flags(cli, tmp_path):
+    data = synthetic_fashion(tmp_path / "data")
+    out = tmp_path / "run"
+    assert cli("train-gan", "--data-dir", data, "--out", out, "--epochs", "1", "--g-hidden", "8,16,32",
+               "--d-hidden", "32,16,8", "--noise-dim", "7").code == 0
+    g = load_generator(out)
+    assert g.noise_dim == 7 and g(torch.randn(3, 7)).shape == (3, 784)
+
+
+def test_same_seed_same_numbers(cli, tmp_path):
+    data = synthetic_fashion(tmp_path / "data")
+    runs = []
+    for name in ("a", "b"):
+        assert cli("train-gan", "--data-dir", data, "--out", tmp_path / name, "--epochs", "1", "--g-hidden",
+                   "8,16,32", "--d-hidden", "32,16,8").code == 0
+        runs.append(json.loads((tmp_path / name / "metrics.json").read_text())["iterations"])
+    assert runs[0] == runs[1]
+
+
+def test_compare_gan(cli, tmp_path):
+    data = synthetic_fashion(tmp_path / "data")
+    for clip in ("0.1", "0.01"):
+        assert cli("train-gan", "--loss", "wgan", "--clip", clip, "--data-dir", data, "--out",
+                   tmp_path / f"wgan-clip{clip}", "--epochs", "1", "--g-hidden", "8,16,32", "--d-hidden",
+                   "32,16,8").code == 0
+    r = cli("compare-gan", tmp_path / "wgan-clip0.1", tmp_path / "wgan-clip0.01", "--out", tmp_path / "cmp")
+    assert r.code == 0, r.err
+    assert (tmp_path / "cmp" / "comparison.png").stat().st_size > 10_000
+    assert "wgan-clip0.01" in (tmp_path / "cmp" / "comparison.md").read_text()
+
+
+@pytest.mark.parametrize("args,word", [
+    (("--loss", "hinge"), "unknown --loss"),
+    (("--loss", "wgan", "--clip", "0"), "--clip"),
+    (("--loss", "wgan", "--clip", "-1"), "--clip"),
+    (("--g-hidden", "256,x,1024"), "--g-hidden"),
+    (("--d-hidden", "256,0,12"), "--d-hidden"),
+    (("--d-hidden", "256,12"), "--d-hidden"),
+    (("--epochs", "0"), "--epochs"),
+    (("--batch-size", "100000"), "larger than"),
+])
+def test_bad_options(cli, tmp_path, args, word):
+    data = synthetic_fashion(tmp_path / "data")
+    out = tmp_path / "run"
+    assert cli("train-gan", "--data-dir", data, "--out", out, "--epochs", "1", "--g-hidden", "8,16,32",
+               "--d-hidden", "32,16,8").code == 0
+    before = snapshot(out)
+    assert_usage_error(cli("train-gan", "--data-dir", data, "--out", out, *args), word)
+    assert snapshot(out) == before
+
+
+@pytest.mark.parametrize("damage,word", [("missing", "lacks"), ("truncated", "truncated"), ("magic", "magic"),
+                                         ("count", "labels"), ("garbage-gz", "cannot read")])
+def test_missing_or_corrupt_data(cli, tmp_path, damage, word):
+    data = synthetic_fashion(tmp_path / "data")
+    images = data / "train-images-idx3-ubyte.gz"
+    raw = gzip.decompress(images.read_bytes())
+    if damage == "missing":
+        images.unlink()
+    elif damage == "truncated":
+        images.write_bytes(gzip.compress(raw[:-100]))
+    elif damage == "magic":
+        images.write_bytes(gzip.compress(b"\x00\x00\x09\x99" + raw[4:]))
+    elif damage == "count":
+        write_idx(data / "train-labels-idx1-ubyte", np.zeros(7), gz=False)
+    else:
+        images.write_bytes(b"\x1f\x8b not really gzip")
+    assert_usage_error(cli("train-gan", "--data-dir", data, "--out", tmp_path / "run", "--epochs", "1"), word)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.skipif(not (DEBIAN_DIR / "train-images-idx3-ubyte.gz").exists(),
+                    reason="Debian's dataset-fashion-mnist is not installed")
+def test_idx_reader_matches_torchvision_on_the_real_files(tmp_path):
+    from torchvision.datasets.mnist import read_image_file, read_label_file
+
+    for key, (stem, magic) in FILES.items():
+        plain = tmp_path / stem
+        with gzip.open(DEBIAN_DIR / (stem + ".gz")) as src, open(plain, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        ours = torch.from_numpy(read_idx(DEBIAN_DIR / (stem + ".gz"), magic).copy())
+        theirs = read_image_file(str(plain)) if "images" in key else read_label_file(str(plain))
+        assert torch.equal(ours.to(theirs.dtype), theirs)
+    data = load_fashion_mnist()
+    assert data.train_images.shape == (60000, 28, 28) and data.test_labels.shape == (10000,)
+    assert torch.bincount(data.train_labels).tolist() == [6000] * 10
