@@ -10,7 +10,7 @@ HW3    := $(BIN)/hw3cli
 ART    ?= artifacts
 IMDB_SOURCE ?= ../shared/data/imdb
 
-.PHONY: help install test lint all adder imdb-data imdb bench clean
+.PHONY: help install test lint all adder imdb-data imdb fmnist gan-vanilla gan-lsgan gan-mse gan-wgan bench clean
 
 help: ## List the targets (this message)
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -30,7 +30,7 @@ test: install ## Run the test suite (small data the tests make; a few minutes on
 lint: install ## ruff over the package, tests and benchmarks
 	$(BIN)/ruff check hw3cli tests bench
 
-all: adder imdb ## Reproduce the main results into artifacts/
+all: adder imdb gan-vanilla gan-lsgan gan-mse gan-wgan ## Reproduce the main results into artifacts/
 
 adder: $(ART)/adder/example.json $(ART)/adder/verify.json $(ART)/adder/learned/metrics.json ## Problem 0: the worked example, the exhaustive check, the learned adder
 
@@ -61,8 +61,33 @@ $(ART)/imdb/mlp-%/metrics.json: $(ART)/imdb/data/data.safetensors
 $(ART)/imdb/comparison.md: $(ART)/imdb/gru/metrics.json $(ART)/imdb/mlp-embedding/metrics.json $(ART)/imdb/mlp-ids/metrics.json
 	$(HW3) compare-imdb $(^D) --out $@ > /dev/null
 
+GAN_EPOCHS ?= 30
+GAN := $(ART)/gan
+fmnist: ## Fashion-MNIST from Debian's dataset-fashion-mnist (needs root; elsewhere use train-gan --download)
+	@test -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz || \
+	  (apt-get update && apt-get install -y dataset-fashion-mnist)
+
+gan-vanilla: $(GAN)/vanilla/metrics.json ## Problem 2: the vanilla GAN (losses, scores, samples over training)
+gan-lsgan: $(GAN)/lsgan/metrics.json ## Problem 2: least-squares GAN
+gan-mse: $(GAN)/mse-batch250/metrics.json $(GAN)/mse-batch10/metrics.json ## Problem 2: MSE "GAN" at batch 250 and 10
+gan-wgan: $(GAN)/wgan-comparison/comparison.md ## Problem 2: WGAN with clip 0.1, 0.01, 0.001, 0.0001, side by side
+
+$(GAN)/vanilla/metrics.json $(GAN)/lsgan/metrics.json: | install fmnist
+	$(HW3) train-gan --loss $(notdir $(@D)) --epochs $(GAN_EPOCHS) --sample-every $$(( $(GAN_EPOCHS) / 3 )) --out $(@D)
+
+$(GAN)/mse-batch%/metrics.json: | install fmnist
+	$(HW3) train-gan --loss mse --batch-size $* --epochs $(GAN_EPOCHS) --out $(@D)
+
+WGAN_CLIPS := 0.1 0.01 0.001 0.0001
+$(GAN)/wgan-clip%/metrics.json: | install fmnist
+	$(HW3) train-gan --loss wgan --clip $* --epochs $(GAN_EPOCHS) --out $(@D)
+
+$(GAN)/wgan-comparison/comparison.md: $(foreach c,$(WGAN_CLIPS),$(GAN)/wgan-clip$(c)/metrics.json)
+	$(HW3) compare-gan $(^D) --out $(@D) > /dev/null
+
 bench: install ## Benchmarks (speed ratios measured in one run; not part of the tests)
 	$(BIN)/python bench/preprocess_bench.py --source $(IMDB_SOURCE)
+	$(BIN)/python bench/gan_bench.py
 
 clean: ## Remove artifacts/ outputs (keeps its README) and caches
 	find $(ART) -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +

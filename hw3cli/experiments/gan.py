@@ -256,7 +256,7 @@ def run_compare(config: CompareConfig) -> int:
         ax.set(title=name, xlabel="epoch", ylabel="loss (epoch mean)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-        axes[1, col].imshow(grid_array(final, 8), cmap="gray_r", vmin=0, vmax=1)
+        axes[1, col].imshow(grid_array(final, 8), cmap="gray", vmin=0, vmax=1)
         axes[1, col].set_title(f"samples after {len(metrics['epochs'])} epochs", fontsize=9)
         axes[1, col].axis("off")
     fig.suptitle("train-gan runs side by side")

@@ -7,6 +7,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.ticker import MaxNLocator
 
 from hw3cli.plots import savefig
 
@@ -35,6 +36,7 @@ def _per_iteration_and_epoch(metrics: dict, keys: tuple[str, ...], labels: tuple
         right.plot([e["epoch"] for e in epochs], [e[key] for e in epochs], "o-", ms=3, label=label)
     left.set(xlabel="generator iteration", ylabel=ylabel, title="per iteration")
     right.set(xlabel="epoch", ylabel=ylabel, title="per epoch (mean)")
+    right.xaxis.set_major_locator(MaxNLocator(integer=True))
     for ax in (left, right):
         ax.grid(alpha=0.3)
         if ax.lines:
@@ -68,7 +70,7 @@ def sample_grid(images: torch.Tensor, path: Path, title: str, rows: int = 8,
                 row_labels: list[str] | None = None) -> Path:
     cols = -(-images.shape[0] // rows)
     fig, ax = plt.subplots(figsize=(cols * 0.5 + (1.6 if row_labels else 0.3), rows * 0.5 + 0.5))
-    ax.imshow(grid_array(images, rows), cmap="gray_r", vmin=0, vmax=1)
+    ax.imshow(grid_array(images, rows), cmap="gray", vmin=0, vmax=1)
     ax.set_xticks([])
     if row_labels:
         ax.set_yticks([r * 30 + 14 for r in range(rows)], row_labels, fontsize=8)
@@ -82,7 +84,7 @@ def sample_strip(grids: list[tuple[str, torch.Tensor]], path: Path, title: str, 
     """Several grids of the same fixed noise side by side, labelled (e.g. by epoch)."""
     fig, axes = plt.subplots(1, len(grids), figsize=(3.2 * len(grids), 3.6))
     for ax, (label, images) in zip(np.atleast_1d(axes), grids):
-        ax.imshow(grid_array(images, rows), cmap="gray_r", vmin=0, vmax=1)
+        ax.imshow(grid_array(images, rows), cmap="gray", vmin=0, vmax=1)
         ax.set_title(label, fontsize=10)
         ax.axis("off")
     fig.suptitle(title)

@@ -1,0 +1,91 @@
+"""Benchmark: `train-gan`'s loop against the conventional torchvision + DataLoader loop, in one run.
+
+Runs ../shared/bench/peer_gan_loop.py (same models, Adam, batch size) in a subprocess, then our training loop
+on the same data in fp32 and in bf16 autocast, and prints images per second, the ratios, and the share of
+this machine's matmul peak (measured here, in the same run) that each training step reaches.
+
+Usage: .venv/bin/python bench/gan_bench.py [--iters 300] [--batch 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from hw3cli.data.fashion_mnist import load_fashion_mnist
+from hw3cli.models.gan import Discriminator, Generator
+from hw3cli.train.gan_loop import GanSettings, train_gan
+from hw3cli.train.gan_losses import Vanilla
+
+PEER = Path(__file__).resolve().parents[1].parent / "shared" / "bench" / "peer_gan_loop.py"
+
+
+def matmul_peak(dtype: torch.dtype, n: int = 2048, reps: int = 10) -> float:
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    return 2 * n**3 * reps / (time.perf_counter() - start)
+
+
+def flops_per_image(g: Generator, d: Discriminator) -> float:
+    """Matmul FLOPs of one image through our step: G forward and backward (weights, and inputs past the first
+    layer); D forward on real and fake, backward for weights and inputs past the first layer (D step), then D
+    forward and backward for inputs only on the fake (G step)."""
+    g_macs = [m.in_features * m.out_features for m in g.net if isinstance(m, torch.nn.Linear)]
+    d_macs = [m.in_features * m.out_features for m in d.net if isinstance(m, torch.nn.Linear)]
+    g_total = sum(g_macs) + sum(g_macs) + sum(g_macs[1:])  # forward, weight grads, input grads
+    d_step = 2 * (sum(d_macs) + sum(d_macs) + sum(d_macs[1:]))  # real and fake
+    g_step_through_d = sum(d_macs) + sum(d_macs)  # forward, input grads down to the image
+    return 2.0 * (g_total + d_step + g_step_through_d)
+
+
+def ours(data, iters: int, warmup: int, batch: int, precision: str) -> float:
+    torch.manual_seed(0)
+    g, d = Generator(), Discriminator()
+    images, labels = data.train_images, data.train_labels
+    settings = GanSettings(epochs=100, batch_size=batch, precision=precision)
+    loop = train_gan(g, d, Vanilla(), images, labels, settings, torch.Generator().manual_seed(0), torch.device("cpu"))
+    done, start = 0, None
+    for record in loop:
+        if record["event"] != "iteration":
+            continue
+        done += 1
+        if done == warmup:
+            start = time.perf_counter()
+        if done == warmup + iters:
+            break
+    return iters * batch / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iters", type=int, default=300)
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--batch", type=int, default=64)
+    args = parser.parse_args()
+    out = subprocess.run([sys.executable, str(PEER), "--iters", str(args.iters), "--batch", str(args.batch)],
+                         capture_output=True, text=True, check=True).stdout
+    peer = float(re.search(r"images_per_second=([\d.]+)", out).group(1))
+    data = load_fashion_mnist()
+    peak32, peak16 = matmul_peak(torch.float32), matmul_peak(torch.bfloat16)
+    per_image = flops_per_image(Generator(), Discriminator())
+    print(f"matmul peak here: fp32 {peak32 / 1e9:.0f} GFLOP/s, bf16 {peak16 / 1e9:.0f} GFLOP/s; "
+          f"{per_image / 1e6:.1f} MFLOP per image per training step")
+    print(f"peer (torchvision + DataLoader, fp32): {peer:8,.0f} images/s  ({peer * per_image / peak32:.0%} of fp32 "
+          "peak, at our step's FLOPs)")
+    for precision, peak in (("fp32", peak32), ("bf16", peak16)):
+        rate = ours(data, args.iters, args.warmup, args.batch, precision)
+        print(f"train-gan {precision}:                      {rate:8,.0f} images/s  ratio {rate / peer:.2f}x  "
+              f"({rate * per_image / peak:.0%} of {precision} peak)")
+
+
+if __name__ == "__main__":
+    main()
