@@ -239,3 +239,12 @@ def test_real_data_slice(cli, tmp_path):
     # left padding: the number of leading zeros of a short review is 400 minus its length
     assert ((ids[short] == 0).sum(1) >= 400 - lengths[short]).all()
     assert (ids[short][:, -1] != 0).all()
+
+
+def test_vocabulary_hash_is_of_the_file_bytes(tmp_path, cli):
+    import hashlib
+
+    run_preprocess(cli, write_assignment(tmp_path / "src"), tmp_path / "out")
+    path = tmp_path / "out" / "vocab.json"
+    path.write_text(json.dumps(json.loads(path.read_text()), indent=4))  # same content, other layout
+    assert Vocabulary.load(path).sha256() == hashlib.sha256(path.read_bytes()).hexdigest()

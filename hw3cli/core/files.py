@@ -14,6 +14,12 @@ from typing import Any
 from hw3cli.errors import Hw3Error
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write `data` to a temp file beside `path`, fsync it, then rename it over `path`."""
     path = Path(path)
@@ -27,6 +33,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; outputs get the usual permissions
         os.replace(tmp, path)
     except OSError as exc:
         with contextlib.suppress(OSError):
@@ -65,6 +72,7 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+        os.chmod(tmp, 0o777 & ~_umask())
     except OSError as exc:
         raise Hw3Error(f"cannot create output folder {path}: {exc.strerror or exc}") from None
     try:

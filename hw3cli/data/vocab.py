@@ -49,19 +49,25 @@ class Vocabulary:
         return self._json
 
     def sha256(self) -> str:
-        return hashlib.sha256(self.to_json().encode("utf-8")).hexdigest()
+        """The hash of the vocabulary file's bytes (as read, for a loaded vocabulary)."""
+        if getattr(self, "_sha256", None) is None:
+            self._sha256 = hashlib.sha256(self.to_json().encode("utf-8")).hexdigest()
+        return self._sha256
 
     @classmethod
     def load(cls, path: Path) -> Vocabulary:
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            raw = Path(path).read_bytes()
+            data = json.loads(raw.decode("utf-8"))
             if data.get("format") != "hw3cli-vocab":
                 raise ValueError("no hw3cli-vocab format marker")
             words = [w for w, _ in data["words"]]
             counts = [int(c) for _, c in data["words"]]
             if tuple(words[:2]) != RESERVED:
                 raise ValueError("the reserved <pad>/<unk> entries are missing")
-            return cls(words, counts, int(data["min_freq"]), data["max_size"])
+            vocab = cls(words, counts, int(data["min_freq"]), data["max_size"])
+            vocab._sha256 = hashlib.sha256(raw).hexdigest()
+            return vocab
         except FileNotFoundError:
             raise Hw3Error(f"vocabulary not found: {path}") from None
         except (OSError, UnicodeDecodeError, json.JSONDecodeError, ValueError, KeyError, TypeError) as exc:

@@ -11,7 +11,7 @@ import torch
 
 from hw3cli.core.checkpoint import load_checkpoint, save_checkpoint
 from hw3cli.core.device import resolve_device
-from hw3cli.core.files import atomic_folder, atomic_write_text, read_json
+from hw3cli.core.files import atomic_folder, atomic_write_bytes, atomic_write_text, read_json
 from hw3cli.core.runs import check_run_folder, write_config, write_metrics
 from hw3cli.core.seeding import seed_everything
 from hw3cli.data.sentiment import load_sentiment_data
@@ -143,7 +143,8 @@ def run_train(config: TrainConfig) -> int:
         save_checkpoint(tmp / "model.safetensors", model.state_dict(), model.kind, model.args,
                         {"vocab_sha256": data.vocab_sha256, "max_len": str(data.max_len),
                          "truncate": data.truncate, "bucket": str(config.bucket)})
-        atomic_write_text(tmp / "vocab.json", data.vocab.to_json())
+        # The very bytes the model's vocab_sha256 was taken of.
+        atomic_write_bytes(tmp / "vocab.json", (config.data_dir / "vocab.json").read_bytes())
         write_config(tmp, experiment, config)
         write_metrics(tmp, metrics)
         classifier_curves(metrics, tmp / "curves.png", f"{experiment} ({_describe(model)})")

@@ -10,12 +10,14 @@ from torch import nn
 IMAGE_SIZE = 784
 
 
-def _mlp(sizes: list[int]) -> nn.Sequential:
+def _mlp(sizes: list[int], dropout: float = 0.0) -> nn.Sequential:
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(nn.Linear(a, b))
         if i < len(sizes) - 2:
             layers.append(nn.ReLU())
+            if dropout:
+                layers.append(nn.Dropout(dropout))
     return nn.Sequential(*layers)
 
 
@@ -37,11 +39,12 @@ class Discriminator(nn.Module):
 
     kind = "gan-discriminator"
 
-    def __init__(self, hidden: tuple[int, ...] = (1024, 512, 256), classes: int = 0, outputs: int = 1):
+    def __init__(self, hidden: tuple[int, ...] = (1024, 512, 256), classes: int = 0, outputs: int = 1,
+                 dropout: float = 0.0):
         super().__init__()
-        self.args = {"hidden": list(hidden), "classes": classes, "outputs": outputs}
+        self.args = {"hidden": list(hidden), "classes": classes, "outputs": outputs, "dropout": dropout}
         self.classes = classes
-        self.net = _mlp([IMAGE_SIZE + classes, *hidden, outputs])
+        self.net = _mlp([IMAGE_SIZE + classes, *hidden, outputs], dropout)
         self.sigmoid = nn.Sigmoid()
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
@@ -58,3 +61,29 @@ def _with_labels(x: torch.Tensor, labels: torch.Tensor | None, classes: int) -> 
     if labels is None:
         raise ValueError("a conditional model needs labels")
     return torch.cat([x, nn.functional.one_hot(labels, classes).to(x.dtype)], dim=1)
+
+
+class Classifier(Discriminator):
+    """The discriminator's architecture with 10 outputs (class logits), for measuring generated samples."""
+
+    kind = "fmnist-classifier"
+
+    def __init__(self, hidden: tuple[int, ...] = (1024, 512, 256), dropout: float = 0.0, classes: int = 10):
+        super().__init__(hidden, classes=0, outputs=classes, dropout=dropout)
+        self.args = {"hidden": list(hidden), "dropout": dropout, "classes": classes}
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """The last hidden layer's activations (what the Frechet distance compares)."""
+        return self.net[:-1](images)
+
+    def load_hidden_from(self, discriminator: Discriminator) -> int:
+        """Copy every layer but the output layer from a trained discriminator; returns how many were copied."""
+        ours = [m for m in self.net if isinstance(m, nn.Linear)][:-1]
+        theirs = [m for m in discriminator.net if isinstance(m, nn.Linear)][:-1]
+        if [m.weight.shape for m in ours] != [m.weight.shape for m in theirs]:
+            raise ValueError("the discriminator's hidden layers do not match the classifier's")
+        with torch.no_grad():
+            for a, b in zip(ours, theirs):
+                a.weight.copy_(b.weight)
+                a.bias.copy_(b.bias)
+        return len(ours)

@@ -1,0 +1,94 @@
+"""Training the Fashion-MNIST classifier (D's architecture with 10 outputs): AdamW with a cosine schedule,
+label smoothing, dropout, and random shifts and flips of each batch. Yields records; never prints."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from hw3cli.data.fashion_mnist import image_batches, to_unit_range
+
+
+@dataclass(frozen=True)
+class ClassifierSettings:
+    epochs: int = 20
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.1
+    shift: int = 2  # random translation of up to this many pixels
+    flip: bool = True  # random horizontal flips
+
+
+def augment(x: torch.Tensor, shift: int, flip: bool, rng: torch.Generator) -> torch.Tensor:
+    """Each image of a (B, 784) batch moved by its own random (dy, dx) within +-shift and, with `flip`,
+    mirrored left-right with probability 1/2. Vacated pixels get the background value -1."""
+    b = x.shape[0]
+    images = x.reshape(b, 28, 28)
+    if shift:
+        padded = nn.functional.pad(images, (shift, shift, shift, shift), value=-1.0)
+        dy = torch.randint(0, 2 * shift + 1, (b, 1, 1), generator=rng, device=x.device)
+        dx = torch.randint(0, 2 * shift + 1, (b, 1, 1), generator=rng, device=x.device)
+        rows = torch.arange(28, device=x.device).view(1, 28, 1) + dy
+        cols = torch.arange(28, device=x.device).view(1, 1, 28) + dx
+        images = padded[torch.arange(b, device=x.device).view(b, 1, 1), rows, cols]
+    if flip:
+        mirror = torch.rand(b, 1, 1, generator=rng, device=x.device) < 0.5
+        images = torch.where(mirror, images.flip(-1), images)
+    return images.reshape(b, 784)
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000) -> float:
+    model.eval()
+    correct = 0
+    for start in range(0, len(images), batch_size):
+        logits = model(to_unit_range(images[start:start + batch_size]))
+        correct += int((logits.argmax(1) == labels[start:start + batch_size]).sum())
+    return correct / max(len(images), 1)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, images01: torch.Tensor, batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+    """Class probabilities and penultimate features of images in [0, 1] (any shape with 784 pixels each)."""
+    model.eval()
+    x = images01.reshape(len(images01), -1).float() * 2 - 1
+    probs, feats = [], []
+    for start in range(0, len(x), batch_size):
+        f = model.features(x[start:start + batch_size])
+        feats.append(f)
+        probs.append(torch.softmax(model.net[-1](f), 1))
+    return torch.cat(probs), torch.cat(feats)
+
+
+def train_image_classifier(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, val_images: torch.Tensor,
+                           val_labels: torch.Tensor, settings: ClassifierSettings, rng: torch.Generator,
+                           ) -> Iterator[dict]:
+    """Yields {"event": "batch", ...} per step and {"event": "epoch", ...} with the validation accuracy."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    steps = settings.epochs * (len(images) // settings.batch_size)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)))
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=settings.label_smoothing)
+    step = 0
+    for epoch in range(1, settings.epochs + 1):
+        model.train()
+        start, loss_sum, correct, seen = time.perf_counter(), 0.0, 0, 0
+        for x, y in image_batches(images, labels, settings.batch_size, rng):
+            logits = model(augment(x, settings.shift, settings.flip, rng))
+            loss = loss_fn(logits, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            step += 1
+            loss_sum += loss.item() * len(y)
+            correct += int((logits.argmax(1) == y).sum())
+            seen += len(y)
+            yield {"event": "batch", "epoch": epoch, "step": step, "loss": loss.item()}
+        yield {"event": "epoch", "epoch": epoch, "train_loss": loss_sum / seen, "train_accuracy": correct / seen,
+               "val_accuracy": accuracy(model, val_images, val_labels), "seconds": time.perf_counter() - start}
