@@ -225,6 +225,22 @@ def train_gan(
                                             "[default: /usr/share/datasets/fashion-mnist, then torchvision's root]."),
     download: bool = typer.Option(False, "--download", help="Let torchvision download Fashion-MNIST."),
     limit: int = typer.Option(0, "--limit", help="Train on the first N images only (0: all)."),
+    unroll: Optional[int] = typer.Option(
+        None, "--unroll", metavar="K",
+        help="Unrolled GAN: train G against D as it will be after K more steps. See --unroll-mode.",
+    ),
+    unroll_mode: str = typer.Option(
+        "surrogate", "--unroll-mode",
+        help="surrogate (the assignment's scheme): a copy of D (and of its optimizer state) takes K steps on fresh "
+        "batches and G is trained against the copy; the real D is untouched and no gradient flows through the "
+        "K steps. exact (Metz et al. 2016): D's weights are unrolled through K differentiable SGD steps, so G's "
+        "gradient also flows through D's reaction to G's samples (vanilla and lsgan only).",
+    ),
+    unroll_lr: float = typer.Option(1e-3, "--unroll-lr", help="Exact unrolling: the SGD step size."),
+    classifier: Optional[Path] = typer.Option(
+        None, "--classifier", help="A classify run: measure sample quality (Frechet distance, inception score, "
+        "class histogram) at the end and every --eval-every epochs."),
+    eval_every: int = typer.Option(0, "--eval-every", help="With --classifier: measure every N epochs."),
 ) -> int:
     """Train an MLP GAN on Fashion-MNIST with one of four losses; writes checkpoints, curves and sample grids."""
     from hw3cli.experiments import gan as exp
@@ -233,7 +249,52 @@ def train_gan(
         loss=loss, out_dir=out, epochs=epochs, batch_size=batch_size, noise_dim=noise_dim,
         g_hidden=exp.parse_sizes(g_hidden, "--g-hidden"), d_hidden=exp.parse_sizes(d_hidden, "--d-hidden"), lr=lr,
         clip=clip, critic_steps=critic_steps, sample_every=sample_every, samples=samples, precision=precision,
-        threads=threads, seed=seed, device=device, data_dir=data_dir, download=download, limit=limit))
+        threads=threads, seed=seed, device=device, data_dir=data_dir, download=download, limit=limit,
+        unroll=unroll, unroll_mode=unroll_mode, unroll_lr=unroll_lr, classifier=classifier, eval_every=eval_every))
+
+
+@app.command("classify")
+def classify(
+    init_from: Path = typer.Option(Path("artifacts/gan/vanilla"), "--init-from",
+                                   help="A train-gan run whose discriminator initialises the hidden layers."),
+    from_scratch: bool = typer.Option(False, "--from-scratch", help="Start from random weights instead."),
+    out: Path = typer.Option(Path("artifacts/gan/classifier"), "--out", help="Run folder."),
+    epochs: int = typer.Option(30, "--epochs", help="Passes over the training images."),
+    batch_size: int = typer.Option(128, "--batch-size", help="Images per step."),
+    lr: float = typer.Option(1e-3, "--lr", help="AdamW peak learning rate (cosine decay)."),
+    dropout: float = typer.Option(0.2, "--dropout", help="Dropout after every hidden layer."),
+    shift: int = typer.Option(1, "--shift", help="Random shifts of up to this many pixels (augmentation)."),
+    validation: int = typer.Option(5000, "--validation", help="Training images held out to watch accuracy."),
+    flip: bool = typer.Option(True, "--flip/--no-flip", help="Random horizontal flips (augmentation)."),
+    seed: int = typer.Option(0, "--seed", help="Seeds weights, batch order and augmentation."),
+    threads: int = typer.Option(0, "--threads", help="torch CPU threads (0: torch's default)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder with the four Fashion-MNIST IDX files."),
+    download: bool = typer.Option(False, "--download", help="Let torchvision download Fashion-MNIST."),
+    limit: int = typer.Option(0, "--limit", help="Use the first N training images only (0: all)."),
+) -> int:
+    """Fine-tune D's architecture with 10 outputs into a Fashion-MNIST classifier (to measure generators)."""
+    from hw3cli.experiments import classify as exp
+
+    return exp.run(exp.ClassifyConfig(
+        init_from=init_from, from_scratch=from_scratch, out_dir=out, epochs=epochs, batch_size=batch_size, lr=lr,
+        dropout=dropout, shift=shift, flip=flip, validation=validation, seed=seed, threads=threads, device=device, data_dir=data_dir,
+        download=download, limit=limit))
+
+
+@app.command("histogram")
+def histogram(
+    generator: list[Path] = typer.Option(..., "--generator", help="A train-gan run folder (repeat the option)."),
+    classifier: Path = typer.Option(Path("artifacts/gan/classifier"), "--classifier", help="A classify run."),
+    n: int = typer.Option(3000, "-n", help="Samples per generator."),
+    seed: int = typer.Option(0, "--seed", help="Seeds the noise and the real baseline images."),
+    out: Path = typer.Option(Path("artifacts/gan/histograms"), "--out", help="Folder for the figure and JSON."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder with the four Fashion-MNIST IDX files."),
+) -> int:
+    """Class histograms of generated samples (mode collapse), with KL, chi-square, inception score and FD."""
+    from hw3cli.experiments import histogram as exp
+
+    return exp.run(exp.HistogramConfig(tuple(generator), classifier, n, seed, out, data_dir))
 
 
 @app.command("compare-gan")

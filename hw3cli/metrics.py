@@ -14,6 +14,8 @@ import math
 
 import torch
 
+from hw3cli.train.image_classifier import predict
+
 
 def histogram_stats(counts: torch.Tensor) -> dict:
     counts = counts.double()
@@ -55,3 +57,13 @@ def inception_score(probabilities: torch.Tensor) -> float:
     p = probabilities.double().clamp(min=1e-12)
     marginal = p.mean(0, keepdim=True)
     return float(math.exp((p * (p.log() - marginal.log())).sum(1).mean()))
+
+
+def measure_samples(images01: torch.Tensor, classifier, real_features: torch.Tensor | None = None) -> dict:
+    """Histogram statistics and inception score of images in [0, 1]; Frechet distance to `real_features`."""
+    probs, features = predict(classifier, images01)
+    stats = histogram_stats(torch.bincount(probs.argmax(1), minlength=probs.shape[1]))
+    stats["inception_score"] = inception_score(probs)
+    if real_features is not None:
+        stats["frechet_distance"] = frechet_distance(features, real_features)
+    return stats

@@ -19,10 +19,14 @@ from hw3cli.core.seeding import seed_everything
 from hw3cli.data.fashion_mnist import load_fashion_mnist, to_unit_range
 from hw3cli.errors import Hw3Error
 from hw3cli.experiments import display
+from hw3cli.experiments.classify import load_classifier
+from hw3cli.metrics import frechet_distance, measure_samples
 from hw3cli.models.gan import Discriminator, Generator
 from hw3cli.plots.gan import loss_curves, sample_grid, sample_strip, score_curves
 from hw3cli.train.gan_loop import GanSettings, sample, train_gan
 from hw3cli.train.gan_losses import LOSSES, make_loss
+from hw3cli.train.image_classifier import predict
+from hw3cli.train.unroll import EXACT_LOSSES
 
 RUN_FILES = ("generator.safetensors", "discriminator.safetensors", "samples.safetensors", "config.json",
              "metrics.json", "loss.png", "scores.png", "samples_strip.png", "samples")
@@ -49,11 +53,18 @@ class GanConfig:
     data_dir: Path | None = None  # a folder with the four IDX files; default: Debian's package, then torchvision's
     download: bool = False  # let torchvision download Fashion-MNIST
     limit: int = 0  # train on the first N training images only (0: all); for quick runs
+    unroll: int | None = None  # unrolled GAN: K look-ahead steps of D for every G step
+    unroll_mode: str = "surrogate"  # surrogate (a trained copy of D) or exact (differentiable unrolling)
+    unroll_lr: float = 1e-3  # exact unrolling: the SGD step of the look-ahead
+    eval_every: int = 0  # with classifier: sample-quality metrics every N epochs (0: at the end only)
+    classifier: Path | None = None  # a classify run folder for the sample-quality metrics
 
     @property
     def run_dir(self) -> Path:
         if self.out_dir is not None:
             return self.out_dir
+        if self.unroll:
+            return Path("artifacts/gan") / f"unrolled-{self.unroll_mode}-k{self.unroll}"
         return Path("artifacts/gan") / (f"wgan-clip{self.clip:g}" if self.loss == "wgan" else self.loss)
 
 
@@ -76,6 +87,18 @@ def validate(config: GanConfig) -> None:
         raise Hw3Error(f"--precision must be fp32 or bf16, not '{config.precision}'")
     if config.sample_every < 0 or config.limit < 0:
         raise Hw3Error("--sample-every and --limit must not be negative")
+    if config.unroll is not None:
+        if config.unroll < 1:
+            raise Hw3Error(f"--unroll needs K >= 1 look-ahead steps, got {config.unroll}")
+        if config.unroll_mode not in ("surrogate", "exact"):
+            raise Hw3Error(f"--unroll-mode must be surrogate or exact, not '{config.unroll_mode}'")
+        if config.loss == "mse":
+            raise Hw3Error("--unroll needs a discriminator; --loss mse has none")
+        if config.unroll_mode == "exact" and config.loss not in EXACT_LOSSES:
+            raise Hw3Error(f"--unroll-mode exact supports --loss {' or '.join(EXACT_LOSSES)}, not {config.loss} "
+                           "(its critic clipping is not a differentiable step)")
+    if config.eval_every < 0:
+        raise Hw3Error("--eval-every must not be negative")
     check_run_folder(config.run_dir, "train-gan", RUN_FILES)
 
 
@@ -115,7 +138,8 @@ def run(config: GanConfig) -> int:
     loss = make_loss(config.loss, config.clip, config.critic_steps)
     lr = config.lr or (5e-5 if config.loss == "wgan" else 2e-4)
     settings = GanSettings(config.epochs, config.batch_size, "rmsprop" if config.loss == "wgan" else "adam", lr,
-                           config.precision)
+                           config.precision, config.unroll or 0, config.unroll_mode, config.unroll_lr)
+    quality = SampleQuality(config, data) if config.classifier is not None else None
 
     seed_everything(config.seed)
     generator = Generator(config.noise_dim, config.g_hidden).to(device)
@@ -146,6 +170,10 @@ def run(config: GanConfig) -> int:
             rate = f"  {record['images_per_second']:,.0f} img/s"
             if record["epoch"] in keep:
                 samples[f"epoch_{record['epoch']:03d}"] = sample(generator, fixed_noise)
+            bar.update(task, completed=per_epoch * record["epoch"])
+            if quality is not None and (record["epoch"] == config.epochs or
+                                        (config.eval_every and record["epoch"] % config.eval_every == 0)):
+                epochs[-1]["quality"] = quality.measure(generator)
     real = to_unit_range(data.test_images[:1000]).add(1).div(2)
     final = samples[f"epoch_{config.epochs:03d}"]
     metrics = {
@@ -161,6 +189,9 @@ def run(config: GanConfig) -> int:
         "device": str(device),
         "threads": torch.get_num_threads(),
     }
+    if quality is not None:
+        metrics["quality"] = epochs[-1]["quality"]
+        metrics["quality_real_floor"] = quality.floor
     metrics["summary"] = summary(config, metrics)
     title = run_title(config)
     with atomic_folder(config.run_dir) as tmp:
@@ -176,8 +207,26 @@ def run(config: GanConfig) -> int:
     return 0
 
 
+class SampleQuality:
+    """Classifier-measured quality of a generator's samples, against features of real test images."""
+
+    def __init__(self, config: GanConfig, data, n: int = 1000):
+        self.classifier = load_classifier(config.classifier)
+        self.noise = torch.randn(n, config.noise_dim, generator=torch.Generator().manual_seed(config.seed + 1))
+        _, self.real_features = predict(self.classifier, data.test_images[:n].float() / 255)
+        _, train_features = predict(self.classifier, data.train_images[:n].float() / 255)
+        self.floor = {"frechet_distance_train_vs_test": frechet_distance(train_features, self.real_features)}
+
+    def measure(self, generator: Generator) -> dict:
+        device = next(generator.parameters()).device
+        images = sample(generator, self.noise.to(device))
+        return measure_samples(images, self.classifier, self.real_features)
+
+
 def run_title(config: GanConfig) -> str:
     extra = f", clip {config.clip:g}" if config.loss == "wgan" else ""
+    if config.unroll:
+        extra += f", unrolled {config.unroll_mode} K={config.unroll}"
     return f"{config.loss} GAN{extra}, batch {config.batch_size}"
 
 
@@ -190,6 +239,11 @@ def summary(config: GanConfig, metrics: dict) -> str:
     ratio = metrics["sample_diversity"] / metrics["real_diversity"]
     text += (f". Sample diversity (mean per-pixel std across the fixed-noise samples) {metrics['sample_diversity']:.3f}"
              f" vs {metrics['real_diversity']:.3f} for real images ({100 * ratio:.0f}%).")
+    if "quality" in metrics:
+        q = metrics["quality"]
+        text += (f" Classifier-measured: KL from uniform {q['kl_from_uniform']:.3f}, {q['classes_over_5pct']} classes"
+                 f" >= 5%, inception score {q['inception_score']:.2f}, Frechet distance {q['frechet_distance']:.1f} "
+                 f"(real train vs test: {metrics['quality_real_floor']['frechet_distance_train_vs_test']:.1f}).")
     if config.loss == "mse":
         text += (" With no discriminator, the best G under E(x - G(z))^2, with z independent of x, outputs the "
                  "mean image for every z: the samples collapse onto one blurry average.")

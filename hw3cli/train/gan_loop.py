@@ -5,12 +5,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch import nn
 
-from hw3cli.data.fashion_mnist import image_batches
+from hw3cli.data.fashion_mnist import image_batches, to_unit_range
 from hw3cli.models.gan import Discriminator, Generator
+from hw3cli.train.unroll import exact_g_loss, surrogate_g_loss
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,9 @@ class GanSettings:
     optimizer: str = "adam"  # adam (betas 0.5, 0.999) or rmsprop
     lr: float = 2e-4
     precision: str = "fp32"  # fp32, or bf16 autocast
+    unroll: int = 0  # K look-ahead D steps for the G step (0: plain GAN)
+    unroll_mode: str = "surrogate"  # surrogate or exact (see unroll.py)
+    unroll_lr: float = 1e-3  # SGD step of the exact unroll
 
 
 def make_optimizer(params, settings: GanSettings) -> torch.optim.Optimizer:
@@ -38,6 +43,12 @@ def train_gan(generator: Generator, discriminator: Discriminator | None, loss, i
     conditional = generator.classes > 0
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=settings.precision == "bf16")
     iteration = 0
+
+    def fresh(size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """A random real batch and noise for an unrolled look-ahead step (unconditional models only)."""
+        index = torch.randint(0, len(images), (size,), device=device, generator=rng)
+        return to_unit_range(images[index]), torch.randn(size, generator.noise_dim, device=device, generator=rng)
+
     for epoch in range(1, settings.epochs + 1):
         start, sums, count = time.perf_counter(), torch.zeros(4, device=device), 0
         for batch, (real, y) in enumerate(image_batches(images, labels, settings.batch_size, rng)):
@@ -69,10 +80,18 @@ def train_gan(generator: Generator, discriminator: Discriminator | None, loss, i
                 if (batch + 1) % loss.critic_steps:
                     continue  # WGAN: several critic steps per generator step
 
-                # (2) G step: minimise loss.g_loss(D(G(z))). D's weights need no gradient here.
+                # (2) G step: minimise loss.g_loss(D(G(z))), with D as it is or, unrolled, as it will be K
+                # steps from now. D's own weights need no gradient here.
                 discriminator.requires_grad_(False)
                 with autocast:
-                    g_loss = loss.g_loss(discriminator(fake, cond).float())
+                    if settings.unroll == 0:
+                        g_loss = loss.g_loss(discriminator(fake, cond).float())
+                    elif settings.unroll_mode == "surrogate":
+                        g_loss = surrogate_g_loss(generator, discriminator, opt_d, loss, settings.unroll,
+                                                  partial(fresh, real.shape[0]), noise, cond)
+                    else:
+                        g_loss = exact_g_loss(generator, discriminator, loss, settings.unroll, settings.unroll_lr,
+                                              partial(fresh, real.shape[0]), noise, cond)
                 opt_g.zero_grad(set_to_none=True)
                 g_loss.backward()
                 opt_g.step()

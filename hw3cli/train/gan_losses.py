@@ -13,6 +13,11 @@ from torch import nn
 from torch.nn.functional import binary_cross_entropy_with_logits as bce
 
 
+def at_least_fp32(x: torch.Tensor) -> torch.Tensor:
+    """bf16 logits from autocast to float32 for the loss; float64 (tests, finite differences) stays float64."""
+    return x.to(torch.promote_types(x.dtype, torch.float32))
+
+
 @dataclass(frozen=True)
 class Vanilla:
     """D: -E log D(x) - E log(1 - D(G(z))).  G: -E log D(G(z)) (the non-saturating form)."""

@@ -1,0 +1,58 @@
+"""Unrolled GAN generator objectives: G is trained against D as it will be K steps from now.
+
+- surrogate (the assignment's scheme): a copy of D, with a copy of its optimizer state, takes K more steps on
+  fresh batches; G's loss is taken against that copy. The real D and its optimizer never see those steps, and
+  no gradient flows through them: G is simply trained against a stronger, look-ahead D.
+- exact (Metz et al. 2016): D's parameters are unrolled through K plain SGD steps written functionally
+  (torch.func.functional_call), keeping the graph, so G's gradient also flows through how D's update depends
+  on G's samples: G anticipates D's reaction. Only for losses whose D step is differentiable (vanilla, lsgan).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from hw3cli.train.gan_losses import at_least_fp32
+
+EXACT_LOSSES = ("vanilla", "lsgan")
+
+
+def surrogate_g_loss(generator: nn.Module, discriminator: nn.Module, optimizer: torch.optim.Optimizer, loss,
+                     steps: int, draw: Callable[[], tuple[torch.Tensor, torch.Tensor]], noise: torch.Tensor,
+                     cond: torch.Tensor | None = None) -> torch.Tensor:
+    """`draw()` returns a fresh (real batch, noise) pair for each look-ahead step."""
+    lookahead = copy.deepcopy(discriminator)
+    lookahead.requires_grad_(True)
+    look_opt = type(optimizer)(lookahead.parameters(), **optimizer.defaults)
+    look_opt.load_state_dict(copy.deepcopy(optimizer.state_dict()))
+    for _ in range(steps):
+        real, z = draw()
+        with torch.no_grad():
+            fake = generator(z, cond)
+        d_loss = loss.d_loss(at_least_fp32(lookahead(real, cond)), at_least_fp32(lookahead(fake, cond)))
+        look_opt.zero_grad(set_to_none=True)
+        d_loss.backward()
+        look_opt.step()
+        loss.after_d_step(lookahead)
+    lookahead.requires_grad_(False)
+    return loss.g_loss(at_least_fp32(lookahead(generator(noise, cond), cond)))
+
+
+def exact_g_loss(generator: nn.Module, discriminator: nn.Module, loss, steps: int, lr: float,
+                 draw: Callable[[], tuple[torch.Tensor, torch.Tensor]], noise: torch.Tensor,
+                 cond: torch.Tensor | None = None) -> torch.Tensor:
+    """G's loss against D after `steps` differentiable SGD steps of size `lr` from its current weights."""
+    params = {name: p.detach().requires_grad_(True) for name, p in discriminator.named_parameters()}
+    for _ in range(steps):
+        real, z = draw()
+        fake = generator(z, cond)  # not detached: D's update depends on G
+        d_loss = loss.d_loss(at_least_fp32(functional_call(discriminator, params, (real, cond))),
+                             at_least_fp32(functional_call(discriminator, params, (fake, cond))))
+        grads = torch.autograd.grad(d_loss, list(params.values()), create_graph=True)
+        params = {name: p - lr * g for (name, p), g in zip(params.items(), grads)}
+    return loss.g_loss(at_least_fp32(functional_call(discriminator, params, (generator(noise, cond), cond))))

@@ -1,0 +1,183 @@
+import copy
+import json
+import math
+
+import pytest
+import torch
+
+from hw3cli.metrics import chi2_sf, frechet_distance, histogram_stats, inception_score
+from hw3cli.models.gan import Discriminator, Generator
+from hw3cli.train.gan_losses import Vanilla
+from hw3cli.train.unroll import exact_g_loss, surrogate_g_loss
+from tests.conftest import assert_usage_error
+from tests.test_gan import synthetic_fashion
+
+TINY = ["--g-hidden", "16,32,64", "--d-hidden", "64,32,16"]
+
+
+def test_histogram_metrics_known_values():
+    one_class = histogram_stats(torch.tensor([3000, 0, 0, 0, 0, 0, 0, 0, 0, 0]))
+    assert one_class["kl_from_uniform"] == pytest.approx(math.log(10))
+    assert one_class["classes_over_1pct"] == 1 and one_class["chi2_p_value"] < 1e-300
+    uniform = histogram_stats(torch.full((10,), 300))
+    assert uniform["kl_from_uniform"] == pytest.approx(0) and uniform["chi2"] == 0 and uniform["chi2_p_value"] == 1
+    # Upper-tail critical values of chi-square with 9 degrees of freedom, from the standard table.
+    assert chi2_sf(16.919, 9) == pytest.approx(0.05, abs=2e-4)
+    assert chi2_sf(21.666, 9) == pytest.approx(0.01, abs=1e-4)
+    assert chi2_sf(4.168, 9) == pytest.approx(0.90, abs=1e-3)
+
+
+def test_frechet_distance_and_inception_score():
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(2000, 8, generator=g)
+    assert abs(frechet_distance(a, a)) < 1e-6
+    shifted = a + 3.0
+    assert frechet_distance(a, shifted) == pytest.approx(8 * 9.0, rel=1e-6)  # mean shift of 3 in 8 dimensions
+    confident = torch.eye(10).repeat(100, 1)
+    assert inception_score(confident) == pytest.approx(10, rel=1e-6)
+    assert inception_score(torch.full((50, 10), 0.1)) == pytest.approx(1.0)
+
+
+def tiny_gan(seed=0):
+    torch.manual_seed(seed)
+    return Generator(4, (6, 6, 6)), Discriminator((6, 6, 6))
+
+
+def test_surrogate_unrolling_leaves_the_real_discriminator_and_optimizer_untouched():
+    generator, discriminator = tiny_gan()
+    opt = torch.optim.Adam(discriminator.parameters(), lr=1e-2, betas=(0.5, 0.999))
+    loss = Vanilla()
+    real, noise = torch.rand(8, 784) * 2 - 1, torch.randn(8, 4)
+    d = loss.d_loss(discriminator(real), discriminator(generator(noise).detach()))
+    d.backward()
+    opt.step()  # give the optimizer some state
+    weights = copy.deepcopy(discriminator.state_dict())
+    state = copy.deepcopy(opt.state_dict())
+    g = torch.Generator().manual_seed(1)
+    draw = lambda: (torch.rand(8, 784, generator=g) * 2 - 1, torch.randn(8, 4, generator=g))  # noqa: E731
+    discriminator.requires_grad_(False)
+    g_loss = surrogate_g_loss(generator, discriminator, opt, loss, 5, draw, noise)
+    g_loss.backward()
+    for key, value in discriminator.state_dict().items():
+        assert torch.equal(value, weights[key])
+    after = opt.state_dict()
+    for index, s in state["state"].items():
+        for name, value in s.items():
+            assert torch.equal(after["state"][index][name], value)
+    assert all(p.grad is not None for p in generator.parameters())
+    # and the look-ahead did change the objective G sees
+    assert g_loss.item() != pytest.approx(loss.g_loss(discriminator(generator(noise))).item())
+
+
+def test_exact_unrolling_gradient_differs_from_k0_and_matches_finite_differences():
+    generator, discriminator = tiny_gan(3)
+    generator.double()
+    discriminator.double()
+    loss = Vanilla()
+    batches = [(torch.rand(6, 784, dtype=torch.float64) * 2 - 1, torch.randn(6, 4, dtype=torch.float64))
+               for _ in range(3)]
+    noise = torch.randn(6, 4, dtype=torch.float64)
+
+    def objective(k):
+        it = iter(batches)
+        return exact_g_loss(generator, discriminator, loss, k, 0.5, lambda: next(it), noise)
+
+    weight = generator.net[0].weight
+    grad_k3 = torch.autograd.grad(objective(3), weight)[0]
+    grad_k0 = torch.autograd.grad(objective(0), weight)[0]
+    assert (grad_k3 - grad_k0).abs().max() > 1e-6
+    eps = 1e-6
+    for (i, j) in [(0, 0), (2, 1), (5, 3)]:
+        with torch.no_grad():
+            weight[i, j] += eps
+        up = objective(3).item()
+        with torch.no_grad():
+            weight[i, j] -= 2 * eps
+        down = objective(3).item()
+        with torch.no_grad():
+            weight[i, j] += eps
+        assert grad_k3[i, j].item() == pytest.approx((up - down) / (2 * eps), rel=1e-4, abs=1e-9)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny vanilla GAN and a tiny classifier initialised from its D, on the synthetic bar images."""
+    from hw3cli.cli import main
+
+    root = tmp_path_factory.mktemp("trained")
+    data = synthetic_fashion(root / "data", n_train=1200, n_test=300)
+
+    def run(*args):
+        try:
+            main([str(a) for a in args])
+        except SystemExit as exc:
+            assert exc.code == 0
+
+    run("train-gan", "--data-dir", data, "--out", root / "gan", "--epochs", "2", *TINY)
+    # No shifts: the synthetic classes are bars two rows apart.
+    run("classify", "--data-dir", data, "--init-from", root / "gan", "--out", root / "clf", "--epochs", "8",
+        "--validation", "200", "--batch-size", "64", "--dropout", "0", "--shift", "0", "--lr", "5e-3")
+    return root, data
+
+
+def test_classifier_learns_the_synthetic_task_from_the_gan_discriminator(trained):
+    root, _ = trained
+    metrics = json.loads((root / "clf" / "metrics.json").read_text())
+    assert metrics["layers_copied"] == 3 and metrics["test_accuracy"] >= 0.95
+    for name in ("accuracy.png", "confusion.png", "classifier.safetensors"):
+        assert (root / "clf" / name).exists()
+
+
+def test_histogram_end_to_end(cli, trained, tmp_path):
+    root, data = trained
+    r = cli("histogram", "--generator", root / "gan", "--classifier", root / "clf", "-n", "200", "--data-dir", data,
+            "--out", tmp_path / "h")
+    assert r.code == 0, r.err
+    result = json.loads((tmp_path / "h" / "histograms.json").read_text())
+    assert set(result["rows"]) == {"real test images", "gan"}
+    assert sum(result["rows"]["gan"]["counts"]) == 200
+    assert result["rows"]["real test images"]["classes_over_5pct"] >= 8
+    assert (tmp_path / "h" / "histograms.png").stat().st_size > 10_000
+
+
+def test_train_gan_records_quality_with_a_classifier(cli, trained, tmp_path):
+    root, data = trained
+    r = cli("train-gan", "--data-dir", data, "--out", tmp_path / "g", "--epochs", "2", "--eval-every", "1",
+            "--classifier", root / "clf", *TINY)
+    assert r.code == 0, r.err
+    metrics = json.loads((tmp_path / "g" / "metrics.json").read_text())
+    assert all("quality" in e for e in metrics["epochs"])
+    assert 1 <= metrics["quality"]["inception_score"] <= 10 and metrics["quality"]["frechet_distance"] >= 0
+
+
+@pytest.mark.parametrize("mode", ["surrogate", "exact"])
+def test_unrolled_runs(cli, trained, tmp_path, mode):
+    _, data = trained
+    r = cli("train-gan", "--data-dir", data, "--out", tmp_path / mode, "--epochs", "1", "--unroll", "2",
+            "--unroll-mode", mode, "--limit", "256", *TINY)
+    assert r.code == 0, r.err
+    assert json.loads((tmp_path / mode / "config.json").read_text())["config"]["unroll_mode"] == mode
+
+
+def test_bad_inputs(cli, trained, tmp_path):
+    root, data = trained
+    assert_usage_error(cli("histogram", "--generator", root / "clf", "--classifier", root / "clf", "--data-dir", data),
+                       "not a train-gan run")
+    assert_usage_error(cli("histogram", "--generator", root / "gan", "--classifier", root / "gan", "--data-dir", data),
+                       "not a classify run")
+    assert_usage_error(cli("histogram", "--generator", root / "gan", "--classifier", root / "clf", "-n", "0"), "-n")
+    from hw3cli.core.checkpoint import save_checkpoint
+    from hw3cli.models.gan import Classifier
+
+    other = tmp_path / "five"
+    other.mkdir()
+    five = Classifier((8, 8, 8), classes=5)
+    save_checkpoint(other / "classifier.safetensors", five.state_dict(), Classifier.kind, five.args)
+    assert_usage_error(cli("histogram", "--generator", root / "gan", "--classifier", other, "--data-dir", data),
+                       "5 classes")
+    assert_usage_error(cli("train-gan", "--data-dir", data, "--unroll", "0"), "--unroll")
+    assert_usage_error(cli("train-gan", "--data-dir", data, "--loss", "wgan", "--unroll", "3", "--unroll-mode",
+                           "exact"), "exact")
+    assert_usage_error(cli("train-gan", "--data-dir", data, "--loss", "mse", "--unroll", "3"), "discriminator")
+    assert_usage_error(cli("classify", "--data-dir", data, "--init-from", root / "clf", "--out", tmp_path / "c"),
+                       "no discriminator")
