@@ -278,8 +278,8 @@ def classify(
 
     return exp.run(exp.ClassifyConfig(
         init_from=init_from, from_scratch=from_scratch, out_dir=out, epochs=epochs, batch_size=batch_size, lr=lr,
-        dropout=dropout, shift=shift, flip=flip, validation=validation, seed=seed, threads=threads, device=device, data_dir=data_dir,
-        download=download, limit=limit))
+        dropout=dropout, shift=shift, flip=flip, validation=validation, seed=seed, threads=threads, device=device,
+        data_dir=data_dir, download=download, limit=limit))
 
 
 @app.command("histogram")
