@@ -10,7 +10,7 @@ HW3    := $(BIN)/hw3cli
 ART    ?= artifacts
 IMDB_SOURCE ?= ../shared/data/imdb
 
-.PHONY: help install test lint all adder imdb-data imdb fmnist gan-vanilla gan-lsgan gan-mse gan-wgan bench clean
+.PHONY: help install test lint all adder imdb-data imdb fmnist gan-vanilla gan-lsgan gan-mse gan-wgan classifier gan-unrolled histograms cgan bench clean
 
 help: ## List the targets (this message)
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -30,7 +30,7 @@ test: install ## Run the test suite (small data the tests make; a few minutes on
 lint: install ## ruff over the package, tests and benchmarks
 	$(BIN)/ruff check hw3cli tests bench
 
-all: adder imdb gan-vanilla gan-lsgan gan-mse gan-wgan ## Reproduce the main results into artifacts/
+all: adder imdb gan-vanilla gan-lsgan gan-mse gan-wgan classifier gan-unrolled histograms cgan ## Reproduce the main results into artifacts/
 
 adder: $(ART)/adder/example.json $(ART)/adder/verify.json $(ART)/adder/learned/metrics.json ## Problem 0: the worked example, the exhaustive check, the learned adder
 
@@ -62,6 +62,7 @@ $(ART)/imdb/comparison.md: $(ART)/imdb/gru/metrics.json $(ART)/imdb/mlp-embeddin
 	$(HW3) compare-imdb $(^D) --out $@ > /dev/null
 
 GAN_EPOCHS ?= 30
+UNROLL_EPOCHS ?= 10
 GAN := $(ART)/gan
 fmnist: ## Fashion-MNIST from Debian's dataset-fashion-mnist (needs root; elsewhere use train-gan --download)
 	@test -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz || \
@@ -84,6 +85,29 @@ $(GAN)/wgan-clip%/metrics.json: | install fmnist
 
 $(GAN)/wgan-comparison/comparison.md: $(foreach c,$(WGAN_CLIPS),$(GAN)/wgan-clip$(c)/metrics.json)
 	$(HW3) compare-gan $(^D) --out $(@D) > /dev/null
+
+classifier: $(GAN)/classifier/metrics.json ## Problem 2: D's architecture with 10 outputs, fine-tuned from the vanilla D
+gan-unrolled: $(GAN)/unrolled-surrogate-k5/metrics.json $(GAN)/unrolled-exact-k5/metrics.json ## Problem 2: unrolled GANs (K=5)
+histograms: $(GAN)/histograms/histograms.json ## Problem 2: class histograms (mode collapse) of vanilla, unrolled, WGAN, cGAN
+cgan: $(GAN)/cgan-samples.png ## Problem 2: the conditional GAN, 3 samples of each class, conditional accuracy
+
+$(GAN)/classifier/metrics.json: $(GAN)/vanilla/metrics.json
+	$(HW3) classify --init-from $(<D) --out $(@D)
+
+$(GAN)/unrolled-%-k5/metrics.json: | install fmnist
+	$(HW3) train-gan --loss vanilla --unroll 5 --unroll-mode $* --epochs $(UNROLL_EPOCHS) --out $(@D)
+
+$(GAN)/cgan-vanilla/metrics.json: $(GAN)/classifier/metrics.json
+	$(HW3) train-gan --loss vanilla --conditional --epochs $(GAN_EPOCHS) --sample-every $$(( $(GAN_EPOCHS) / 3 )) \
+	  --classifier $(<D) --eval-every $$(( $(GAN_EPOCHS) / 6 > 0 ? $(GAN_EPOCHS) / 6 : 1 )) --out $(@D)
+
+$(GAN)/cgan-samples.png: $(GAN)/cgan-vanilla/metrics.json $(GAN)/classifier/metrics.json
+	$(HW3) cgan-sample --generator $(<D) --per-class 3 --classifier $(GAN)/classifier --out $@
+
+HISTOGRAM_RUNS := vanilla unrolled-surrogate-k5 unrolled-exact-k5 wgan-clip0.01 cgan-vanilla
+$(GAN)/histograms/histograms.json: $(GAN)/classifier/metrics.json $(foreach r,$(HISTOGRAM_RUNS),$(GAN)/$(r)/metrics.json)
+	$(HW3) histogram $(foreach r,$(HISTOGRAM_RUNS),--generator $(GAN)/$(r)) --classifier $(GAN)/classifier \
+	  -n 3000 --out $(@D)
 
 bench: install ## Benchmarks (speed ratios measured in one run; not part of the tests)
 	$(BIN)/python bench/preprocess_bench.py --source $(IMDB_SOURCE)

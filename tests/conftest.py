@@ -5,8 +5,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import torch
 
 from hw3cli.cli import main
+
+# The tests train tiny models: one thread is faster for them than two threads handing off tiny matrices.
+torch.set_num_threads(1)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("HW3CLI_SHARED", ROOT.parent / "shared"))

@@ -25,13 +25,13 @@ def write_idx(path: Path, array: np.ndarray, gz: bool = True) -> None:
         path.write_bytes(data)
 
 
-def synthetic_fashion(folder: Path, n_train: int = 512, n_test: int = 128, seed: int = 0) -> Path:
+def synthetic_fashion(folder: Path, n_train: int = 512, n_test: int = 128, seed: int = 0, noise: int = 30) -> Path:
     """Ten classes, each a bright horizontal bar at its own height on a dark background, with a little noise."""
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
     for split, n in (("train", n_train), ("t10k", n_test)):
         labels = rng.integers(0, 10, n)
-        images = rng.integers(0, 30, (n, 28, 28))
+        images = rng.integers(0, noise + 1, (n, 28, 28))
         for i, label in enumerate(labels):
             images[i, 2 + 2 * label: 5 + 2 * label, 4:24] = 230
         write_idx(folder / f"{split}-images-idx3-ubyte", images)

@@ -16,7 +16,7 @@ from hw3cli.core.device import resolve_device
 from hw3cli.core.files import atomic_folder, atomic_write_text, read_json
 from hw3cli.core.runs import check_run_folder, write_config, write_metrics
 from hw3cli.core.seeding import seed_everything
-from hw3cli.data.fashion_mnist import load_fashion_mnist, to_unit_range
+from hw3cli.data.fashion_mnist import CLASSES, load_fashion_mnist, to_unit_range
 from hw3cli.errors import Hw3Error
 from hw3cli.experiments import display
 from hw3cli.experiments.classify import load_classifier
@@ -58,6 +58,7 @@ class GanConfig:
     unroll_lr: float = 1e-3  # exact unrolling: the SGD step of the look-ahead
     eval_every: int = 0  # with classifier: sample-quality metrics every N epochs (0: at the end only)
     classifier: Path | None = None  # a classify run folder for the sample-quality metrics
+    conditional: bool = False  # conditional GAN: a one-hot class label concatenated to G's and D's inputs
 
     @property
     def run_dir(self) -> Path:
@@ -65,6 +66,8 @@ class GanConfig:
             return self.out_dir
         if self.unroll:
             return Path("artifacts/gan") / f"unrolled-{self.unroll_mode}-k{self.unroll}"
+        if self.conditional:
+            return Path("artifacts/gan") / f"cgan-{self.loss}"
         return Path("artifacts/gan") / (f"wgan-clip{self.clip:g}" if self.loss == "wgan" else self.loss)
 
 
@@ -97,6 +100,10 @@ def validate(config: GanConfig) -> None:
         if config.unroll_mode == "exact" and config.loss not in EXACT_LOSSES:
             raise Hw3Error(f"--unroll-mode exact supports --loss {' or '.join(EXACT_LOSSES)}, not {config.loss} "
                            "(its critic clipping is not a differentiable step)")
+    if config.conditional and config.loss == "mse":
+        raise Hw3Error("--conditional needs a discriminator; --loss mse has none")
+    if config.conditional and config.unroll:
+        raise Hw3Error("--conditional cannot be combined with --unroll")
     if config.eval_every < 0:
         raise Hw3Error("--eval-every must not be negative")
     check_run_folder(config.run_dir, "train-gan", RUN_FILES)
@@ -124,6 +131,16 @@ def pixel_diversity(images: torch.Tensor) -> float:
     return float(images.reshape(len(images), -1).float().std(0).mean())
 
 
+def fixed_inputs(config: GanConfig, classes: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The fixed noise behind every sample grid; for a conditional G, rows of one class each, in class order."""
+    rng = torch.Generator().manual_seed(config.seed)
+    if not classes:
+        return torch.randn(config.samples, config.noise_dim, generator=rng), None
+    per_class = max(1, config.samples // classes)
+    labels = torch.arange(classes).repeat_interleave(per_class)
+    return torch.randn(len(labels), config.noise_dim, generator=rng), labels
+
+
 def run(config: GanConfig) -> int:
     validate(config)
     device = resolve_device(config.device)
@@ -142,13 +159,15 @@ def run(config: GanConfig) -> int:
     quality = SampleQuality(config, data) if config.classifier is not None else None
 
     seed_everything(config.seed)
-    generator = Generator(config.noise_dim, config.g_hidden).to(device)
-    discriminator = Discriminator(config.d_hidden).to(device) if loss.uses_discriminator else None
+    classes = len(CLASSES) if config.conditional else 0
+    generator = Generator(config.noise_dim, config.g_hidden, classes).to(device)
+    discriminator = Discriminator(config.d_hidden, classes).to(device) if loss.uses_discriminator else None
     rng = torch.Generator(device=device).manual_seed(config.seed)
-    fixed_noise = torch.randn(config.samples, config.noise_dim, generator=torch.Generator().manual_seed(config.seed))
+    fixed_noise, fixed_labels = fixed_inputs(config, classes)
     fixed_noise = fixed_noise.to(device)
+    fixed_labels = fixed_labels.to(device) if fixed_labels is not None else None
     keep = sample_epochs(config.epochs, config.sample_every)
-    samples = {"epoch_000": sample(generator, fixed_noise)}
+    samples = {"epoch_000": sample(generator, fixed_noise, fixed_labels)}
     history = {k: [] for k in ("iteration", "g_loss", "d_loss", "real_score", "fake_score")}
     epochs = []
     per_epoch = len(train_images) // config.batch_size // loss.critic_steps
@@ -169,7 +188,7 @@ def run(config: GanConfig) -> int:
             epochs.append({k: v for k, v in record.items() if k != "event"})
             rate = f"  {record['images_per_second']:,.0f} img/s"
             if record["epoch"] in keep:
-                samples[f"epoch_{record['epoch']:03d}"] = sample(generator, fixed_noise)
+                samples[f"epoch_{record['epoch']:03d}"] = sample(generator, fixed_noise, fixed_labels)
             bar.update(task, completed=per_epoch * record["epoch"])
             if quality is not None and (record["epoch"] == config.epochs or
                                         (config.eval_every and record["epoch"] % config.eval_every == 0)):
@@ -219,14 +238,29 @@ class SampleQuality:
 
     def measure(self, generator: Generator) -> dict:
         device = next(generator.parameters()).device
-        images = sample(generator, self.noise.to(device))
-        return measure_samples(images, self.classifier, self.real_features)
+        labels = torch.arange(len(self.noise)) % generator.classes if generator.classes else None
+        images = sample(generator, self.noise.to(device), labels.to(device) if labels is not None else None)
+        stats = measure_samples(images, self.classifier, self.real_features)
+        if labels is not None:
+            stats.update(conditional_accuracy(self.classifier, images, labels))
+        return stats
+
+
+def conditional_accuracy(classifier, images01: torch.Tensor, labels: torch.Tensor) -> dict:
+    """The share of samples the classifier assigns to the class they were asked for, overall and per class."""
+    probs, _ = predict(classifier, images01)
+    hit = probs.argmax(1).cpu() == labels.cpu()
+    per_class = {CLASSES[c]: float(hit[labels.cpu() == c].float().mean()) for c in range(len(CLASSES))
+                 if (labels == c).any()}
+    return {"conditional_accuracy": float(hit.float().mean()), "conditional_accuracy_per_class": per_class}
 
 
 def run_title(config: GanConfig) -> str:
     extra = f", clip {config.clip:g}" if config.loss == "wgan" else ""
     if config.unroll:
         extra += f", unrolled {config.unroll_mode} K={config.unroll}"
+    if config.conditional:
+        extra += ", conditional"
     return f"{config.loss} GAN{extra}, batch {config.batch_size}"
 
 
@@ -244,6 +278,10 @@ def summary(config: GanConfig, metrics: dict) -> str:
         text += (f" Classifier-measured: KL from uniform {q['kl_from_uniform']:.3f}, {q['classes_over_5pct']} classes"
                  f" >= 5%, inception score {q['inception_score']:.2f}, Frechet distance {q['frechet_distance']:.1f} "
                  f"(real train vs test: {metrics['quality_real_floor']['frechet_distance_train_vs_test']:.1f}).")
+        if "conditional_accuracy" in q:
+            worst = min(q["conditional_accuracy_per_class"].items(), key=lambda item: item[1])
+            text += (f" Conditional accuracy {100 * q['conditional_accuracy']:.1f}% (lowest: {worst[0]} "
+                     f"{100 * worst[1]:.0f}%).")
     if config.loss == "mse":
         text += (" With no discriminator, the best G under E(x - G(z))^2, with z independent of x, outputs the "
                  "mean image for every z: the samples collapse onto one blurry average.")
@@ -251,8 +289,9 @@ def summary(config: GanConfig, metrics: dict) -> str:
 
 
 def render_figures(run_dir: Path, title: str) -> None:
-    """Every figure of a run, from its metrics.json and samples.safetensors alone."""
+    """Every figure of a run, from its config.json, metrics.json and samples.safetensors alone."""
     metrics = read_json(run_dir / "metrics.json", "run metrics")
+    conditional = read_json(run_dir / "config.json", "run config")["config"].get("conditional", False)
     loss_curves(metrics, run_dir / "loss.png", f"{title}: losses")
     if metrics["loss"] != "mse":
         score_curves(metrics, run_dir / "scores.png", f"{title}: real and fake scores")
@@ -260,9 +299,13 @@ def render_figures(run_dir: Path, title: str) -> None:
     names = sorted(samples)
     for name in names:
         epoch = int(name.split("_")[1])
-        sample_grid(samples[name], run_dir / "samples" / f"{name}.png", f"{title}: epoch {epoch}")
+        if conditional:
+            sample_grid(samples[name], run_dir / "samples" / f"{name}.png", f"{title}: epoch {epoch}",
+                        rows=len(CLASSES), row_labels=list(CLASSES))
+        else:
+            sample_grid(samples[name], run_dir / "samples" / f"{name}.png", f"{title}: epoch {epoch}")
     sample_strip([(f"epoch {int(n.split('_')[1])}", samples[n]) for n in names], run_dir / "samples_strip.png",
-                 f"{title}: the same fixed noise over training")
+                 f"{title}: the same fixed noise over training", rows=len(CLASSES) if conditional else 8)
 
 
 def load_generator(run_dir: Path) -> Generator:

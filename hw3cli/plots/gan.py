@@ -69,7 +69,7 @@ def grid_array(images: torch.Tensor, rows: int) -> np.ndarray:
 def sample_grid(images: torch.Tensor, path: Path, title: str, rows: int = 8,
                 row_labels: list[str] | None = None) -> Path:
     cols = -(-images.shape[0] // rows)
-    fig, ax = plt.subplots(figsize=(cols * 0.5 + (1.6 if row_labels else 0.3), rows * 0.5 + 0.5))
+    fig, ax = plt.subplots(figsize=(max(cols * 0.5 + (1.6 if row_labels else 0.3), 4.0), rows * 0.5 + 0.5))
     ax.imshow(grid_array(images, rows), cmap="gray", vmin=0, vmax=1)
     ax.set_xticks([])
     if row_labels:

@@ -1,0 +1,84 @@
+"""`hw3cli cgan-sample`: ask a conditional generator for samples of chosen classes."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from rich.table import Table
+
+from hw3cli.core.checkpoint import save_checkpoint
+from hw3cli.data.fashion_mnist import CLASSES
+from hw3cli.errors import Hw3Error
+from hw3cli.experiments import display
+from hw3cli.experiments.classify import load_classifier
+from hw3cli.experiments.gan import conditional_accuracy, load_generator
+from hw3cli.plots.gan import sample_grid
+from hw3cli.train.gan_loop import sample
+
+
+@dataclass(frozen=True)
+class CganSampleConfig:
+    generator: Path  # a train-gan --conditional run folder
+    per_class: int = 3  # samples of each class
+    classes: tuple[int, ...] = tuple(range(len(CLASSES)))  # which classes, in this order
+    seed: int = 0  # seeds the noise
+    out: Path = Path("artifacts/gan/cgan-samples.png")  # the labelled grid
+    tensor: Path | None = None  # also save the samples and their requested labels as safetensors
+    classifier: Path | None = None  # a classify run: report the share of samples of the requested class
+
+
+def _key(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def parse_classes(text: str) -> tuple[int, ...]:
+    """'0,7,9' or names ('sneaker,ankle boot', case and punctuation ignored) to class indices."""
+    names = {_key(c): i for i, c in enumerate(CLASSES)}
+    names.update({"tshirt": 0, "top": 0, "boot": 9})
+    out = []
+    for part in [p.strip() for p in text.split(",") if p.strip()]:
+        if part.lstrip("-").isdigit():
+            index = int(part)
+            if not 0 <= index < len(CLASSES):
+                raise Hw3Error(f"class {index} is outside 0-{len(CLASSES) - 1}")
+        elif _key(part) in names:
+            index = names[_key(part)]
+        else:
+            raise Hw3Error(f"unknown class '{part}': use 0-9 or one of {', '.join(CLASSES)}")
+        out.append(index)
+    if not out:
+        raise Hw3Error("--classes is empty")
+    return tuple(out)
+
+
+def run(config: CganSampleConfig) -> int:
+    if config.per_class < 1:
+        raise Hw3Error(f"--per-class must be at least 1, got {config.per_class}")
+    generator = load_generator(config.generator)
+    if not generator.classes:
+        raise Hw3Error(f"{config.generator} holds an unconditional generator; train one with train-gan --conditional")
+    classifier = load_classifier(config.classifier) if config.classifier is not None else None
+    labels = torch.tensor(config.classes).repeat_interleave(config.per_class)
+    noise = torch.randn(len(labels), generator.noise_dim, generator=torch.Generator().manual_seed(config.seed))
+    images = sample(generator, noise, labels)
+    sample_grid(images, config.out, f"conditional GAN: {config.per_class} samples per class (seed {config.seed})",
+                rows=len(config.classes), row_labels=[CLASSES[c] for c in config.classes])
+    if config.tensor is not None:
+        save_checkpoint(config.tensor, {"images": images, "labels": labels}, "cgan-samples",
+                        extra={"classes": [CLASSES[c] for c in config.classes], "seed": str(config.seed)})
+    out = display.stdout()
+    out.print(f"{len(labels)} samples of {len(config.classes)} classes -> {config.out}"
+              + (f" and {config.tensor}" if config.tensor else ""))
+    if classifier is not None:
+        result = conditional_accuracy(classifier, images, labels)
+        table = Table(title="conditional accuracy: samples the classifier assigns to the requested class")
+        table.add_column("class")
+        table.add_column("accuracy", justify="right")
+        for name, value in result["conditional_accuracy_per_class"].items():
+            table.add_row(name, f"{100 * value:.0f}%")
+        table.add_row("[bold]all", f"[bold]{100 * result['conditional_accuracy']:.1f}%")
+        out.print(table)
+    return 0
