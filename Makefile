@@ -1,4 +1,6 @@
 # hw3cli: every result is a file target. `make help` lists them; `make all` reproduces the main results.
+# PROFILE=cpu (default) is sized for a 2-core CPU; `make quick` runs everything with tiny budgets into
+# artifacts/quick/; PROFILE=full uses the assignment's scale (250 GAN epochs) for a machine with a GPU.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 .DELETE_ON_ERROR:
@@ -7,13 +9,48 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 HW3    := $(BIN)/hw3cli
-ART    ?= artifacts
 IMDB_SOURCE ?= ../shared/data/imdb
+PROFILE ?= cpu
 
-.PHONY: help install test lint all adder imdb-data imdb fmnist gan-vanilla gan-lsgan gan-mse gan-wgan classifier gan-unrolled histograms cgan bench clean
+# Budgets per profile.
+ART := artifacts
+ADDER_OPTS := --seeds 10
+VERIFY_BITS := 12
+GRU_OPTS :=
+MLP_OPTS :=
+GAN_EPOCHS := 30
+GAN_OPTS :=
+UNROLL_EPOCHS := 10
+UNROLL_OPTS :=
+CLS_OPTS :=
+HIST_N := 3000
+ifeq ($(PROFILE),quick)
+  ART := artifacts/quick
+  ADDER_OPTS := --seeds 2 --steps 300
+  VERIFY_BITS := 8
+  GRU_OPTS := --epochs 1
+  MLP_OPTS := --epochs 2
+  GAN_EPOCHS := 2
+  GAN_OPTS := --limit 4000
+  UNROLL_EPOCHS := 1
+  UNROLL_OPTS := --limit 1000
+  CLS_OPTS := --epochs 2 --limit 12000
+  HIST_N := 500
+else ifeq ($(PROFILE),full)
+  GRU_OPTS := --epochs 10 --patience 3
+  GAN_EPOCHS := 250
+  UNROLL_EPOCHS := 100
+  CLS_OPTS := --epochs 60
+endif
+GAN := $(ART)/gan
+IMDB := $(ART)/imdb
+EVERY = $$(( $(GAN_EPOCHS) / 3 ))
+
+.PHONY: help install test lint all quick report adder imdb-data imdb fmnist gan-vanilla gan-lsgan gan-mse gan-wgan \
+	classifier gan-unrolled histograms cgan bench clean
 
 help: ## List the targets (this message)
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 install: $(VENV)/.installed ## Create .venv and install hw3cli (editable) with its dev tools
 
@@ -24,14 +61,27 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -c "import hw3cli, torch, torchvision, typer, rich, safetensors, regex, matplotlib, pytest"
 	@touch $@
 
-test: install ## Run the test suite (small data the tests make; a few minutes on 2 cores)
+test: install ## Run the test suite (small data the tests make)
 	$(BIN)/python -m pytest
 
 lint: install ## ruff over the package, tests and benchmarks
 	$(BIN)/ruff check hw3cli tests bench
 
-all: adder imdb gan-vanilla gan-lsgan gan-mse gan-wgan classifier gan-unrolled histograms cgan ## Reproduce the main results into artifacts/
+all: report ## Reproduce every result and figure into artifacts/ (PROFILE=cpu|full), then the report
 
+quick: ## Every target with tiny budgets into artifacts/quick/ (minutes), to see the whole pipeline work
+	$(MAKE) all PROFILE=quick
+
+report: $(ART)/REPORT.md ## artifacts/REPORT.md and REPORT.html from the run folders
+
+REPORT_INPUTS := $(ART)/adder/example.json $(ART)/adder/verify.json $(ART)/adder/learned/metrics.json \
+	$(IMDB)/comparison.md $(GAN)/vanilla/metrics.json $(GAN)/lsgan/metrics.json $(GAN)/mse-batch250/metrics.json \
+	$(GAN)/mse-batch10/metrics.json $(GAN)/wgan-comparison/comparison.md $(GAN)/classifier/metrics.json \
+	$(GAN)/histograms/histograms.json $(GAN)/cgan-samples.png
+$(ART)/REPORT.md: $(REPORT_INPUTS)
+	$(HW3) report --artifacts $(ART) --out $@
+
+# Problem 0 -------------------------------------------------------------------------------------------------
 adder: $(ART)/adder/example.json $(ART)/adder/verify.json $(ART)/adder/learned/metrics.json ## Problem 0: the worked example, the exhaustive check, the learned adder
 
 $(ART)/adder/example.json: | install
@@ -39,67 +89,64 @@ $(ART)/adder/example.json: | install
 
 $(ART)/adder/verify.json: | install
 	@mkdir -p $(@D)
-	$(HW3) rnn-add --verify 12 --json > $@.tmp && mv $@.tmp $@
+	$(HW3) rnn-add --verify $(VERIFY_BITS) --json > $@.tmp && mv $@.tmp $@
 
 $(ART)/adder/learned/metrics.json: | install
-	$(HW3) rnn-add --learn --seeds 10 --out $(@D)
+	$(HW3) rnn-add --learn $(ADDER_OPTS) --out $(@D)
 
-imdb-data: $(ART)/imdb/data/data.safetensors ## Problem 1: IMDB text to vocab.json and left-padded 400-token matrices
+# Problem 1 -------------------------------------------------------------------------------------------------
+imdb-data: $(IMDB)/data/data.safetensors ## Problem 1: IMDB text to vocab.json and left-padded 400-token matrices
+imdb: $(IMDB)/comparison.md ## Problem 1: preprocess, the GRU, both MLPs, and comparison.md
 
 # The vocabulary is capped at 25,000 entries: rarer words (most seen once or twice) only help a model overfit.
-$(ART)/imdb/data/data.safetensors: | install
+$(IMDB)/data/data.safetensors: | install
 	$(HW3) preprocess --source $(IMDB_SOURCE) --out $(@D) --max-vocab 25000
 
-imdb: $(ART)/imdb/comparison.md ## Problem 1: preprocess, GRU, both MLPs, and comparison.md
+$(IMDB)/gru/metrics.json: $(IMDB)/data/data.safetensors
+	$(HW3) train-gru --data $(<D) --out $(@D) $(GRU_OPTS)
 
-$(ART)/imdb/gru/metrics.json: $(ART)/imdb/data/data.safetensors
-	$(HW3) train-gru --data $(<D) --out $(@D)
+$(IMDB)/mlp-%/metrics.json: $(IMDB)/data/data.safetensors
+	$(HW3) train-mlp --data $(<D) --input $* --out $(@D) $(MLP_OPTS)
 
-$(ART)/imdb/mlp-%/metrics.json: $(ART)/imdb/data/data.safetensors
-	$(HW3) train-mlp --data $(<D) --input $* --out $(@D)
-
-$(ART)/imdb/comparison.md: $(ART)/imdb/gru/metrics.json $(ART)/imdb/mlp-embedding/metrics.json $(ART)/imdb/mlp-ids/metrics.json
+$(IMDB)/comparison.md: $(IMDB)/gru/metrics.json $(IMDB)/mlp-embedding/metrics.json $(IMDB)/mlp-ids/metrics.json
 	$(HW3) compare-imdb $(^D) --out $@ > /dev/null
 
-GAN_EPOCHS ?= 30
-UNROLL_EPOCHS ?= 10
-GAN := $(ART)/gan
+# Problem 2 -------------------------------------------------------------------------------------------------
 fmnist: ## Fashion-MNIST from Debian's dataset-fashion-mnist (needs root; elsewhere use train-gan --download)
 	@test -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz || \
 	  (apt-get update && apt-get install -y dataset-fashion-mnist)
 
 gan-vanilla: $(GAN)/vanilla/metrics.json ## Problem 2: the vanilla GAN (losses, scores, samples over training)
-gan-lsgan: $(GAN)/lsgan/metrics.json ## Problem 2: least-squares GAN
-gan-mse: $(GAN)/mse-batch250/metrics.json $(GAN)/mse-batch10/metrics.json ## Problem 2: MSE "GAN" at batch 250 and 10
+gan-lsgan: $(GAN)/lsgan/metrics.json ## Problem 2: the least-squares GAN
+gan-mse: $(GAN)/mse-batch250/metrics.json $(GAN)/mse-batch10/metrics.json ## Problem 2: the MSE "GAN" at batch 250 and 10
 gan-wgan: $(GAN)/wgan-comparison/comparison.md ## Problem 2: WGAN with clip 0.1, 0.01, 0.001, 0.0001, side by side
+classifier: $(GAN)/classifier/metrics.json ## Problem 2: D's architecture with 10 outputs, fine-tuned from the vanilla D
+gan-unrolled: $(GAN)/unrolled-surrogate-k5/metrics.json $(GAN)/unrolled-exact-k5/metrics.json ## Problem 2: unrolled GANs, K = 5, both modes
+histograms: $(GAN)/histograms/histograms.json ## Problem 2: class histograms (mode collapse) of vanilla, unrolled, WGAN, cGAN
+cgan: $(GAN)/cgan-samples.png ## Problem 2: the conditional GAN, 3 samples of each class, conditional accuracy
 
 $(GAN)/vanilla/metrics.json $(GAN)/lsgan/metrics.json: | install fmnist
-	$(HW3) train-gan --loss $(notdir $(@D)) --epochs $(GAN_EPOCHS) --sample-every $$(( $(GAN_EPOCHS) / 3 )) --out $(@D)
+	$(HW3) train-gan --loss $(notdir $(@D)) --epochs $(GAN_EPOCHS) --sample-every $(EVERY) --out $(@D) $(GAN_OPTS)
 
 $(GAN)/mse-batch%/metrics.json: | install fmnist
-	$(HW3) train-gan --loss mse --batch-size $* --epochs $(GAN_EPOCHS) --out $(@D)
+	$(HW3) train-gan --loss mse --batch-size $* --epochs $(GAN_EPOCHS) --out $(@D) $(GAN_OPTS)
 
 WGAN_CLIPS := 0.1 0.01 0.001 0.0001
 $(GAN)/wgan-clip%/metrics.json: | install fmnist
-	$(HW3) train-gan --loss wgan --clip $* --epochs $(GAN_EPOCHS) --out $(@D)
+	$(HW3) train-gan --loss wgan --clip $* --epochs $(GAN_EPOCHS) --out $(@D) $(GAN_OPTS)
 
 $(GAN)/wgan-comparison/comparison.md: $(foreach c,$(WGAN_CLIPS),$(GAN)/wgan-clip$(c)/metrics.json)
 	$(HW3) compare-gan $(^D) --out $(@D) > /dev/null
 
-classifier: $(GAN)/classifier/metrics.json ## Problem 2: D's architecture with 10 outputs, fine-tuned from the vanilla D
-gan-unrolled: $(GAN)/unrolled-surrogate-k5/metrics.json $(GAN)/unrolled-exact-k5/metrics.json ## Problem 2: unrolled GANs (K=5)
-histograms: $(GAN)/histograms/histograms.json ## Problem 2: class histograms (mode collapse) of vanilla, unrolled, WGAN, cGAN
-cgan: $(GAN)/cgan-samples.png ## Problem 2: the conditional GAN, 3 samples of each class, conditional accuracy
-
 $(GAN)/classifier/metrics.json: $(GAN)/vanilla/metrics.json
-	$(HW3) classify --init-from $(<D) --out $(@D)
+	$(HW3) classify --init-from $(<D) --out $(@D) $(CLS_OPTS)
 
 $(GAN)/unrolled-%-k5/metrics.json: | install fmnist
-	$(HW3) train-gan --loss vanilla --unroll 5 --unroll-mode $* --epochs $(UNROLL_EPOCHS) --out $(@D)
+	$(HW3) train-gan --loss vanilla --unroll 5 --unroll-mode $* --epochs $(UNROLL_EPOCHS) --out $(@D) $(UNROLL_OPTS)
 
 $(GAN)/cgan-vanilla/metrics.json: $(GAN)/classifier/metrics.json
-	$(HW3) train-gan --loss vanilla --conditional --epochs $(GAN_EPOCHS) --sample-every $$(( $(GAN_EPOCHS) / 3 )) \
-	  --classifier $(<D) --eval-every $$(( $(GAN_EPOCHS) / 6 > 0 ? $(GAN_EPOCHS) / 6 : 1 )) --out $(@D)
+	$(HW3) train-gan --loss vanilla --conditional --epochs $(GAN_EPOCHS) --sample-every $(EVERY) \
+	  --classifier $(<D) --eval-every $$(( $(GAN_EPOCHS) / 6 > 0 ? $(GAN_EPOCHS) / 6 : 1 )) --out $(@D) $(GAN_OPTS)
 
 $(GAN)/cgan-samples.png: $(GAN)/cgan-vanilla/metrics.json $(GAN)/classifier/metrics.json
 	$(HW3) cgan-sample --generator $(<D) --per-class 3 --classifier $(GAN)/classifier --out $@
@@ -107,12 +154,13 @@ $(GAN)/cgan-samples.png: $(GAN)/cgan-vanilla/metrics.json $(GAN)/classifier/metr
 HISTOGRAM_RUNS := vanilla unrolled-surrogate-k5 unrolled-exact-k5 wgan-clip0.01 cgan-vanilla
 $(GAN)/histograms/histograms.json: $(GAN)/classifier/metrics.json $(foreach r,$(HISTOGRAM_RUNS),$(GAN)/$(r)/metrics.json)
 	$(HW3) histogram $(foreach r,$(HISTOGRAM_RUNS),--generator $(GAN)/$(r)) --classifier $(GAN)/classifier \
-	  -n 3000 --out $(@D)
+	  -n $(HIST_N) --out $(@D)
 
+# -----------------------------------------------------------------------------------------------------------
 bench: install ## Benchmarks (speed ratios measured in one run; not part of the tests)
 	$(BIN)/python bench/preprocess_bench.py --source $(IMDB_SOURCE)
 	$(BIN)/python bench/gan_bench.py
 
 clean: ## Remove artifacts/ outputs (keeps its README) and caches
-	find $(ART) -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +
+	find artifacts -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +
 	rm -rf .pytest_cache .ruff_cache

@@ -331,6 +331,17 @@ def compare_gan(
     return exp.run_compare(exp.CompareConfig(tuple(runs), out))
 
 
+@app.command("report")
+def report(
+    artifacts: Path = typer.Option(Path("artifacts"), "--artifacts", help="The folder the runs are in."),
+    out: Path = typer.Option(Path("artifacts/REPORT.md"), "--out", help="The Markdown report (HTML beside it)."),
+) -> int:
+    """Build REPORT.md and REPORT.html from the run folders: every figure, table and measured number."""
+    from hw3cli.experiments import report as exp
+
+    return exp.run(exp.ReportConfig(artifacts, out))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app and turn every failure into a one-line message."""
     args = sys.argv[1:] if argv is None else argv

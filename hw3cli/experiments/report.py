@@ -1,0 +1,247 @@
+"""`hw3cli report`: REPORT.md and REPORT.html from the run folders alone (nothing is retrained).
+
+The report follows the assignment (Problem 0, 1, 2). Every figure has a caption and the command that made it;
+a run that is missing is listed with the make target that produces it.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from hw3cli.core.files import atomic_write_text
+from hw3cli.errors import Hw3Error
+from hw3cli.experiments import display
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    artifacts: Path = Path("artifacts")  # the folder the make targets write into
+    out: Path = Path("artifacts/REPORT.md")  # the Markdown report; REPORT.html is written beside it
+
+
+class Report:
+    """Blocks rendered twice: to Markdown and to a self-contained HTML page."""
+
+    def __init__(self, root: Path, out_dir: Path):
+        self.root, self.out_dir = root, out_dir
+        self.md: list[str] = []
+        self.html: list[str] = []
+        self.missing: list[tuple[str, str]] = []
+
+    def heading(self, level: int, text: str) -> None:
+        self.md.append(f"{'#' * level} {text}\n")
+        self.html.append(f"<h{level}>{html.escape(text)}</h{level}>")
+
+    def para(self, text: str) -> None:
+        self.md.append(text + "\n")
+        self.html.append(f"<p>{html.escape(text)}</p>")
+
+    def table(self, header: list[str], rows: list[list[str]]) -> None:
+        self.md.append("| " + " | ".join(header) + " |\n| " + " | ".join("---" for _ in header) + " |\n"
+                       + "".join("| " + " | ".join(r) + " |\n" for r in rows))
+        cells = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+        self.html.append(f"<table><thead><tr>{cells}</tr></thead><tbody>{body}</tbody></table>")
+
+    def figure(self, path: Path, caption: str, run_dir: Path | None = None) -> None:
+        if not path.is_file():
+            return
+        rel = os.path.relpath(path, self.out_dir)
+        command = _command(run_dir) if run_dir is not None else None
+        made = f" Made by `{command}`." if command else ""
+        self.md.append(f"![{caption}]({rel})\n\n*{caption}.{made}*\n")
+        made_html = f" Made by <code>{html.escape(command)}</code>." if command else ""
+        self.html.append(f'<figure><img src="{html.escape(rel)}" alt="{html.escape(caption)}">'
+                         f"<figcaption>{html.escape(caption)}.{made_html}</figcaption></figure>")
+
+    def need(self, path: Path, target: str, what: str) -> bool:
+        if path.exists():
+            return True
+        self.missing.append((what, target))
+        self.md.append(f"> Missing: {what} (`{path}`). Run `make {target}`.\n")
+        self.html.append(f'<p class="missing">Missing: {html.escape(what)} ({html.escape(str(path))}). '
+                         f"Run <code>make {html.escape(target)}</code>.</p>")
+        return False
+
+
+def _command(run_dir: Path) -> str | None:
+    try:
+        record = json.loads((run_dir / "config.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    command = record.get("command")
+    return " ".join(command) if isinstance(command, list) else None
+
+
+def _load(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise Hw3Error(f"cannot read {path} ({exc})") from None
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.2f}%"
+
+
+def problem0(r: Report) -> None:
+    adder = r.root / "adder"
+    r.heading(2, "Problem 0: binary addition with a 3-unit threshold RNN")
+    if r.need(adder / "example.json", "adder", "the worked example"):
+        ex = _load(adder / "example.json")
+        r.para(f"{ex['a']} + {ex['b']} = {ex['sum']} ({ex['decimal']['a']} + {ex['decimal']['b']} = "
+               f"{ex['decimal']['sum']}), inputs least significant bit first with one extra zero of padding.")
+        r.table(["t", "x1", "x2", "h1 (s>=1)", "h2 (carry)", "h3 (s=3)", "y"],
+                [[str(s["t"]), str(s["x1"]), str(s["x2"]), *map(str, s["h"]), str(s["y"])] for s in ex["steps"]])
+        w = ex["weights"]
+        r.table(["U", "W", "b_h", "v", "b_y", "h0"], [[json.dumps(w[k]) for k in ("U", "W", "b_h", "v", "b_y", "h0")]])
+    if r.need(adder / "verify.json", "adder", "the exhaustive check"):
+        v = _load(adder / "verify.json")
+        r.para(f"Exhaustive check: all {v['exhaustive']['checked']:,} pairs of up to {v['exhaustive']['bits']} bits, "
+               f"{v['exhaustive']['mismatches']} wrong, in {v['exhaustive']['seconds']:.1f} s; "
+               f"{v['random']['checked']:,} random pairs of up to {v['random']['max_bits']} bits, "
+               f"{v['random']['mismatches']} wrong.")
+    if r.need(adder / "learned" / "metrics.json", "adder", "the learned adder"):
+        m = _load(adder / "learned" / "metrics.json")
+        r.para(f"Learning the same network by gradient descent (steep sigmoid, then hardened to steps): "
+               f"{m['successes']} of {m['seeds']} seeds recover an adder that is correct on every pair up to 10 bits.")
+
+
+def problem1(r: Report) -> None:
+    imdb = r.root / "imdb"
+    r.heading(2, "Problem 1: IMDB sentiment, GRU vs MLP")
+    if r.need(imdb / "data" / "stats.json", "imdb-data", "the preprocessed data"):
+        s = _load(imdb / "data" / "stats.json")
+        r.para(f"Vocabulary of {s['vocabulary_size']:,} entries (0 padding, 1 unknown) from the training reviews; "
+               f"{s['splits']['train']['reviews']:,} train, {s['splits']['dev']['reviews']:,} dev and "
+               f"{s['splits']['test']['reviews']:,} test reviews of 400 indices, left-padded; "
+               f"{_pct(s['splits']['test']['share_truncated'])} of test reviews are longer and cut; "
+               f"{_pct(s['unknown_token_rate_test'])} of test tokens are unknown.")
+    runs = [("gru", "GRU"), ("mlp-embedding", "MLP on embeddings"), ("mlp-ids", "MLP on raw indices")]
+    rows = []
+    for folder, name in runs:
+        if r.need(imdb / folder / "metrics.json", "imdb", f"the {name} run"):
+            m = _load(imdb / folder / "metrics.json")
+            rows.append([name, _pct(m["test_accuracy"]), _pct(m["dev_accuracy"]), f"{m['parameters']:,}",
+                         f"{m['seconds_per_epoch']:.0f}"])
+    if rows:
+        r.table(["model", "test accuracy", "dev accuracy", "parameters", "seconds / epoch"], rows)
+    for folder, name in runs:
+        r.figure(imdb / folder / "curves.png", f"{name}: loss and dev accuracy per epoch", imdb / folder)
+
+
+def problem2(r: Report) -> None:
+    gan = r.root / "gan"
+    r.heading(2, "Problem 2: GANs on Fashion-MNIST")
+    singles = (("vanilla", "Vanilla GAN", "gan-vanilla"), ("mse-batch250", "MSE, batch 250", "gan-mse"),
+               ("mse-batch10", "MSE, batch 10", "gan-mse"), ("lsgan", "Least-squares GAN", "gan-lsgan"))
+    for folder, title, target in singles:
+        run = gan / folder
+        r.heading(3, title)
+        if not r.need(run / "metrics.json", target, f"the {title} run"):
+            continue
+        m = _load(run / "metrics.json")
+        r.para(m.get("summary", ""))
+        r.figure(run / "loss.png", f"{title}: G and D losses per iteration and per epoch", run)
+        r.figure(run / "scores.png", f"{title}: real and fake scores per iteration and per epoch", run)
+        r.figure(run / "samples_strip.png", f"{title}: samples of one fixed noise batch over training", run)
+
+    r.heading(3, "WGAN with weight clipping")
+    clips = ["0.1", "0.01", "0.001", "0.0001"]
+    rows, finals = [], {}
+    for clip in clips:
+        run = gan / f"wgan-clip{clip}"
+        if r.need(run / "metrics.json", "gan-wgan", f"the WGAN run with clip {clip}"):
+            m = _load(run / "metrics.json")
+            last = m["epochs"][-1]
+            finals[clip] = m
+            rows.append([clip, f"{last['d_loss']:.4f}", f"{-last['d_loss']:.4f}", f"{m['sample_diversity']:.3f}"])
+    if rows:
+        r.table(["clip c", "final critic loss", "Wasserstein estimate (-critic loss)", "sample diversity"], rows)
+        best = max(finals, key=lambda c: finals[c]["sample_diversity"])
+        widest = max(finals, key=lambda c: -finals[c]["epochs"][-1]["d_loss"])
+        r.para(f"The critic's Wasserstein estimate is largest with c = {widest}: a looser clip leaves the critic more "
+               f"capacity to separate real from fake. The most varied samples come from c = {best}. With small clips "
+               "the critic is nearly linear and its estimate shrinks towards 0, so G gets little signal.")
+    r.figure(gan / "wgan-comparison" / "comparison.png", "WGAN: loss curves and final samples for each clip value")
+
+    r.heading(3, "Classifier (D's architecture with 10 outputs)")
+    if r.need(gan / "classifier" / "metrics.json", "classifier", "the classifier"):
+        m = _load(gan / "classifier" / "metrics.json")
+        r.para(f"Test accuracy {_pct(m['test_accuracy'])}, initialised from "
+               f"{m.get('initialised_from') or 'random weights'}.")
+        r.figure(gan / "classifier" / "accuracy.png", "Classifier: loss and accuracy per epoch", gan / "classifier")
+        r.figure(gan / "classifier" / "confusion.png", "Classifier: test confusion matrix", gan / "classifier")
+
+    r.heading(3, "Unrolled GANs")
+    for mode in ("surrogate", "exact"):
+        run = gan / f"unrolled-{mode}-k5"
+        if r.need(run / "metrics.json", "gan-unrolled", f"the unrolled ({mode}) run"):
+            r.para(_load(run / "metrics.json").get("summary", ""))
+            r.figure(run / "loss.png", f"Unrolled GAN ({mode}, K = 5): losses", run)
+
+    r.heading(3, "Mode collapse: class histograms")
+    if r.need(gan / "histograms" / "histograms.json", "histograms", "the class histograms"):
+        h = _load(gan / "histograms" / "histograms.json")
+        rows = [[name, f"{s['kl_from_uniform']:.3f}", f"{s['chi2_p_value']:.2g}", str(s["classes_over_5pct"]),
+                 f"{s['inception_score']:.2f}", f"{s['frechet_distance']:.2f}"] for name, s in h["rows"].items()]
+        r.table(["source", "KL from uniform", "chi-square p", "classes >= 5%", "inception score", "Frechet distance"],
+                rows)
+        generated = {k: v for k, v in h["rows"].items() if not k.startswith("real")}
+        if generated:
+            widest = max(generated, key=lambda k: (generated[k]["classes_over_5pct"], -generated[k]["kl_from_uniform"]))
+            closest = min(generated, key=lambda k: generated[k]["frechet_distance"])
+            r.para(f"{widest} covers the most classes ({generated[widest]['classes_over_5pct']} holding at least 5% "
+                   f"of its samples, KL {generated[widest]['kl_from_uniform']:.3f}); {closest} is closest to real "
+                   f"images by Frechet distance ({generated[closest]['frechet_distance']:.2f}; real train vs test: "
+                   f"{h['rows']['real test images']['frechet_distance']:.2f}).")
+        r.figure(gan / "histograms" / "histograms.png", "Predicted classes of 3000 samples per generator")
+
+    r.heading(3, "Conditional GAN")
+    run = gan / "cgan-vanilla"
+    if r.need(run / "metrics.json", "cgan", "the conditional GAN"):
+        m = _load(run / "metrics.json")
+        r.para(m.get("summary", ""))
+        q = m.get("quality", {})
+        if "conditional_accuracy_per_class" in q:
+            r.table(["class", "conditional accuracy"],
+                    [[k, _pct(v)] for k, v in q["conditional_accuracy_per_class"].items()]
+                    + [["all", _pct(q["conditional_accuracy"])]])
+        r.figure(run / "loss.png", "Conditional GAN: D and G losses", run)
+        r.figure(run / "samples_strip.png", "Conditional GAN: samples at the start, middle and end", run)
+    r.figure(gan / "cgan-samples.png", "Conditional GAN: 3 samples of each class")
+
+
+STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;line-height:1.45}"
+         "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
+         "th{background:#f3f3f3}img{max-width:100%}figure{margin:1.5em 0}figcaption{color:#555;font-size:90%}"
+         ".missing{color:#a00}")
+
+
+def run(config: ReportConfig) -> int:
+    if not config.artifacts.is_dir():
+        raise Hw3Error(f"{config.artifacts} is not a folder of runs")
+    report = Report(config.artifacts, config.out.parent)
+    report.heading(1, "hw3cli report")
+    report.para(f"Built by `hw3cli report` from the run folders under {config.artifacts}; every number below is "
+                "read from a run's metrics.json.")
+    problem0(report)
+    problem1(report)
+    problem2(report)
+    if report.missing:
+        report.heading(2, "Missing runs")
+        report.table(["what", "make target"], [[what, f"make {target}"] for what, target in report.missing])
+    atomic_write_text(config.out, "\n".join(report.md))
+    page = "\n".join(report.html).replace("`", "")
+    atomic_write_text(config.out.with_suffix(".html"),
+                      f"<!doctype html><html><head><meta charset='utf-8'><title>hw3cli report</title>"
+                      f"<style>{STYLE}</style></head><body>\n{page}\n</body></html>\n")
+    display.stdout().print(f"report -> {config.out} and {config.out.with_suffix('.html')}"
+                           + (f"; {len(report.missing)} runs missing (listed at the end)" if report.missing else ""))
+    return 0
+
+
