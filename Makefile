@@ -157,9 +157,10 @@ $(GAN)/histograms/histograms.json: $(GAN)/classifier/metrics.json $(foreach r,$(
 	  -n $(HIST_N) --out $(@D)
 
 # -----------------------------------------------------------------------------------------------------------
-bench: install ## Benchmarks (speed ratios measured in one run; not part of the tests)
+bench: install $(IMDB)/data/data.safetensors fmnist ## Benchmarks (speed ratios measured in one run; not part of the tests)
 	$(BIN)/python bench/preprocess_bench.py --source $(IMDB_SOURCE)
 	$(BIN)/python bench/gan_bench.py
+	$(BIN)/python bench/gru_bench.py --data $(IMDB)/data
 
 clean: ## Remove artifacts/ outputs (keeps its README) and caches
 	find artifacts -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +
