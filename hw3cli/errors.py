@@ -9,3 +9,17 @@ class Hw3Error(Exception):
     """
 
     exit_code = 2
+
+
+class TrainingDiverged(Hw3Error):
+    """A loss became NaN or infinite. The run stops; its folder keeps what it held before (exit code 3)."""
+
+    exit_code = 3
+
+
+def check_finite(loss, where: str) -> None:
+    """Raise TrainingDiverged if a scalar loss tensor is NaN or infinite."""
+    value = float(loss.detach()) if hasattr(loss, "detach") else float(loss)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise TrainingDiverged(f"training diverged: the loss became {value} at {where}; nothing was written "
+                               "(try a lower --lr)")

@@ -140,3 +140,21 @@ def test_bad_inputs(cli, tmp_path, imdb_data):
     (run / "vocab.json").write_text(json.dumps(vocab))
     (tmp_path / "one.txt").write_text("superb\n")
     assert_usage_error(cli("predict", "--model", run, tmp_path / "one.txt"), "not the vocabulary")
+
+
+def test_a_nan_loss_stops_training_naming_the_step():
+    from hw3cli.errors import TrainingDiverged
+
+    class Broken(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, ids):
+            return self.w * float("nan") + ids[:, -1].float()
+
+    splits = {"train": synthetic_split(40, 1), "dev": synthetic_split(10, 2)}
+    with pytest.raises(TrainingDiverged, match="epoch 1, step 1"):
+        list(train_classifier(Broken(), splits, LoopSettings(epochs=1, batch_size=8), torch.Generator(),
+                              torch.device("cpu")))
+    assert TrainingDiverged.exit_code == 3

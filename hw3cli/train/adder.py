@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from hw3cli.errors import check_finite
 from hw3cli.models.adder import ThresholdAdder, bits_to_int, int_bits, step
 
 
@@ -114,6 +115,7 @@ def train_smooth_adder(
         b = torch.randint(0, 1 << width, (batch,), generator=generator)
         x = torch.stack([int_bits(a, width + 1), int_bits(b, width + 1)], -1)
         loss = loss_fn(model(x, steepness), int_bits(a + b, width + 1))
+        check_finite(loss, f"step {i + 1}")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

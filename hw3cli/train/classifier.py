@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from hw3cli.errors import check_finite
+
 
 @dataclass(frozen=True)
 class LoopSettings:
@@ -88,6 +90,7 @@ def train_classifier(model: nn.Module, splits: dict[str, dict[str, torch.Tensor]
             with _autocast(device, settings.precision):
                 logits = model(ids).float()
             loss = nn.functional.binary_cross_entropy_with_logits(logits, target)
+            check_finite(loss, f"epoch {epoch}, step {step + 1}")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), settings.clip)

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from hw3cli.data.fashion_mnist import image_batches, to_unit_range
+from hw3cli.errors import check_finite
 from hw3cli.models.gan import Discriminator, Generator
 from hw3cli.train.unroll import exact_g_loss, surrogate_g_loss
 
@@ -59,6 +60,7 @@ def train_gan(generator: Generator, discriminator: Discriminator | None, loss, i
                 with autocast:
                     fake = generator(noise, cond)
                 g_loss = loss.reconstruction(real, fake.float())
+                check_finite(g_loss, f"epoch {epoch}, iteration {iteration + 1} (G)")
                 opt_g.zero_grad(set_to_none=True)
                 g_loss.backward()
                 opt_g.step()
@@ -72,6 +74,7 @@ def train_gan(generator: Generator, discriminator: Discriminator | None, loss, i
                                          torch.cat([cond, cond]) if conditional else None).float()
                 d_real, d_fake = both[: len(real)], both[len(real):]
                 d_loss = loss.d_loss(d_real, d_fake)
+                check_finite(d_loss, f"epoch {epoch}, iteration {iteration + 1} (D)")
                 opt_d.zero_grad(set_to_none=True)
                 d_loss.backward()
                 opt_d.step()
@@ -92,6 +95,7 @@ def train_gan(generator: Generator, discriminator: Discriminator | None, loss, i
                     else:
                         g_loss = exact_g_loss(generator, discriminator, loss, settings.unroll, settings.unroll_lr,
                                               partial(fresh, real.shape[0]), noise, cond)
+                check_finite(g_loss, f"epoch {epoch}, iteration {iteration + 1} (G)")
                 opt_g.zero_grad(set_to_none=True)
                 g_loss.backward()
                 opt_g.step()

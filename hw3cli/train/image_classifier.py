@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from hw3cli.data.fashion_mnist import image_batches, to_unit_range
+from hw3cli.errors import check_finite
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ def train_image_classifier(model: nn.Module, images: torch.Tensor, labels: torch
         for x, y in image_batches(images, labels, settings.batch_size, rng):
             logits = model(augment(x, settings.shift, settings.flip, rng))
             loss = loss_fn(logits, y)
+            check_finite(loss, f"epoch {epoch}, step {step + 1}")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
