@@ -59,6 +59,7 @@ def rnn_add(
         None, "--weights", help="Use a learned adder (learned.safetensors) instead of the hand-set weights."
     ),
     out: Path = typer.Option(Path("artifacts/adder/learned"), "--out", help="With --learn: the run folder."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished run in the output folder."),
 ) -> int:
     """Add two binary numbers with the hand-set 3-unit threshold RNN (Problem 0), verify it, or learn one."""
     from hw3cli.experiments import rnn_add as exp
@@ -69,7 +70,8 @@ def rnn_add(
     if verify is not None:
         return exp.run_verify(exp.VerifyConfig(verify, random_pairs, random_bits, seed, weights, as_json))
     if learn:
-        return exp.run_learn(exp.LearnConfig(seeds=seeds, first_seed=seed, steps=steps, out_dir=out))
+        return exp.run_learn(exp.LearnConfig(seeds=seeds, first_seed=seed, steps=steps, out_dir=out,
+                                             overwrite=overwrite))
     if a is None or b is None:
         raise Hw3Error("rnn-add needs two binary numbers, e.g. hw3cli rnn-add 100111 110010")
     return exp.run(exp.AddConfig(a, b, show_weights, as_json, weights, save))
@@ -131,6 +133,7 @@ def train_gru(
     threads: int = typer.Option(0, "--threads", help="torch CPU threads (0: torch's default)."),
     seed: int = typer.Option(0, "--seed", help="Seeds weights, batch order and dropout."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished run in the output folder."),
 ) -> int:
     """Train the GRU sentiment classifier: Embedding -> GRU -> Linear -> Sigmoid on the last step."""
     from hw3cli.experiments import sentiment as exp
@@ -138,7 +141,7 @@ def train_gru(
     return exp.run_train(exp.GRUConfig(
         data_dir=data, out_dir=out, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
         clip=clip, patience=patience, bucket=bucket, precision=precision, threads=threads, seed=seed,
-        device=device, embed_dim=embed_dim, hidden=hidden, layers=layers, dropout=dropout))
+        device=device, embed_dim=embed_dim, hidden=hidden, layers=layers, dropout=dropout, overwrite=overwrite))
 
 
 @app.command("train-mlp")
@@ -163,6 +166,7 @@ def train_mlp(
     threads: int = typer.Option(0, "--threads", help="torch CPU threads (0: torch's default)."),
     seed: int = typer.Option(0, "--seed", help="Seeds weights, batch order and dropout."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished run in the output folder."),
 ) -> int:
     """Train the two-layer MLP sentiment classifier on the same fixed-length input."""
     from hw3cli.experiments import sentiment as exp
@@ -170,7 +174,8 @@ def train_mlp(
     return exp.run_train(exp.MLPConfig(
         data_dir=data, out_dir=out or Path(f"artifacts/imdb/mlp-{input}"), epochs=epochs, batch_size=batch_size,
         lr=lr, weight_decay=weight_decay, clip=clip, patience=patience, precision=precision, threads=threads,
-        seed=seed, device=device, input=input, embed_dim=embed_dim, hidden=hidden, dropout=dropout))
+        seed=seed, device=device, input=input, embed_dim=embed_dim, hidden=hidden, dropout=dropout,
+        overwrite=overwrite))
 
 
 @app.command("predict")
@@ -244,6 +249,7 @@ def train_gan(
     conditional: bool = typer.Option(
         False, "--conditional", help="Conditional GAN: a one-hot class label is concatenated to G's noise and to "
         "D's image (first layers widened); sample grids show one row per class. Works with vanilla, lsgan and wgan."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished run in the output folder."),
 ) -> int:
     """Train an MLP GAN on Fashion-MNIST with one of four losses; writes checkpoints, curves and sample grids."""
     from hw3cli.experiments import gan as exp
@@ -254,7 +260,7 @@ def train_gan(
         clip=clip, critic_steps=critic_steps, sample_every=sample_every, samples=samples, precision=precision,
         threads=threads, seed=seed, device=device, data_dir=data_dir, download=download, limit=limit,
         unroll=unroll, unroll_mode=unroll_mode, unroll_lr=unroll_lr, classifier=classifier, eval_every=eval_every,
-        conditional=conditional))
+        conditional=conditional, overwrite=overwrite))
 
 
 @app.command("cgan-sample")
@@ -295,6 +301,7 @@ def classify(
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder with the four Fashion-MNIST IDX files."),
     download: bool = typer.Option(False, "--download", help="Let torchvision download Fashion-MNIST."),
     limit: int = typer.Option(0, "--limit", help="Use the first N training images only (0: all)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished run in the output folder."),
 ) -> int:
     """Fine-tune D's architecture with 10 outputs into a Fashion-MNIST classifier (to measure generators)."""
     from hw3cli.experiments import classify as exp
@@ -302,7 +309,7 @@ def classify(
     return exp.run(exp.ClassifyConfig(
         init_from=init_from, from_scratch=from_scratch, out_dir=out, epochs=epochs, batch_size=batch_size, lr=lr,
         dropout=dropout, shift=shift, flip=flip, validation=validation, seed=seed, threads=threads, device=device,
-        data_dir=data_dir, download=download, limit=limit))
+        data_dir=data_dir, download=download, limit=limit, overwrite=overwrite))
 
 
 @app.command("histogram")

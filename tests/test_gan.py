@@ -154,8 +154,21 @@ def test_bad_options(cli, tmp_path, args, word):
     assert cli("train-gan", "--data-dir", data, "--out", out, "--epochs", "1", "--g-hidden", "8,16,32",
                "--d-hidden", "32,16,8").code == 0
     before = snapshot(out)
-    assert_usage_error(cli("train-gan", "--data-dir", data, "--out", out, *args), word)
+    assert_usage_error(cli("train-gan", "--data-dir", data, "--out", out, "--overwrite", *args), word)
     assert snapshot(out) == before
+
+
+def test_a_finished_run_is_replaced_only_with_overwrite(cli, tmp_path):
+    data = synthetic_fashion(tmp_path / "data")
+    out = tmp_path / "run"
+    args = ("train-gan", "--data-dir", data, "--out", out, "--epochs", "1", "--g-hidden", "8,16,32",
+            "--d-hidden", "32,16,8")
+    assert cli(*args).code == 0
+    before = snapshot(out)
+    assert_usage_error(cli(*args, "--seed", "1"), "--overwrite")
+    assert snapshot(out) == before
+    assert cli(*args, "--seed", "1", "--overwrite").code == 0
+    assert json.loads((out / "config.json").read_text())["config"]["seed"] == 1
 
 
 @pytest.mark.parametrize("damage,word", [("missing", "lacks"), ("truncated", "truncated"), ("magic", "magic"),

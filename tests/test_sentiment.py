@@ -124,7 +124,8 @@ def test_bad_inputs(cli, tmp_path, imdb_data):
     run = tmp_path / "gru"
     assert cli("train-gru", "--data", imdb_data, "--out", run, "--epochs", "1", "--hidden", "4").code == 0
     before = snapshot(run)
-    assert_usage_error(cli("train-gru", "--data", tmp_path, "--out", run), "not preprocess output")
+    assert_usage_error(cli("train-gru", "--data", tmp_path, "--out", run, "--overwrite"), "not preprocess output")
+    assert_usage_error(cli("train-gru", "--data", imdb_data, "--out", run), "--overwrite")
     assert_usage_error(cli("train-gru", "--data", imdb_data, "--out", run, "--epochs", "0"), "--epochs")
     assert_usage_error(cli("train-gru", "--data", imdb_data, "--out", run, "--batch-size", "0"), "--batch-size")
     assert_usage_error(cli("train-mlp", "--data", imdb_data, "--out", run), "holds a train-gru run")

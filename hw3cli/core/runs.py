@@ -59,8 +59,9 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def check_run_folder(out: Path, experiment: str, run_files: tuple[str, ...]) -> None:
-    """Refuse an output folder that holds anything but a run of this same experiment (which may be replaced)."""
+def check_run_folder(out: Path, experiment: str, run_files: tuple[str, ...], overwrite: bool = False) -> None:
+    """Refuse an output folder that holds anything but a run of this same experiment, and a finished run of
+    it unless `overwrite`. Called before any training, so a refusal costs nothing."""
     from hw3cli.errors import Hw3Error
 
     out = Path(out)
@@ -75,3 +76,5 @@ def check_run_folder(out: Path, experiment: str, run_files: tuple[str, ...]) -> 
         previous = read_json(out / "config.json", "run config").get("experiment")
         if previous != experiment:
             raise Hw3Error(f"--out {out} holds a {previous} run; choose another folder")
+        if (out / "metrics.json").exists() and not overwrite:
+            raise Hw3Error(f"--out {out} holds a finished {experiment} run; pass --overwrite to replace it")

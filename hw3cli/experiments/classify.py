@@ -44,6 +44,7 @@ class ClassifyConfig:
     data_dir: Path | None = None  # a folder with the four IDX files
     download: bool = False  # let torchvision download Fashion-MNIST
     limit: int = 0  # use the first N training images only (0: all)
+    overwrite: bool = False  # replace a finished run in out_dir
 
 
 def load_discriminator(run_dir: Path) -> Discriminator:
@@ -82,7 +83,7 @@ def run(config: ClassifyConfig) -> int:
         raise Hw3Error("--epochs and --batch-size must be at least 1")
     if not 0 <= config.dropout < 1 or config.lr <= 0 or config.shift < 0 or config.validation < 1:
         raise Hw3Error("--dropout must be in [0, 1), --lr positive, --shift >= 0, --validation >= 1")
-    check_run_folder(config.out_dir, "classify", RUN_FILES)
+    check_run_folder(config.out_dir, "classify", RUN_FILES, config.overwrite)
     source = None if config.from_scratch else load_discriminator(config.init_from) if config.init_from else None
     device = resolve_device(config.device)
     if config.threads:

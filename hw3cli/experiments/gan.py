@@ -59,6 +59,7 @@ class GanConfig:
     eval_every: int = 0  # with classifier: sample-quality metrics every N epochs (0: at the end only)
     classifier: Path | None = None  # a classify run folder for the sample-quality metrics
     conditional: bool = False  # conditional GAN: a one-hot class label concatenated to G's and D's inputs
+    overwrite: bool = False  # replace a finished run in the run folder
 
     @property
     def run_dir(self) -> Path:
@@ -106,7 +107,7 @@ def validate(config: GanConfig) -> None:
         raise Hw3Error("--conditional cannot be combined with --unroll")
     if config.eval_every < 0:
         raise Hw3Error("--eval-every must not be negative")
-    check_run_folder(config.run_dir, "train-gan", RUN_FILES)
+    check_run_folder(config.run_dir, "train-gan", RUN_FILES, config.overwrite)
 
 
 def parse_sizes(text: str, option: str) -> tuple[int, ...]:

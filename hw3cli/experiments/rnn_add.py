@@ -12,7 +12,7 @@ from rich.table import Table
 
 from hw3cli.core.checkpoint import load_checkpoint, save_checkpoint
 from hw3cli.core.files import atomic_folder, write_json
-from hw3cli.core.runs import write_config, write_metrics
+from hw3cli.core.runs import check_run_folder, write_config, write_metrics
 from hw3cli.data.binary import adder_inputs, bits_to_string, parse_binary
 from hw3cli.errors import Hw3Error
 from hw3cli.experiments import display
@@ -53,6 +53,7 @@ class LearnConfig:
     max_steepness: float = 8.0  # the sigmoid's final steepness (it rises linearly from 1)
     verify_bits: int = 10  # the hardened network is checked on every pair up to this width
     out_dir: Path = Path("artifacts/adder/learned")  # run folder: learned.safetensors, config.json, metrics.json
+    overwrite: bool = False  # replace a finished run in out_dir
 
 
 def load_adder(weights: Path | None) -> ThresholdAdder:
@@ -155,6 +156,8 @@ def run_learn(config: LearnConfig) -> int:
         raise Hw3Error("--seeds, --steps, --batch and --width must all be at least 1")
     if not 1 <= config.verify_bits <= 14:
         raise Hw3Error("--verify-bits must be between 1 and 14")
+    check_run_folder(config.out_dir, "rnn-add-learn", ("learned.safetensors", "config.json", "metrics.json"),
+                     config.overwrite)
     runs, best = [], None
     with display.progress_bar() as bar:
         for seed in range(config.first_seed, config.first_seed + config.seeds):

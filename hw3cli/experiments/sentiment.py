@@ -40,6 +40,7 @@ class TrainConfig:
     threads: int = 0  # torch CPU threads; 0 keeps torch's default
     seed: int = 0  # seeds weights, batch order and dropout
     device: str = "auto"  # auto, cpu, cuda or mps
+    overwrite: bool = False  # replace a finished run in out_dir
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,8 @@ def _validate(config: TrainConfig) -> None:
         raise Hw3Error(f"--layers must be at least 1, got {config.layers}")
     if isinstance(config, MLPConfig) and config.input not in ("ids", "embedding"):
         raise Hw3Error(f"--input must be ids or embedding, not '{config.input}'")
-    check_run_folder(config.out_dir, "train-gru" if isinstance(config, GRUConfig) else "train-mlp", RUN_FILES)
+    check_run_folder(config.out_dir, "train-gru" if isinstance(config, GRUConfig) else "train-mlp", RUN_FILES,
+                     config.overwrite)
 
 
 def _build(config: TrainConfig, vocab_size: int, max_len: int) -> torch.nn.Module:
