@@ -13,7 +13,7 @@ from typing import Optional
 import typer
 
 from hw3cli import __version__
-from hw3cli.errors import Hw3Error
+from hw3cli.errors import Hw3Error, Interrupted
 
 app = typer.Typer(
     name="hw3cli",
@@ -250,6 +250,8 @@ def train_gan(
         False, "--conditional", help="Conditional GAN: a one-hot class label is concatenated to G's noise and to "
         "D's image (first layers widened); sample grids show one row per class. Works with vanilla, lsgan and wgan."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished run in the output folder."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run (same options) from its last "
+                                "finished epoch, saved beside the run folder as RUN.partial/."),
 ) -> int:
     """Train an MLP GAN on Fashion-MNIST with one of four losses; writes checkpoints, curves and sample grids."""
     from hw3cli.experiments import gan as exp
@@ -260,7 +262,7 @@ def train_gan(
         clip=clip, critic_steps=critic_steps, sample_every=sample_every, samples=samples, precision=precision,
         threads=threads, seed=seed, device=device, data_dir=data_dir, download=download, limit=limit,
         unroll=unroll, unroll_mode=unroll_mode, unroll_lr=unroll_lr, classifier=classifier, eval_every=eval_every,
-        conditional=conditional, overwrite=overwrite))
+        conditional=conditional, overwrite=overwrite, resume=resume))
 
 
 @app.command("cgan-sample")
@@ -354,6 +356,8 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     try:
         code = app(args=args, prog_name="hw3cli", standalone_mode=False)
+    except Interrupted as exc:
+        _fail(str(exc), exc.exit_code)
     except Hw3Error as exc:
         _fail(f"hw3cli: error: {exc}", exc.exit_code)
     except (KeyboardInterrupt, typer.Abort):

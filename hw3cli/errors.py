@@ -23,3 +23,11 @@ def check_finite(loss, where: str) -> None:
     if value != value or value in (float("inf"), float("-inf")):
         raise TrainingDiverged(f"training diverged: the loss became {value} at {where}; nothing was written "
                                "(try a lower --lr)")
+
+
+class Interrupted(Hw3Error):
+    """Training stopped by Ctrl-C (exit code 130) or SIGTERM (143) after saving what can be resumed."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code

@@ -206,3 +206,51 @@ def test_idx_reader_matches_torchvision_on_the_real_files(tmp_path):
     data = load_fashion_mnist()
     assert data.train_images.shape == (60000, 28, 28) and data.test_labels.shape == (10000,)
     assert torch.bincount(data.train_labels).tolist() == [6000] * 10
+
+
+def test_interrupted_run_resumes_to_the_same_numbers(cli, tmp_path, monkeypatch):
+    import os
+    import signal
+
+    import hw3cli.experiments.gan as gan_experiment
+
+    data = synthetic_fashion(tmp_path / "data")
+    args = ("train-gan", "--data-dir", data, "--epochs", "3", "--g-hidden", "8,16,32", "--d-hidden", "32,16,8",
+            "--sample-every", "1")
+    assert cli(*args, "--out", tmp_path / "straight").code == 0
+
+    original = gan_experiment.train_gan
+
+    def interrupted_after_epoch_1(*a, **k):
+        for record in original(*a, **k):
+            yield record
+            if record["event"] == "epoch" and record["epoch"] == 1:
+                os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C does
+
+    monkeypatch.setattr(gan_experiment, "train_gan", interrupted_after_epoch_1)
+    out = tmp_path / "resumed"
+    r = cli(*args, "--out", out)
+    assert r.code == 130 and "--resume" in r.err and "Traceback" not in r.err
+    assert not out.exists() and (tmp_path / "resumed.partial" / "progress.safetensors").is_file()
+    monkeypatch.setattr(gan_experiment, "train_gan", original)
+    assert_usage_error(cli(*args, "--out", out, "--resume", "--seed", "5"), "seed")
+    r = cli(*args, "--out", out, "--resume")
+    assert r.code == 0, r.err
+    assert not (tmp_path / "resumed.partial").exists()
+
+    def numbers(run):
+        m = json.loads((run / "metrics.json").read_text())
+        return m["iterations"], [{k: v for k, v in e.items() if k not in ("seconds", "images_per_second")}
+                                 for e in m["epochs"]]
+
+    assert numbers(out) == numbers(tmp_path / "straight")
+    from safetensors.torch import load_file
+
+    for name in ("generator.safetensors", "discriminator.safetensors", "samples.safetensors"):
+        a, b = load_file(out / name), load_file(tmp_path / "straight" / name)
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_without_progress_is_refused(cli, tmp_path):
+    data = synthetic_fashion(tmp_path / "data")
+    assert_usage_error(cli("train-gan", "--data-dir", data, "--out", tmp_path / "x", "--resume"), "no interrupted run")

@@ -67,6 +67,33 @@ def load_checkpoint(path: str | os.PathLike, kind: str | tuple[str, ...] | None 
     return tensors, metadata
 
 
+def optimizer_tensors(prefix: str, optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    """An optimizer's state as flat tensors for safetensors, plus the JSON-able rest (param groups, scalars)."""
+    state = optimizer.state_dict()
+    tensors, scalars = {}, {}
+    for index, entry in state["state"].items():
+        for key, value in entry.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{prefix}.{index}.{key}"] = value
+            else:
+                scalars[f"{index}.{key}"] = value
+    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
+
+
+def load_optimizer_tensors(optimizer: torch.optim.Optimizer, prefix: str, tensors: dict[str, torch.Tensor],
+                           rest: dict) -> None:
+    """Inverse of `optimizer_tensors`."""
+    state: dict[int, dict] = {}
+    for name, value in tensors.items():
+        if name.startswith(prefix + "."):
+            index, key = name[len(prefix) + 1:].split(".", 1)
+            state.setdefault(int(index), {})[key] = value
+    for name, value in rest["scalars"].items():
+        index, key = name.split(".", 1)
+        state.setdefault(int(index), {})[key] = value
+    optimizer.load_state_dict({"state": state, "param_groups": rest["param_groups"]})
+
+
 def _read_metadata(data: bytes) -> dict[str, str]:
     # safetensors' header: 8-byte little-endian length, then a JSON object.
     if len(data) < 8:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,19 +13,20 @@ import torch
 from rich.table import Table
 from safetensors.torch import load_file
 
-from hw3cli.core.checkpoint import load_checkpoint, save_checkpoint
+from hw3cli.core.checkpoint import load_checkpoint, load_optimizer_tensors, optimizer_tensors, save_checkpoint
 from hw3cli.core.device import resolve_device
 from hw3cli.core.files import atomic_folder, atomic_write_text, read_json
-from hw3cli.core.runs import check_run_folder, write_config, write_metrics
+from hw3cli.core.runs import check_run_folder, config_record, write_config, write_metrics
 from hw3cli.core.seeding import seed_everything
+from hw3cli.core.stopping import graceful_stop
 from hw3cli.data.fashion_mnist import CLASSES, load_fashion_mnist, to_unit_range
-from hw3cli.errors import Hw3Error
+from hw3cli.errors import Hw3Error, Interrupted
 from hw3cli.experiments import display
 from hw3cli.experiments.classify import load_classifier
 from hw3cli.metrics import frechet_distance, measure_samples
 from hw3cli.models.gan import Discriminator, Generator
 from hw3cli.plots.gan import loss_curves, sample_grid, sample_strip, score_curves
-from hw3cli.train.gan_loop import GanSettings, sample, train_gan
+from hw3cli.train.gan_loop import GanSettings, make_optimizer, sample, train_gan
 from hw3cli.train.gan_losses import LOSSES, make_loss
 from hw3cli.train.image_classifier import predict
 from hw3cli.train.unroll import EXACT_LOSSES
@@ -60,6 +63,12 @@ class GanConfig:
     classifier: Path | None = None  # a classify run folder for the sample-quality metrics
     conditional: bool = False  # conditional GAN: a one-hot class label concatenated to G's and D's inputs
     overwrite: bool = False  # replace a finished run in the run folder
+    resume: bool = False  # continue the interrupted run whose progress is saved beside the run folder
+
+    @property
+    def progress_file(self) -> Path:
+        """Saved after every epoch while training; removed once the finished run is in place."""
+        return self.run_dir.with_name(self.run_dir.name + ".partial") / "progress.safetensors"
 
     @property
     def run_dir(self) -> Path:
@@ -107,7 +116,9 @@ def validate(config: GanConfig) -> None:
         raise Hw3Error("--conditional cannot be combined with --unroll")
     if config.eval_every < 0:
         raise Hw3Error("--eval-every must not be negative")
-    check_run_folder(config.run_dir, "train-gan", RUN_FILES, config.overwrite)
+    if config.resume and not config.progress_file.is_file():
+        raise Hw3Error(f"--resume: no interrupted run to continue ({config.progress_file} does not exist)")
+    check_run_folder(config.run_dir, "train-gan", RUN_FILES, config.overwrite or config.resume)
 
 
 def parse_sizes(text: str, option: str) -> tuple[int, ...]:
@@ -171,13 +182,24 @@ def run(config: GanConfig) -> int:
     samples = {"epoch_000": sample(generator, fixed_noise, fixed_labels)}
     history = {k: [] for k in ("iteration", "g_loss", "d_loss", "real_score", "fake_score")}
     epochs = []
+    opt_g = make_optimizer(generator.parameters(), settings)
+    opt_d = make_optimizer(discriminator.parameters(), settings) if discriminator is not None else None
+    start_epoch = 1
+    if config.resume:
+        start_epoch, history, epochs, samples = load_progress(config, generator, discriminator, opt_g, opt_d, rng)
     per_epoch = len(train_images) // config.batch_size // loss.critic_steps
     started = time.perf_counter()
-    with display.progress_bar() as bar:
-        task = bar.add_task(f"train-gan {config.loss}", total=per_epoch * config.epochs, status="")
+    with display.progress_bar() as bar, graceful_stop() as stop:
+        task = bar.add_task(f"train-gan {config.loss}", total=per_epoch * config.epochs,
+                            completed=per_epoch * (start_epoch - 1), status="")
         rate = ""
         for record in train_gan(generator, discriminator, loss, train_images.to(device), train_labels.to(device),
-                                settings, rng, device):
+                                settings, rng, device, (opt_g, opt_d), start_epoch, len(history["iteration"])):
+            if stop.requested:
+                done = epochs[-1]["epoch"] if epochs else 0
+                raise Interrupted(
+                    f"hw3cli: interrupted in epoch {record['epoch']}; the {done} finished epochs are saved in "
+                    f"{config.progress_file.parent}. Continue with the same command and --resume.", stop.exit_code)
             if record["event"] == "iteration":
                 for key in history:
                     history[key].append(record[key])
@@ -194,6 +216,7 @@ def run(config: GanConfig) -> int:
             if quality is not None and (record["epoch"] == config.epochs or
                                         (config.eval_every and record["epoch"] % config.eval_every == 0)):
                 epochs[-1]["quality"] = quality.measure(generator)
+            save_progress(config, generator, discriminator, opt_g, opt_d, rng, history, epochs, samples)
     real = to_unit_range(data.test_images[:1000]).add(1).div(2)
     final = samples[f"epoch_{config.epochs:03d}"]
     metrics = {
@@ -223,6 +246,7 @@ def run(config: GanConfig) -> int:
         write_config(tmp, "train-gan", config)
         write_metrics(tmp, metrics)
         render_figures(tmp, title)
+    shutil.rmtree(config.progress_file.parent, ignore_errors=True)
     display.stdout().print(f"{metrics['summary']}\n-> {config.run_dir}")
     return 0
 
@@ -254,6 +278,46 @@ def conditional_accuracy(classifier, images01: torch.Tensor, labels: torch.Tenso
     per_class = {CLASSES[c]: float(hit[labels.cpu() == c].float().mean()) for c in range(len(CLASSES))
                  if (labels == c).any()}
     return {"conditional_accuracy": float(hit.float().mean()), "conditional_accuracy_per_class": per_class}
+
+
+RESUME_IGNORES = ("resume", "overwrite", "threads")  # options that may differ between a run and its resumption
+
+
+def save_progress(config: GanConfig, generator, discriminator, opt_g, opt_d, rng, history, epochs, samples) -> None:
+    """Everything a resumed run needs, in one safetensors file written atomically after every epoch."""
+    tensors = {f"G.{k}": v for k, v in generator.state_dict().items()}
+    state = {"epoch": epochs[-1]["epoch"], "history": history, "epochs": epochs,
+             "config": config_record("train-gan", config)["config"]}
+    opt_tensors, state["opt_g"] = optimizer_tensors("opt_g", opt_g)
+    tensors.update(opt_tensors)
+    if discriminator is not None:
+        tensors.update({f"D.{k}": v for k, v in discriminator.state_dict().items()})
+        opt_tensors, state["opt_d"] = optimizer_tensors("opt_d", opt_d)
+        tensors.update(opt_tensors)
+    tensors["rng"] = rng.get_state()
+    tensors.update({f"samples.{k}": v for k, v in samples.items()})
+    save_checkpoint(config.progress_file, tensors, "train-gan-progress", extra={"state": json.dumps(state)})
+
+
+def load_progress(config: GanConfig, generator, discriminator, opt_g, opt_d, rng):
+    tensors, meta = load_checkpoint(config.progress_file, "train-gan-progress")
+    state = json.loads(meta["state"])
+    saved, now = state["config"], config_record("train-gan", config)["config"]
+    changed = sorted(k for k in set(saved) | set(now) if k not in RESUME_IGNORES and saved.get(k) != now.get(k))
+    if changed:
+        raise Hw3Error(f"--resume: the interrupted run used other values of {', '.join(changed)}; "
+                       "resume with the same options")
+
+    def part(prefix: str) -> dict:
+        return {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+
+    generator.load_state_dict(part("G"))
+    load_optimizer_tensors(opt_g, "opt_g", tensors, state["opt_g"])
+    if discriminator is not None:
+        discriminator.load_state_dict(part("D"))
+        load_optimizer_tensors(opt_d, "opt_d", tensors, state["opt_d"])
+    rng.set_state(tensors["rng"])
+    return state["epoch"] + 1, state["history"], state["epochs"], part("samples")
 
 
 def run_title(config: GanConfig) -> str:

@@ -36,21 +36,25 @@ def make_optimizer(params, settings: GanSettings) -> torch.optim.Optimizer:
 
 def train_gan(generator: Generator, discriminator: Discriminator | None, loss, images: torch.Tensor,
               labels: torch.Tensor, settings: GanSettings, rng: torch.Generator, device: torch.device,
-              ) -> Iterator[dict]:
+              optimizers: tuple[torch.optim.Optimizer, torch.optim.Optimizer | None] | None = None,
+              start_epoch: int = 1, start_iteration: int = 0) -> Iterator[dict]:
     """Yields {"event": "iteration", ...} after every generator step and {"event": "epoch", ...} after every
-    epoch. `images` (uint8) and `labels` live on `device`; `rng` (on `device`) draws batches and noise."""
-    opt_g = make_optimizer(generator.parameters(), settings)
-    opt_d = make_optimizer(discriminator.parameters(), settings) if discriminator is not None else None
+    epoch. `images` (uint8) and `labels` live on `device`; `rng` (on `device`) draws batches and noise.
+    A resumed run passes its restored optimizers, rng and where it stopped."""
+    if optimizers is None:
+        optimizers = (make_optimizer(generator.parameters(), settings),
+                      make_optimizer(discriminator.parameters(), settings) if discriminator is not None else None)
+    opt_g, opt_d = optimizers
     conditional = generator.classes > 0
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=settings.precision == "bf16")
-    iteration = 0
+    iteration = start_iteration
 
     def fresh(size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """A random real batch and noise for an unrolled look-ahead step (unconditional models only)."""
         index = torch.randint(0, len(images), (size,), device=device, generator=rng)
         return to_unit_range(images[index]), torch.randn(size, generator.noise_dim, device=device, generator=rng)
 
-    for epoch in range(1, settings.epochs + 1):
+    for epoch in range(start_epoch, settings.epochs + 1):
         start, sums, count = time.perf_counter(), torch.zeros(4, device=device), 0
         for batch, (real, y) in enumerate(image_batches(images, labels, settings.batch_size, rng)):
             cond = y if conditional else None
