@@ -294,7 +294,7 @@ def classify(
     batch_size: int = typer.Option(128, "--batch-size", help="Images per step."),
     lr: float = typer.Option(1e-3, "--lr", help="AdamW peak learning rate (cosine decay)."),
     dropout: float = typer.Option(0.2, "--dropout", help="Dropout after every hidden layer."),
-    shift: int = typer.Option(1, "--shift", help="Random shifts of up to this many pixels (augmentation)."),
+    shift: int = typer.Option(0, "--shift", help="Random shifts of up to this many pixels (augmentation)."),
     validation: int = typer.Option(5000, "--validation", help="Training images held out to watch accuracy."),
     flip: bool = typer.Option(True, "--flip/--no-flip", help="Random horizontal flips (augmentation)."),
     seed: int = typer.Option(0, "--seed", help="Seeds weights, batch order and augmentation."),
