@@ -66,7 +66,8 @@ def run(config: HistogramConfig) -> int:
     write_json(config.out_dir / "histograms.json", result)
     class_histograms(result, config.out_dir / "histograms.png")
     table = Table(title=f"class histograms of {config.n} samples, labelled by {config.classifier}")
-    for column in ("source", "KL from uniform", "chi2", "p-value", "classes >=1%", ">=5%", "IS", "FD"):
+    table.add_column("source", no_wrap=True)
+    for column in ("KL", "chi2", "p", ">=1%", ">=5%", "IS", "FD"):
         table.add_column(column, justify="right")
     for name, s in rows.items():
         table.add_row(name, f"{s['kl_from_uniform']:.3f}", f"{s['chi2']:.0f}", f"{s['chi2_p_value']:.2g}",
@@ -74,5 +75,8 @@ def run(config: HistogramConfig) -> int:
                       f"{s['frechet_distance']:.2f}")
     out = display.stdout()
     out.print(table)
-    out.print(f"-> {config.out_dir}/histograms.png, histograms.json (KL: 0 is uniform, ln 10 = 2.303 is one class)")
+    out.print("KL: from uniform (0 uniform, ln 10 = 2.303 one class); chi2 and p: against uniform; >=1%, >=5%: "
+              "classes holding that share; IS: classifier inception score; FD: Frechet distance to real test images "
+              "(for the real row: real train vs real test)")
+    out.print(f"-> {config.out_dir}/histograms.png, histograms.json")
     return 0
