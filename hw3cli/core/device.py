@@ -9,7 +9,10 @@ from hw3cli.errors import Hw3Error
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str, threads: int = 0) -> torch.device:
+    """The device to train on; `threads` > 0 also sets torch's CPU thread count."""
+    if threads:
+        torch.set_num_threads(threads)
     name = name.lower()
     if name not in DEVICES and not name.startswith("cuda:"):
         raise Hw3Error(f"unknown device '{name}': choose one of {', '.join(DEVICES)}")

@@ -36,6 +36,12 @@ class FashionMNIST:
     test_labels: torch.Tensor  # (10000,) int64
     folder: Path
 
+    def training(self, limit: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """The training images and labels, or only the first `limit` of them."""
+        if limit:
+            return self.train_images[:limit], self.train_labels[:limit]
+        return self.train_images, self.train_labels
+
 
 def _path(folder: Path, stem: str) -> Path | None:
     for name in (stem, stem + ".gz"):

@@ -85,13 +85,9 @@ def run(config: ClassifyConfig) -> int:
         raise Hw3Error("--dropout must be in [0, 1), --lr positive, --shift >= 0, --validation >= 1")
     check_run_folder(config.out_dir, "classify", RUN_FILES, config.overwrite)
     source = None if config.from_scratch else load_discriminator(config.init_from) if config.init_from else None
-    device = resolve_device(config.device)
-    if config.threads:
-        torch.set_num_threads(config.threads)
+    device = resolve_device(config.device, config.threads)
     data = load_fashion_mnist(config.data_dir, config.download)
-    images, labels = data.train_images, data.train_labels
-    if config.limit:
-        images, labels = images[: config.limit], labels[: config.limit]
+    images, labels = data.training(config.limit)
     if len(images) <= config.validation + config.batch_size:
         raise Hw3Error(f"{len(images)} training images are too few for --validation {config.validation}")
     generator = seed_everything(config.seed)

@@ -155,13 +155,9 @@ def fixed_inputs(config: GanConfig, classes: int) -> tuple[torch.Tensor, torch.T
 
 def run(config: GanConfig) -> int:
     validate(config)
-    device = resolve_device(config.device)
-    if config.threads:
-        torch.set_num_threads(config.threads)
+    device = resolve_device(config.device, config.threads)
     data = load_fashion_mnist(config.data_dir, config.download)
-    train_images, train_labels = data.train_images, data.train_labels
-    if config.limit:
-        train_images, train_labels = train_images[: config.limit], train_labels[: config.limit]
+    train_images, train_labels = data.training(config.limit)
     if len(train_images) < config.batch_size:
         raise Hw3Error(f"--batch-size {config.batch_size} is larger than the {len(train_images)} training images")
     loss = make_loss(config.loss, config.clip, config.critic_steps)

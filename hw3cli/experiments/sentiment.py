@@ -102,9 +102,7 @@ def _build(config: TrainConfig, vocab_size: int, max_len: int) -> torch.nn.Modul
 def run_train(config: TrainConfig) -> int:
     _validate(config)
     experiment = "train-gru" if isinstance(config, GRUConfig) else "train-mlp"
-    device = resolve_device(config.device)
-    if config.threads:
-        torch.set_num_threads(config.threads)
+    device = resolve_device(config.device, config.threads)
     data = load_sentiment_data(config.data_dir)
     generator = seed_everything(config.seed)
     model = _build(config, len(data.vocab), data.max_len).to(device)
