@@ -134,6 +134,8 @@ def train_gru(
     seed: int = typer.Option(0, "--seed", help="Seeds weights, batch order and dropout."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished run in the output folder."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run (same options) from its last "
+                                "finished epoch, saved beside the run folder as RUN.partial/."),
 ) -> int:
     """Train the GRU sentiment classifier: Embedding -> GRU -> Linear -> Sigmoid on the last step."""
     from hw3cli.experiments import sentiment as exp
@@ -141,7 +143,8 @@ def train_gru(
     return exp.run_train(exp.GRUConfig(
         data_dir=data, out_dir=out, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
         clip=clip, patience=patience, bucket=bucket, precision=precision, threads=threads, seed=seed,
-        device=device, embed_dim=embed_dim, hidden=hidden, layers=layers, dropout=dropout, overwrite=overwrite))
+        device=device, embed_dim=embed_dim, hidden=hidden, layers=layers, dropout=dropout, overwrite=overwrite,
+        resume=resume))
 
 
 @app.command("train-mlp")
@@ -167,6 +170,8 @@ def train_mlp(
     seed: int = typer.Option(0, "--seed", help="Seeds weights, batch order and dropout."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished run in the output folder."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run (same options) from its last "
+                                "finished epoch, saved beside the run folder as RUN.partial/."),
 ) -> int:
     """Train the two-layer MLP sentiment classifier on the same fixed-length input."""
     from hw3cli.experiments import sentiment as exp
@@ -175,7 +180,7 @@ def train_mlp(
         data_dir=data, out_dir=out or Path(f"artifacts/imdb/mlp-{input}"), epochs=epochs, batch_size=batch_size,
         lr=lr, weight_decay=weight_decay, clip=clip, patience=patience, precision=precision, threads=threads,
         seed=seed, device=device, input=input, embed_dim=embed_dim, hidden=hidden, dropout=dropout,
-        overwrite=overwrite))
+        overwrite=overwrite, resume=resume))
 
 
 @app.command("predict")

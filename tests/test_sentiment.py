@@ -159,3 +159,37 @@ def test_a_nan_loss_stops_training_naming_the_step():
         list(train_classifier(Broken(), splits, LoopSettings(epochs=1, batch_size=8), torch.Generator(),
                               torch.device("cpu")))
     assert TrainingDiverged.exit_code == 3
+
+
+def test_interrupted_training_resumes_to_the_same_model(cli, tmp_path, imdb_data, monkeypatch):
+    import os
+    import signal
+
+    import hw3cli.experiments.sentiment as sentiment_experiment
+    from safetensors.torch import load_file
+
+    args = ("train-gru", "--data", imdb_data, "--epochs", "4", "--patience", "4", "--embed-dim", "8", "--hidden", "8",
+            "--batch-size", "8")
+    assert cli(*args, "--out", tmp_path / "straight").code == 0
+    original = sentiment_experiment.train_classifier
+
+    def interrupted_after_epoch_2(*a, **k):
+        for record in original(*a, **k):
+            yield record
+            if record["event"] == "epoch" and record["epoch"] == 2:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(sentiment_experiment, "train_classifier", interrupted_after_epoch_2)
+    r = cli(*args, "--out", tmp_path / "resumed")
+    assert r.code == 143 and "--resume" in r.err
+    monkeypatch.setattr(sentiment_experiment, "train_classifier", original)
+    assert cli(*args, "--out", tmp_path / "resumed", "--resume").code == 0
+
+    def numbers(run):
+        m = json.loads((run / "metrics.json").read_text())
+        return [{k: v for k, v in e.items() if k != "seconds"} for e in m["epochs"]], m["test_accuracy"]
+
+    assert numbers(tmp_path / "resumed") == numbers(tmp_path / "straight")
+    a, b = load_file(tmp_path / "resumed" / "model.safetensors"), load_file(tmp_path / "straight" / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not (tmp_path / "resumed.partial").exists()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
 import time
@@ -13,9 +12,10 @@ import torch
 from rich.table import Table
 from safetensors.torch import load_file
 
-from hw3cli.core.checkpoint import load_checkpoint, load_optimizer_tensors, optimizer_tensors, save_checkpoint
+from hw3cli.core.checkpoint import load_checkpoint, save_checkpoint
 from hw3cli.core.device import resolve_device
 from hw3cli.core.files import atomic_folder, atomic_write_text, read_json
+from hw3cli.core.progress import load_progress, save_progress
 from hw3cli.core.runs import check_run_folder, config_record, write_config, write_metrics
 from hw3cli.core.seeding import seed_everything
 from hw3cli.core.stopping import graceful_stop
@@ -182,7 +182,7 @@ def run(config: GanConfig) -> int:
     opt_d = make_optimizer(discriminator.parameters(), settings) if discriminator is not None else None
     start_epoch = 1
     if config.resume:
-        start_epoch, history, epochs, samples = load_progress(config, generator, discriminator, opt_g, opt_d, rng)
+        start_epoch, history, epochs, samples = load_gan_progress(config, generator, discriminator, opt_g, opt_d, rng)
     per_epoch = len(train_images) // config.batch_size // loss.critic_steps
     started = time.perf_counter()
     with display.progress_bar() as bar, graceful_stop() as stop:
@@ -212,7 +212,7 @@ def run(config: GanConfig) -> int:
             if quality is not None and (record["epoch"] == config.epochs or
                                         (config.eval_every and record["epoch"] % config.eval_every == 0)):
                 epochs[-1]["quality"] = quality.measure(generator)
-            save_progress(config, generator, discriminator, opt_g, opt_d, rng, history, epochs, samples)
+            save_gan_progress(config, generator, discriminator, opt_g, opt_d, rng, history, epochs, samples)
     real = to_unit_range(data.test_images[:1000]).add(1).div(2)
     final = samples[f"epoch_{config.epochs:03d}"]
     metrics = {
@@ -279,41 +279,27 @@ def conditional_accuracy(classifier, images01: torch.Tensor, labels: torch.Tenso
 RESUME_IGNORES = ("resume", "overwrite", "threads")  # options that may differ between a run and its resumption
 
 
-def save_progress(config: GanConfig, generator, discriminator, opt_g, opt_d, rng, history, epochs, samples) -> None:
-    """Everything a resumed run needs, in one safetensors file written atomically after every epoch."""
-    tensors = {f"G.{k}": v for k, v in generator.state_dict().items()}
+def _progress_parts(generator, discriminator, opt_g, opt_d, rng):
+    modules, optimizers = {"G": generator}, {"G": opt_g}
+    if discriminator is not None:
+        modules["D"], optimizers["D"] = discriminator, opt_d
+    return modules, optimizers, {"batches": rng}
+
+
+def save_gan_progress(config: GanConfig, generator, discriminator, opt_g, opt_d, rng, history, epochs,
+                      samples) -> None:
+    """Everything a resumed run needs, written atomically after every epoch."""
     state = {"epoch": epochs[-1]["epoch"], "history": history, "epochs": epochs,
              "config": config_record("train-gan", config)["config"]}
-    opt_tensors, state["opt_g"] = optimizer_tensors("opt_g", opt_g)
-    tensors.update(opt_tensors)
-    if discriminator is not None:
-        tensors.update({f"D.{k}": v for k, v in discriminator.state_dict().items()})
-        opt_tensors, state["opt_d"] = optimizer_tensors("opt_d", opt_d)
-        tensors.update(opt_tensors)
-    tensors["rng"] = rng.get_state()
-    tensors.update({f"samples.{k}": v for k, v in samples.items()})
-    save_checkpoint(config.progress_file, tensors, "train-gan-progress", extra={"state": json.dumps(state)})
+    save_progress(config.progress_file, "train-gan-progress", *_progress_parts(generator, discriminator, opt_g,
+                                                                              opt_d, rng), state, samples)
 
 
-def load_progress(config: GanConfig, generator, discriminator, opt_g, opt_d, rng):
-    tensors, meta = load_checkpoint(config.progress_file, "train-gan-progress")
-    state = json.loads(meta["state"])
-    saved, now = state["config"], config_record("train-gan", config)["config"]
-    changed = sorted(k for k in set(saved) | set(now) if k not in RESUME_IGNORES and saved.get(k) != now.get(k))
-    if changed:
-        raise Hw3Error(f"--resume: the interrupted run used other values of {', '.join(changed)}; "
-                       "resume with the same options")
-
-    def part(prefix: str) -> dict:
-        return {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
-
-    generator.load_state_dict(part("G"))
-    load_optimizer_tensors(opt_g, "opt_g", tensors, state["opt_g"])
-    if discriminator is not None:
-        discriminator.load_state_dict(part("D"))
-        load_optimizer_tensors(opt_d, "opt_d", tensors, state["opt_d"])
-    rng.set_state(tensors["rng"])
-    return state["epoch"] + 1, state["history"], state["epochs"], part("samples")
+def load_gan_progress(config: GanConfig, generator, discriminator, opt_g, opt_d, rng):
+    state, samples = load_progress(config.progress_file, "train-gan-progress",
+                                   *_progress_parts(generator, discriminator, opt_g, opt_d, rng),
+                                   config_record("train-gan", config)["config"], RESUME_IGNORES)
+    return state["epoch"] + 1, state["history"], state["epochs"], samples
 
 
 def run_title(config: GanConfig) -> str:

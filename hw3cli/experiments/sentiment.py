@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -12,15 +13,17 @@ import torch
 from hw3cli.core.checkpoint import load_checkpoint, save_checkpoint
 from hw3cli.core.device import resolve_device
 from hw3cli.core.files import atomic_folder, atomic_write_bytes, atomic_write_text, read_json
-from hw3cli.core.runs import check_run_folder, write_config, write_metrics
+from hw3cli.core.progress import load_progress, save_progress
+from hw3cli.core.runs import check_run_folder, config_record, write_config, write_metrics
 from hw3cli.core.seeding import seed_everything
+from hw3cli.core.stopping import graceful_stop
 from hw3cli.data.sentiment import load_sentiment_data
 from hw3cli.data.vocab import Vocabulary
-from hw3cli.errors import Hw3Error
+from hw3cli.errors import Hw3Error, Interrupted
 from hw3cli.experiments import display
 from hw3cli.models.sentiment import MODELS, GRUClassifier, MLPClassifier, build_classifier
 from hw3cli.plots.curves import classifier_curves
-from hw3cli.train.classifier import LoopSettings, evaluate, predict_probabilities, train_classifier
+from hw3cli.train.classifier import LoopSettings, evaluate, make_optimizer, predict_probabilities, train_classifier
 
 RUN_FILES = ("model.safetensors", "vocab.json", "config.json", "metrics.json", "curves.png")
 
@@ -41,6 +44,15 @@ class TrainConfig:
     seed: int = 0  # seeds weights, batch order and dropout
     device: str = "auto"  # auto, cpu, cuda or mps
     overwrite: bool = False  # replace a finished run in out_dir
+    resume: bool = False  # continue the interrupted run whose progress is saved beside out_dir
+
+    @property
+    def progress_file(self) -> Path:
+        """Saved after every epoch while training; removed once the finished run is in place."""
+        return self.out_dir.with_name(self.out_dir.name + ".partial") / "progress.safetensors"
+
+
+RESUME_IGNORES = ("resume", "overwrite", "threads")  # options that may differ between a run and its resumption
 
 
 @dataclass(frozen=True)
@@ -88,8 +100,10 @@ def _validate(config: TrainConfig) -> None:
         raise Hw3Error(f"--layers must be at least 1, got {config.layers}")
     if isinstance(config, MLPConfig) and config.input not in ("ids", "embedding"):
         raise Hw3Error(f"--input must be ids or embedding, not '{config.input}'")
+    if config.resume and not config.progress_file.is_file():
+        raise Hw3Error(f"--resume: no interrupted run to continue ({config.progress_file} does not exist)")
     check_run_folder(config.out_dir, "train-gru" if isinstance(config, GRUConfig) else "train-mlp", RUN_FILES,
-                     config.overwrite)
+                     config.overwrite or config.resume)
 
 
 def _build(config: TrainConfig, vocab_size: int, max_len: int) -> torch.nn.Module:
@@ -109,12 +123,27 @@ def run_train(config: TrainConfig) -> int:
     settings = LoopSettings(config.epochs, config.batch_size, config.lr, config.weight_decay, config.clip,
                             config.patience, config.bucket, config.precision)
     steps_per_epoch = -(-len(data.splits["train"]["labels"]) // config.batch_size)
-    epochs, best_state, best_epoch = [], None, 0
+    optimizer = make_optimizer(model, settings)
+    epochs, best_state, best_epoch, resume_at = [], None, 0, {}
+    if config.resume:
+        state, extra = load_progress(config.progress_file, f"{experiment}-progress", {"model": model},
+                                     {"model": optimizer}, {"batches": generator},
+                                     config_record(experiment, config)["config"], RESUME_IGNORES)
+        epochs, best_epoch = state["epochs"], state["best_epoch"]
+        best_state = {k[len("best."):]: v for k, v in extra.items() if k.startswith("best.")}
+        last = epochs[-1]
+        resume_at = {"start_epoch": last["epoch"] + 1, "best": last["best_accuracy"], "stale": last["stale"],
+                     "step": last["step"]}
     started = time.perf_counter()
-    with display.progress_bar() as bar:
-        task = bar.add_task(experiment, total=steps_per_epoch * config.epochs, status="")
+    with display.progress_bar() as bar, graceful_stop() as stop:
+        task = bar.add_task(experiment, total=steps_per_epoch * config.epochs,
+                            completed=steps_per_epoch * len(epochs), status="")
         dev_note = ""
-        for record in train_classifier(model, data.splits, settings, generator, device):
+        for record in train_classifier(model, data.splits, settings, generator, device, optimizer, **resume_at):
+            if stop.requested:
+                raise Interrupted(
+                    f"hw3cli: interrupted in epoch {record['epoch']}; the {len(epochs)} finished epochs are saved in "
+                    f"{config.progress_file.parent}. Continue with the same command and --resume.", stop.exit_code)
             if record["event"] == "batch":
                 bar.update(task, advance=1, status=f"epoch {record['epoch']}  loss {record['loss']:.3f}{dev_note}")
                 continue
@@ -123,6 +152,10 @@ def run_train(config: TrainConfig) -> int:
             epochs.append({k: v for k, v in record.items() if k != "event"})
             dev_note = f"  dev acc {100 * record['dev_accuracy']:.1f}%"
             bar.update(task, completed=steps_per_epoch * record["epoch"])
+            save_progress(config.progress_file, f"{experiment}-progress", {"model": model}, {"model": optimizer},
+                          {"batches": generator}, {"epochs": epochs, "best_epoch": best_epoch,
+                                                   "config": config_record(experiment, config)["config"]},
+                          {f"best.{k}": v for k, v in best_state.items()})
         bar.update(task, total=bar.tasks[0].completed)
     model.load_state_dict(best_state)
     dev = evaluate(model, data.splits["dev"], device, bucket=config.bucket, precision=config.precision)
@@ -149,6 +182,7 @@ def run_train(config: TrainConfig) -> int:
         write_config(tmp, experiment, config)
         write_metrics(tmp, metrics)
         classifier_curves(metrics, tmp / "curves.png", f"{experiment} ({_describe(model)})")
+    shutil.rmtree(config.progress_file.parent, ignore_errors=True)
     display.stdout().print(
         f"{experiment}: best dev accuracy {100 * dev['accuracy']:.2f}% (epoch {best_epoch}), "
         f"test accuracy [bold]{100 * test['accuracy']:.2f}%[/], {metrics['seconds_per_epoch']:.0f} s/epoch "

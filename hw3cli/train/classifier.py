@@ -74,14 +74,21 @@ def evaluate(model: nn.Module, split: dict[str, torch.Tensor], device: torch.dev
     return {"accuracy": correct / max(count, 1), "loss": loss_sum / max(count, 1)}
 
 
+def make_optimizer(model: nn.Module, settings: LoopSettings) -> torch.optim.Optimizer:
+    return torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+
+
 def train_classifier(model: nn.Module, splits: dict[str, dict[str, torch.Tensor]], settings: LoopSettings,
-                     generator: torch.Generator, device: torch.device) -> Iterator[dict]:
+                     generator: torch.Generator, device: torch.device, optimizer: torch.optim.Optimizer | None = None,
+                     start_epoch: int = 1, best: float = -1.0, stale: int = 0, step: int = 0) -> Iterator[dict]:
     """Yields {"event": "batch", ...} after every step and {"event": "epoch", ...} after every dev
-    evaluation; an epoch record whose `improved` is true carries `state`, a copy of the best weights."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    evaluation; an epoch record whose `improved` is true carries `state`, a copy of the best weights.
+    A resumed run passes its restored optimizer and where it stopped (epoch, best dev accuracy, stale epochs)."""
+    optimizer = optimizer or make_optimizer(model, settings)
     train = splits["train"]
-    best, stale, step = -1.0, 0, 0
-    for epoch in range(1, settings.epochs + 1):
+    if stale >= settings.patience:
+        return
+    for epoch in range(start_epoch, settings.epochs + 1):
         model.train()
         start, loss_sum, seen = time.perf_counter(), 0.0, 0
         for _, ids, labels in batches(train["ids"], train["labels"], train["lengths"], settings.batch_size,
@@ -110,6 +117,7 @@ def train_classifier(model: nn.Module, splits: dict[str, dict[str, torch.Tensor]
             record["state"] = copy.deepcopy(model.state_dict())
         else:
             stale += 1
+        record.update(best_accuracy=best, stale=stale, step=step)
         yield record
         if stale >= settings.patience:
             return

@@ -1,0 +1,54 @@
+"""Resumable training progress: one safetensors file, written atomically after every epoch, holding the
+weights, optimizer states, random-number-generator states and a JSON record of everything else."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from hw3cli.core.checkpoint import load_checkpoint, load_optimizer_tensors, optimizer_tensors, save_checkpoint
+from hw3cli.errors import Hw3Error
+
+
+def save_progress(path: Path, kind: str, modules: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer],
+                  generators: dict[str, torch.Generator], state: dict,
+                  extra: dict[str, torch.Tensor] | None = None) -> None:
+    tensors = {f"{name}.{k}": v for name, m in modules.items() for k, v in m.state_dict().items()}
+    optimizer_rest = {}
+    for name, optimizer in optimizers.items():
+        flat, optimizer_rest[name] = optimizer_tensors(f"optimizer.{name}", optimizer)
+        tensors.update(flat)
+    tensors.update({f"rng.{name}": g.get_state() for name, g in generators.items()})
+    tensors["rng.torch"] = torch.get_rng_state()  # dropout draws from torch's global generator
+    tensors.update({f"extra.{k}": v for k, v in (extra or {}).items()})
+    record = {**state, "optimizers": optimizer_rest}
+    save_checkpoint(path, tensors, kind, extra={"state": json.dumps(record)})
+
+
+def load_progress(path: Path, kind: str, modules: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer],
+                  generators: dict[str, torch.Generator], config: dict, ignore: tuple[str, ...]
+                  ) -> tuple[dict, dict[str, torch.Tensor]]:
+    """Restore everything `save_progress` saved; refuse progress made with other options. Returns the JSON
+    record and the extra tensors."""
+    tensors, meta = load_checkpoint(path, kind)
+    state = json.loads(meta["state"])
+    saved = state.get("config", {})
+    changed = sorted(k for k in set(saved) | set(config) if k not in ignore and saved.get(k) != config.get(k))
+    if changed:
+        raise Hw3Error(f"--resume: the interrupted run used other values of {', '.join(changed)}; "
+                       "resume with the same options")
+
+    def part(prefix: str) -> dict[str, torch.Tensor]:
+        return {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+
+    for name, module in modules.items():
+        module.load_state_dict(part(name))
+    for name, optimizer in optimizers.items():
+        load_optimizer_tensors(optimizer, f"optimizer.{name}", tensors, state["optimizers"][name])
+    for name, g in generators.items():
+        g.set_state(tensors[f"rng.{name}"])
+    torch.set_rng_state(tensors["rng.torch"])
+    return state, part("extra")
