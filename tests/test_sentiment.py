@@ -165,8 +165,9 @@ def test_interrupted_training_resumes_to_the_same_model(cli, tmp_path, imdb_data
     import os
     import signal
 
-    import hw3cli.experiments.sentiment as sentiment_experiment
     from safetensors.torch import load_file
+
+    import hw3cli.experiments.sentiment as sentiment_experiment
 
     args = ("train-gru", "--data", imdb_data, "--epochs", "4", "--patience", "4", "--embed-dim", "8", "--hidden", "8",
             "--batch-size", "8")
