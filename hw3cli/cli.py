@@ -309,6 +309,8 @@ def classify(
     download: bool = typer.Option(False, "--download", help="Let torchvision download Fashion-MNIST."),
     limit: int = typer.Option(0, "--limit", help="Use the first N training images only (0: all)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished run in the output folder."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run (same options) from its last "
+                                "finished epoch, saved beside the run folder as RUN.partial/."),
 ) -> int:
     """Fine-tune D's architecture with 10 outputs into a Fashion-MNIST classifier (to measure generators)."""
     from hw3cli.experiments import classify as exp
@@ -316,7 +318,7 @@ def classify(
     return exp.run(exp.ClassifyConfig(
         init_from=init_from, from_scratch=from_scratch, out_dir=out, epochs=epochs, batch_size=batch_size, lr=lr,
         dropout=dropout, shift=shift, flip=flip, validation=validation, seed=seed, threads=threads, device=device,
-        data_dir=data_dir, download=download, limit=limit, overwrite=overwrite))
+        data_dir=data_dir, download=download, limit=limit, overwrite=overwrite, resume=resume))
 
 
 @app.command("histogram")

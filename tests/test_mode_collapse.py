@@ -181,3 +181,37 @@ def test_bad_inputs(cli, trained, tmp_path):
     assert_usage_error(cli("train-gan", "--data-dir", data, "--loss", "mse", "--unroll", "3"), "discriminator")
     assert_usage_error(cli("classify", "--data-dir", data, "--init-from", root / "clf", "--out", tmp_path / "c"),
                        "no discriminator")
+
+
+def test_classify_resumes_to_the_same_model(cli, trained, tmp_path, monkeypatch):
+    import os
+    import signal
+
+    import hw3cli.experiments.classify as classify_experiment
+    from safetensors.torch import load_file
+
+    root, data = trained
+    args = ("classify", "--data-dir", data, "--init-from", root / "gan", "--epochs", "3", "--validation", "200",
+            "--batch-size", "64", "--flip")
+    assert cli(*args, "--out", tmp_path / "straight").code == 0
+    original = classify_experiment.train_image_classifier
+
+    def interrupted_after_epoch_1(*a, **k):
+        for record in original(*a, **k):
+            yield record
+            if record["event"] == "epoch" and record["epoch"] == 1:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(classify_experiment, "train_image_classifier", interrupted_after_epoch_1)
+    assert cli(*args, "--out", tmp_path / "resumed").code == 130
+    monkeypatch.setattr(classify_experiment, "train_image_classifier", original)
+    assert cli(*args, "--out", tmp_path / "resumed", "--resume").code == 0
+
+    def numbers(run):
+        m = json.loads((run / "metrics.json").read_text())
+        return [{k: v for k, v in e.items() if k != "seconds"} for e in m["epochs"]], m["test_accuracy"]
+
+    assert numbers(tmp_path / "resumed") == numbers(tmp_path / "straight")
+    a = load_file(tmp_path / "resumed" / "classifier.safetensors")
+    b = load_file(tmp_path / "straight" / "classifier.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)

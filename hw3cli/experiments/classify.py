@@ -3,6 +3,7 @@ fine-tuned on Fashion-MNIST, to measure what generators produce."""
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,14 +13,22 @@ import torch
 from hw3cli.core.checkpoint import load_checkpoint, save_checkpoint
 from hw3cli.core.device import resolve_device
 from hw3cli.core.files import atomic_folder
-from hw3cli.core.runs import check_run_folder, write_config, write_metrics
+from hw3cli.core.progress import load_progress, save_progress
+from hw3cli.core.runs import check_run_folder, config_record, write_config, write_metrics
 from hw3cli.core.seeding import seed_everything
+from hw3cli.core.stopping import graceful_stop
 from hw3cli.data.fashion_mnist import CLASSES, load_fashion_mnist
-from hw3cli.errors import Hw3Error
+from hw3cli.errors import Hw3Error, Interrupted
 from hw3cli.experiments import display
 from hw3cli.models.gan import Classifier, Discriminator
 from hw3cli.plots.classifier import accuracy_curve, confusion_matrix
-from hw3cli.train.image_classifier import ClassifierSettings, accuracy, predict, train_image_classifier
+from hw3cli.train.image_classifier import (
+    ClassifierSettings,
+    accuracy,
+    make_optimizer,
+    predict,
+    train_image_classifier,
+)
 
 RUN_FILES = ("classifier.safetensors", "config.json", "metrics.json", "accuracy.png", "confusion.png")
 
@@ -45,6 +54,15 @@ class ClassifyConfig:
     download: bool = False  # let torchvision download Fashion-MNIST
     limit: int = 0  # use the first N training images only (0: all)
     overwrite: bool = False  # replace a finished run in out_dir
+    resume: bool = False  # continue the interrupted run whose progress is saved beside out_dir
+
+    @property
+    def progress_file(self) -> Path:
+        """Saved after every epoch while training; removed once the finished run is in place."""
+        return self.out_dir.with_name(self.out_dir.name + ".partial") / "progress.safetensors"
+
+
+RESUME_IGNORES = ("resume", "overwrite", "threads")  # options that may differ between a run and its resumption
 
 
 def load_discriminator(run_dir: Path) -> Discriminator:
@@ -83,7 +101,9 @@ def run(config: ClassifyConfig) -> int:
         raise Hw3Error("--epochs and --batch-size must be at least 1")
     if not 0 <= config.dropout < 1 or config.lr <= 0 or config.shift < 0 or config.validation < 1:
         raise Hw3Error("--dropout must be in [0, 1), --lr positive, --shift >= 0, --validation >= 1")
-    check_run_folder(config.out_dir, "classify", RUN_FILES, config.overwrite)
+    if config.resume and not config.progress_file.is_file():
+        raise Hw3Error(f"--resume: no interrupted run to continue ({config.progress_file} does not exist)")
+    check_run_folder(config.out_dir, "classify", RUN_FILES, config.overwrite or config.resume)
     source = None if config.from_scratch else load_discriminator(config.init_from) if config.init_from else None
     device = resolve_device(config.device, config.threads)
     data = load_fashion_mnist(config.data_dir, config.download)
@@ -99,13 +119,25 @@ def run(config: ClassifyConfig) -> int:
     settings = ClassifierSettings(config.epochs, config.batch_size, config.lr, config.weight_decay,
                                   config.label_smoothing, config.shift, config.flip)
     steps = config.epochs * (split // config.batch_size)
-    epochs, started = [], time.perf_counter()
-    with display.progress_bar() as bar:
-        task = bar.add_task("classify", total=steps, status="")
+    optimizer, schedule = make_optimizer(model, settings, split)
+    epochs, started, resume_at = [], time.perf_counter(), {}
+    parts = ({"model": model}, {"model": optimizer}, {"batches": generator})
+    record_now = config_record("classify", config)["config"]
+    if config.resume:
+        state, _ = load_progress(config.progress_file, "classify-progress", *parts, record_now, RESUME_IGNORES)
+        schedule.load_state_dict(state["schedule"])
+        epochs = state["epochs"]
+        resume_at = {"start_epoch": epochs[-1]["epoch"] + 1, "step": epochs[-1]["step"]}
+    with display.progress_bar() as bar, graceful_stop() as stop:
+        task = bar.add_task("classify", total=steps, completed=steps * len(epochs) // config.epochs, status="")
         note = ""
         for record in train_image_classifier(model, images[:split].to(device), labels[:split].to(device),
                                              images[split:].to(device), labels[split:].to(device), settings,
-                                             generator):
+                                             generator, optimizer, schedule, **resume_at):
+            if stop.requested:
+                raise Interrupted(
+                    f"hw3cli: interrupted in epoch {record['epoch']}; the {len(epochs)} finished epochs are saved in "
+                    f"{config.progress_file.parent}. Continue with the same command and --resume.", stop.exit_code)
             if record["event"] == "batch":
                 if record["step"] % 20 == 0:
                     bar.update(task, completed=record["step"],
@@ -113,6 +145,8 @@ def run(config: ClassifyConfig) -> int:
                 continue
             epochs.append({k: v for k, v in record.items() if k != "event"})
             note = f"  val acc {100 * record['val_accuracy']:.1f}%"
+            save_progress(config.progress_file, "classify-progress", *parts,
+                          {"epochs": epochs, "schedule": schedule.state_dict(), "config": record_now})
         bar.update(task, completed=steps)
     test_images, test_labels = data.test_images.to(device), data.test_labels.to(device)
     probs, _ = predict(model, test_images.float() / 255)
@@ -134,6 +168,7 @@ def run(config: ClassifyConfig) -> int:
         write_metrics(tmp, metrics)
         accuracy_curve(metrics, tmp / "accuracy.png")
         confusion_matrix(metrics, tmp / "confusion.png")
+    shutil.rmtree(config.progress_file.parent, ignore_errors=True)
     start = "from scratch" if source is None else f"from {config.init_from}'s discriminator ({copied} layers)"
     display.stdout().print(f"classify ({start}): test accuracy [bold]{100 * metrics['test_accuracy']:.2f}%[/] "
                            f"after {config.epochs} epochs, {metrics['total_seconds']:.0f} s -> {config.out_dir}")

@@ -67,16 +67,23 @@ def predict(model: nn.Module, images01: torch.Tensor, batch_size: int = 1000) ->
     return torch.cat(probs), torch.cat(feats)
 
 
+def make_optimizer(model: nn.Module, settings: ClassifierSettings, train_images: int):
+    """AdamW and its cosine schedule (to 0 over all the steps of all the epochs)."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    steps = settings.epochs * (train_images // settings.batch_size)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)))
+    return optimizer, schedule
+
+
 def train_image_classifier(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, val_images: torch.Tensor,
                            val_labels: torch.Tensor, settings: ClassifierSettings, rng: torch.Generator,
-                           ) -> Iterator[dict]:
-    """Yields {"event": "batch", ...} per step and {"event": "epoch", ...} with the validation accuracy."""
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
-    steps = settings.epochs * (len(images) // settings.batch_size)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)))
+                           optimizer=None, schedule=None, start_epoch: int = 1, step: int = 0) -> Iterator[dict]:
+    """Yields {"event": "batch", ...} per step and {"event": "epoch", ...} with the validation accuracy.
+    A resumed run passes its restored optimizer and schedule and where it stopped."""
+    if optimizer is None:
+        optimizer, schedule = make_optimizer(model, settings, len(images))
     loss_fn = nn.CrossEntropyLoss(label_smoothing=settings.label_smoothing)
-    step = 0
-    for epoch in range(1, settings.epochs + 1):
+    for epoch in range(start_epoch, settings.epochs + 1):
         model.train()
         start, loss_sum, correct, seen = time.perf_counter(), 0.0, 0, 0
         for x, y in image_batches(images, labels, settings.batch_size, rng):
@@ -93,4 +100,5 @@ def train_image_classifier(model: nn.Module, images: torch.Tensor, labels: torch
             seen += len(y)
             yield {"event": "batch", "epoch": epoch, "step": step, "loss": loss.item()}
         yield {"event": "epoch", "epoch": epoch, "train_loss": loss_sum / seen, "train_accuracy": correct / seen,
-               "val_accuracy": accuracy(model, val_images, val_labels), "seconds": time.perf_counter() - start}
+               "val_accuracy": accuracy(model, val_images, val_labels), "seconds": time.perf_counter() - start,
+               "step": step}
