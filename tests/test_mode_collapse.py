@@ -187,8 +187,9 @@ def test_classify_resumes_to_the_same_model(cli, trained, tmp_path, monkeypatch)
     import os
     import signal
 
-    import hw3cli.experiments.classify as classify_experiment
     from safetensors.torch import load_file
+
+    import hw3cli.experiments.classify as classify_experiment
 
     root, data = trained
     args = ("classify", "--data-dir", data, "--init-from", root / "gan", "--epochs", "3", "--validation", "200",
