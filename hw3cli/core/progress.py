@@ -12,6 +12,13 @@ from torch import nn
 from hw3cli.core.checkpoint import load_checkpoint, load_optimizer_tensors, optimizer_tensors, save_checkpoint
 from hw3cli.errors import Hw3Error
 
+RESUME_IGNORES = ("resume", "overwrite", "threads")  # options that may differ between a run and its resumption
+
+
+def progress_file(run_dir: Path) -> Path:
+    """Where a run's progress lives while it trains: beside the run folder, removed once the run is in place."""
+    return run_dir.with_name(run_dir.name + ".partial") / "progress.safetensors"
+
 
 def save_progress(path: Path, kind: str, modules: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer],
                   generators: dict[str, torch.Generator], state: dict,

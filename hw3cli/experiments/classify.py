@@ -13,7 +13,7 @@ import torch
 from hw3cli.core.checkpoint import load_checkpoint, save_checkpoint
 from hw3cli.core.device import resolve_device
 from hw3cli.core.files import atomic_folder
-from hw3cli.core.progress import load_progress, save_progress
+from hw3cli.core.progress import RESUME_IGNORES, load_progress, progress_file, save_progress
 from hw3cli.core.runs import check_run_folder, config_record, write_config, write_metrics
 from hw3cli.core.seeding import seed_everything
 from hw3cli.core.stopping import graceful_stop
@@ -58,11 +58,7 @@ class ClassifyConfig:
 
     @property
     def progress_file(self) -> Path:
-        """Saved after every epoch while training; removed once the finished run is in place."""
-        return self.out_dir.with_name(self.out_dir.name + ".partial") / "progress.safetensors"
-
-
-RESUME_IGNORES = ("resume", "overwrite", "threads")  # options that may differ between a run and its resumption
+        return progress_file(self.out_dir)
 
 
 def load_discriminator(run_dir: Path) -> Discriminator:

@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 from hw3cli.core.checkpoint import load_checkpoint, save_checkpoint
 from hw3cli.core.device import resolve_device
 from hw3cli.core.files import atomic_folder, atomic_write_text, read_json
-from hw3cli.core.progress import load_progress, save_progress
+from hw3cli.core.progress import RESUME_IGNORES, load_progress, progress_file, save_progress
 from hw3cli.core.runs import check_run_folder, config_record, write_config, write_metrics
 from hw3cli.core.seeding import seed_everything
 from hw3cli.core.stopping import graceful_stop
@@ -67,8 +67,7 @@ class GanConfig:
 
     @property
     def progress_file(self) -> Path:
-        """Saved after every epoch while training; removed once the finished run is in place."""
-        return self.run_dir.with_name(self.run_dir.name + ".partial") / "progress.safetensors"
+        return progress_file(self.run_dir)
 
     @property
     def run_dir(self) -> Path:
@@ -274,9 +273,6 @@ def conditional_accuracy(classifier, images01: torch.Tensor, labels: torch.Tenso
     per_class = {CLASSES[c]: float(hit[labels.cpu() == c].float().mean()) for c in range(len(CLASSES))
                  if (labels == c).any()}
     return {"conditional_accuracy": float(hit.float().mean()), "conditional_accuracy_per_class": per_class}
-
-
-RESUME_IGNORES = ("resume", "overwrite", "threads")  # options that may differ between a run and its resumption
 
 
 def _progress_parts(generator, discriminator, opt_g, opt_d, rng):
