@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,19 @@ def load_checkpoint(path: str | os.PathLike, kind: str | tuple[str, ...] | None 
     except json.JSONDecodeError:
         raise Hw3Error(f"{path} has corrupt model arguments in its metadata") from None
     return tensors, metadata
+
+
+def load_model(path: str | os.PathLike, kind: str | tuple[str, ...],
+               build: Callable[[str, dict], torch.nn.Module], what: str) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Rebuild a model with `build(kind, model_args)` from its checkpoint's metadata and load its weights; a
+    checkpoint whose arguments or tensors do not fit is a one-line error naming `what` was expected."""
+    tensors, metadata = load_checkpoint(path, kind)
+    try:
+        model = build(metadata["kind"], metadata["model_args"])
+        model.load_state_dict(tensors)
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise Hw3Error(f"{path} does not rebuild a {what} ({exc})") from None
+    return model, metadata
 
 
 def optimizer_tensors(prefix: str, optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:

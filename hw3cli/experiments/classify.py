@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from hw3cli.core.checkpoint import load_checkpoint, save_checkpoint
+from hw3cli.core.checkpoint import load_model, save_checkpoint
 from hw3cli.core.device import resolve_device
 from hw3cli.core.files import atomic_folder
 from hw3cli.core.progress import RESUME_IGNORES, load_progress, progress_file, save_progress
@@ -66,29 +66,19 @@ def load_discriminator(run_dir: Path) -> Discriminator:
     if not path.is_file():
         raise Hw3Error(f"{run_dir} holds no discriminator (discriminator.safetensors); train a GAN first, or use "
                        "--from-scratch")
-    tensors, meta = load_checkpoint(path, Discriminator.kind)
-    args = meta["model_args"]
-    try:
-        d = Discriminator(tuple(args["hidden"]), args.get("classes", 0), args.get("outputs", 1))
-        d.load_state_dict(tensors)
-    except (KeyError, TypeError, RuntimeError) as exc:
-        raise Hw3Error(f"{path} does not rebuild a discriminator ({exc})") from None
-    return d
+    discriminator, _ = load_model(path, Discriminator.kind, lambda _, a: Discriminator(
+        tuple(a["hidden"]), a.get("classes", 0), a.get("outputs", 1)), "discriminator")
+    return discriminator
 
 
 def load_classifier(run_dir: Path) -> Classifier:
     path = Path(run_dir) / "classifier.safetensors"
     if not path.is_file():
         raise Hw3Error(f"{run_dir} is not a classify run (no classifier.safetensors)")
-    tensors, meta = load_checkpoint(path, Classifier.kind)
-    args = meta["model_args"]
-    if args.get("classes") != len(CLASSES):
-        raise Hw3Error(f"{path} classifies {args.get('classes')} classes, not the {len(CLASSES)} of Fashion-MNIST")
-    try:
-        model = Classifier(tuple(args["hidden"]), args.get("dropout", 0.0), args["classes"])
-        model.load_state_dict(tensors)
-    except (KeyError, TypeError, RuntimeError) as exc:
-        raise Hw3Error(f"{path} does not rebuild a classifier ({exc})") from None
+    model, _ = load_model(path, Classifier.kind, lambda _, a: Classifier(
+        tuple(a["hidden"]), a.get("dropout", 0.0), a["classes"]), "classifier")
+    if model.args["classes"] != len(CLASSES):
+        raise Hw3Error(f"{path} classifies {model.args['classes']} classes, not the {len(CLASSES)} of Fashion-MNIST")
     return model.eval()
 
 

@@ -12,7 +12,7 @@ import torch
 from rich.table import Table
 from safetensors.torch import load_file
 
-from hw3cli.core.checkpoint import load_checkpoint, save_checkpoint
+from hw3cli.core.checkpoint import load_model, save_checkpoint
 from hw3cli.core.device import resolve_device
 from hw3cli.core.files import atomic_folder, atomic_write_text, read_json
 from hw3cli.core.progress import RESUME_IGNORES, load_progress, progress_file, save_progress
@@ -355,13 +355,8 @@ def load_generator(run_dir: Path) -> Generator:
     path = Path(run_dir) / "generator.safetensors"
     if not path.is_file():
         raise Hw3Error(f"{run_dir} is not a train-gan run (no generator.safetensors)")
-    tensors, meta = load_checkpoint(path, Generator.kind)
-    args = meta["model_args"]
-    try:
-        generator = Generator(args["noise_dim"], tuple(args["hidden"]), args.get("classes", 0))
-        generator.load_state_dict(tensors)
-    except (KeyError, TypeError, RuntimeError) as exc:
-        raise Hw3Error(f"{path} does not rebuild a generator ({exc})") from None
+    generator, _ = load_model(path, Generator.kind, lambda _, a: Generator(
+        a["noise_dim"], tuple(a["hidden"]), a.get("classes", 0)), "generator")
     return generator
 
 

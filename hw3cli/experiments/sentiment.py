@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from hw3cli.core.checkpoint import load_checkpoint, save_checkpoint
+from hw3cli.core.checkpoint import load_model, save_checkpoint
 from hw3cli.core.device import resolve_device
 from hw3cli.core.files import atomic_folder, atomic_write_bytes, atomic_write_text, read_json
 from hw3cli.core.progress import RESUME_IGNORES, load_progress, progress_file, save_progress
@@ -199,15 +199,11 @@ def load_classifier(model_dir: Path) -> tuple[torch.nn.Module, Vocabulary, dict]
     model_dir = Path(model_dir)
     if not (model_dir / "model.safetensors").is_file():
         raise Hw3Error(f"{model_dir} is not a train-gru or train-mlp run (no model.safetensors)")
-    tensors, meta = load_checkpoint(model_dir / "model.safetensors", tuple(MODELS))
+    model, meta = load_model(model_dir / "model.safetensors", tuple(MODELS), build_classifier,
+                             "train-gru or train-mlp model")
     vocab = Vocabulary.load(model_dir / "vocab.json")
     if vocab.sha256() != meta.get("vocab_sha256"):
         raise Hw3Error(f"{model_dir}/vocab.json is not the vocabulary this model was trained with")
-    try:
-        model = build_classifier(meta["kind"], meta["model_args"])
-        model.load_state_dict(tensors)
-    except (TypeError, RuntimeError, ValueError) as exc:
-        raise Hw3Error(f"{model_dir}/model.safetensors does not fit its model arguments ({exc})") from None
     if model.args["vocab_size"] != len(vocab):
         raise Hw3Error(f"{model_dir}: the model expects {model.args['vocab_size']} words, the vocabulary has "
                        f"{len(vocab)}")
