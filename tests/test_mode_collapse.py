@@ -181,6 +181,10 @@ def test_bad_inputs(cli, trained, tmp_path):
     assert_usage_error(cli("train-gan", "--data-dir", data, "--loss", "mse", "--unroll", "3"), "discriminator")
     assert_usage_error(cli("classify", "--data-dir", data, "--init-from", root / "clf", "--out", tmp_path / "c"),
                        "no discriminator")
+    assert cli("train-gan", "--data-dir", data, "--out", tmp_path / "cgan", "--conditional", "--epochs", "1",
+               *TINY).code == 0
+    assert_usage_error(cli("classify", "--data-dir", data, "--init-from", tmp_path / "cgan", "--out", tmp_path / "c",
+                           "--validation", "200"), "does not fit a classifier")
 
 
 def test_classify_resumes_to_the_same_model(cli, trained, tmp_path, monkeypatch):

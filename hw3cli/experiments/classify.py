@@ -99,7 +99,11 @@ def run(config: ClassifyConfig) -> int:
     generator = seed_everything(config.seed)
     hidden = tuple(source.args["hidden"]) if source is not None else (1024, 512, 256)
     model = Classifier(hidden, config.dropout)
-    copied = model.load_hidden_from(source) if source is not None else 0
+    try:
+        copied = model.load_hidden_from(source) if source is not None else 0
+    except ValueError:
+        raise Hw3Error(f"{config.init_from}'s discriminator does not fit a classifier (a conditional D takes 794 "
+                       "inputs, not 784); use an unconditional run or --from-scratch") from None
     model.to(device)
     split = len(images) - config.validation
     settings = ClassifierSettings(config.epochs, config.batch_size, config.lr, config.weight_decay,
