@@ -39,6 +39,12 @@ def _root(
     """hw3cli: every experiment is one subcommand."""
 
 
+DETERMINISTIC_HELP = ("PyTorch's deterministic kernels (for GPUs; seeded CPU runs already repeat exactly). An "
+                      "operation without a deterministic version is then an error.")
+ANOMALY_HELP = ("Debugging: autograd anomaly mode names the operation whose backward made a NaN (several times "
+                "slower).")
+
+
 @app.command("rnn-add")
 def rnn_add(
     a: Optional[str] = typer.Argument(None, help="First binary number, most significant bit first (e.g. 100111)."),
@@ -60,6 +66,10 @@ def rnn_add(
     ),
     out: Path = typer.Option(Path("artifacts/adder/learned"), "--out", help="With --learn: the run folder."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished run in the output folder."),
+    resume: bool = typer.Option(False, "--resume", help="With --learn: continue an interrupted run (same options) "
+                                "from its last finished seed."),
+    deterministic: bool = typer.Option(False, "--deterministic", help=DETERMINISTIC_HELP),
+    detect_anomaly: bool = typer.Option(False, "--detect-anomaly", help=ANOMALY_HELP),
 ) -> int:
     """Add two binary numbers with the hand-set 3-unit threshold RNN (Problem 0), verify it, or learn one."""
     from hw3cli.experiments import rnn_add as exp
@@ -71,7 +81,8 @@ def rnn_add(
         return exp.run_verify(exp.VerifyConfig(verify, random_pairs, random_bits, seed, weights, as_json))
     if learn:
         return exp.run_learn(exp.LearnConfig(seeds=seeds, first_seed=seed, steps=steps, out_dir=out,
-                                             overwrite=overwrite))
+                                             overwrite=overwrite, resume=resume, deterministic=deterministic,
+                                             detect_anomaly=detect_anomaly))
     if a is None or b is None:
         raise Hw3Error("rnn-add needs two binary numbers, e.g. hw3cli rnn-add 100111 110010")
     return exp.run(exp.AddConfig(a, b, show_weights, as_json, weights, save))
@@ -131,6 +142,8 @@ def train_gru(
     bucket: bool = typer.Option(True, "--bucket/--no-bucket", help=BUCKET_HELP),
     precision: str = typer.Option("fp32", "--precision", help="fp32, or bf16 autocast (changes the arithmetic)."),
     threads: int = typer.Option(0, "--threads", help="torch CPU threads (0: torch's default)."),
+    deterministic: bool = typer.Option(False, "--deterministic", help=DETERMINISTIC_HELP),
+    detect_anomaly: bool = typer.Option(False, "--detect-anomaly", help=ANOMALY_HELP),
     seed: int = typer.Option(0, "--seed", help="Seeds weights, batch order and dropout."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished run in the output folder."),
@@ -142,7 +155,8 @@ def train_gru(
 
     return exp.run_train(exp.GRUConfig(
         data_dir=data, out_dir=out, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-        clip=clip, patience=patience, bucket=bucket, precision=precision, threads=threads, seed=seed,
+        clip=clip, patience=patience, bucket=bucket, precision=precision, threads=threads,
+        deterministic=deterministic, detect_anomaly=detect_anomaly, seed=seed,
         device=device, embed_dim=embed_dim, hidden=hidden, layers=layers, dropout=dropout, overwrite=overwrite,
         resume=resume))
 
@@ -167,6 +181,8 @@ def train_mlp(
     patience: int = typer.Option(6, "--patience", help="Early stopping: epochs without a better dev accuracy."),
     precision: str = typer.Option("fp32", "--precision", help="fp32, or bf16 autocast."),
     threads: int = typer.Option(0, "--threads", help="torch CPU threads (0: torch's default)."),
+    deterministic: bool = typer.Option(False, "--deterministic", help=DETERMINISTIC_HELP),
+    detect_anomaly: bool = typer.Option(False, "--detect-anomaly", help=ANOMALY_HELP),
     seed: int = typer.Option(0, "--seed", help="Seeds weights, batch order and dropout."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished run in the output folder."),
@@ -179,6 +195,7 @@ def train_mlp(
     return exp.run_train(exp.MLPConfig(
         data_dir=data, out_dir=out or Path(f"artifacts/imdb/mlp-{input}"), epochs=epochs, batch_size=batch_size,
         lr=lr, weight_decay=weight_decay, clip=clip, patience=patience, precision=precision, threads=threads,
+        deterministic=deterministic, detect_anomaly=detect_anomaly,
         seed=seed, device=device, input=input, embed_dim=embed_dim, hidden=hidden, dropout=dropout,
         overwrite=overwrite, resume=resume))
 
@@ -229,6 +246,8 @@ def train_gan(
     samples: int = typer.Option(64, "--samples", help="Fixed-noise samples per grid."),
     precision: str = typer.Option("fp32", "--precision", help="fp32, or bf16 autocast (changes the arithmetic)."),
     threads: int = typer.Option(0, "--threads", help="torch CPU threads (0: torch's default)."),
+    deterministic: bool = typer.Option(False, "--deterministic", help=DETERMINISTIC_HELP),
+    detect_anomaly: bool = typer.Option(False, "--detect-anomaly", help=ANOMALY_HELP),
     seed: int = typer.Option(0, "--seed", help="Seeds weights, batches, noise and the fixed sample noise."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder with the four Fashion-MNIST IDX files "
@@ -265,7 +284,8 @@ def train_gan(
         loss=loss, out_dir=out, epochs=epochs, batch_size=batch_size, noise_dim=noise_dim,
         g_hidden=exp.parse_sizes(g_hidden, "--g-hidden"), d_hidden=exp.parse_sizes(d_hidden, "--d-hidden"), lr=lr,
         clip=clip, critic_steps=critic_steps, sample_every=sample_every, samples=samples, precision=precision,
-        threads=threads, seed=seed, device=device, data_dir=data_dir, download=download, limit=limit,
+        threads=threads, deterministic=deterministic, detect_anomaly=detect_anomaly, seed=seed, device=device,
+        data_dir=data_dir, download=download, limit=limit,
         unroll=unroll, unroll_mode=unroll_mode, unroll_lr=unroll_lr, classifier=classifier, eval_every=eval_every,
         conditional=conditional, overwrite=overwrite, resume=resume))
 
@@ -304,6 +324,8 @@ def classify(
     flip: bool = typer.Option(True, "--flip/--no-flip", help="Random horizontal flips (augmentation)."),
     seed: int = typer.Option(0, "--seed", help="Seeds weights, batch order and augmentation."),
     threads: int = typer.Option(0, "--threads", help="torch CPU threads (0: torch's default)."),
+    deterministic: bool = typer.Option(False, "--deterministic", help=DETERMINISTIC_HELP),
+    detect_anomaly: bool = typer.Option(False, "--detect-anomaly", help=ANOMALY_HELP),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder with the four Fashion-MNIST IDX files."),
     download: bool = typer.Option(False, "--download", help="Let torchvision download Fashion-MNIST."),
@@ -317,7 +339,8 @@ def classify(
 
     return exp.run(exp.ClassifyConfig(
         init_from=init_from, from_scratch=from_scratch, out_dir=out, epochs=epochs, batch_size=batch_size, lr=lr,
-        dropout=dropout, shift=shift, flip=flip, validation=validation, seed=seed, threads=threads, device=device,
+        dropout=dropout, shift=shift, flip=flip, validation=validation, seed=seed, threads=threads,
+        deterministic=deterministic, detect_anomaly=detect_anomaly, device=device,
         data_dir=data_dir, download=download, limit=limit, overwrite=overwrite, resume=resume))
 
 

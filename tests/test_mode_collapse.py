@@ -212,11 +212,7 @@ def test_classify_resumes_to_the_same_model(cli, trained, tmp_path, monkeypatch)
     monkeypatch.setattr(classify_experiment, "train_image_classifier", original)
     assert cli(*args, "--out", tmp_path / "resumed", "--resume").code == 0
 
-    def numbers(run):
-        m = json.loads((run / "metrics.json").read_text())
-        return [{k: v for k, v in e.items() if k != "seconds"} for e in m["epochs"]], m["test_accuracy"]
-
-    assert numbers(tmp_path / "resumed") == numbers(tmp_path / "straight")
+    assert (tmp_path / "resumed" / "metrics.json").read_bytes() == (tmp_path / "straight" / "metrics.json").read_bytes()
     a = load_file(tmp_path / "resumed" / "classifier.safetensors")
     b = load_file(tmp_path / "straight" / "classifier.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)

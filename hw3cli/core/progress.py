@@ -12,7 +12,8 @@ from torch import nn
 from hw3cli.core.checkpoint import load_checkpoint, load_optimizer_tensors, optimizer_tensors, save_checkpoint
 from hw3cli.errors import Hw3Error
 
-RESUME_IGNORES = ("resume", "overwrite", "threads")  # options that may differ between a run and its resumption
+# Options that may differ between a run and its resumption.
+RESUME_IGNORES = ("resume", "overwrite", "threads", "deterministic", "detect_anomaly")
 
 
 def progress_file(run_dir: Path) -> Path:

@@ -59,7 +59,7 @@ class Vocabulary:
         try:
             raw = Path(path).read_bytes()
             data = json.loads(raw.decode("utf-8"))
-            if data.get("format") != "hw3cli-vocab":
+            if not isinstance(data, dict) or data.get("format") != "hw3cli-vocab":
                 raise ValueError("no hw3cli-vocab format marker")
             words = [w for w, _ in data["words"]]
             counts = [int(c) for _, c in data["words"]]

@@ -13,6 +13,7 @@ import torch
 from hw3cli.core.checkpoint import load_model, save_checkpoint
 from hw3cli.core.device import resolve_device
 from hw3cli.core.files import atomic_folder
+from hw3cli.core.numerics import numerics
 from hw3cli.core.progress import RESUME_IGNORES, load_progress, progress_file, save_progress
 from hw3cli.core.runs import check_run_folder, config_record, write_config, write_metrics
 from hw3cli.core.seeding import seed_everything
@@ -30,7 +31,8 @@ from hw3cli.train.image_classifier import (
     train_image_classifier,
 )
 
-RUN_FILES = ("classifier.safetensors", "config.json", "metrics.json", "accuracy.png", "confusion.png")
+RUN_FILES = ("classifier.safetensors", "config.json", "metrics.json", "timings.json", "accuracy.png",
+             "confusion.png")
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,8 @@ class ClassifyConfig:
     validation: int = 5000  # training images held out to watch accuracy per epoch
     seed: int = 0  # seeds weights, batch order and augmentation
     threads: int = 0  # torch CPU threads; 0 keeps torch's default
+    deterministic: bool = False  # PyTorch's deterministic kernels (CPU runs repeat exactly without it)
+    detect_anomaly: bool = False  # autograd anomaly mode: name the backward op that made a NaN (slow)
     device: str = "auto"  # auto, cpu, cuda or mps
     data_dir: Path | None = None  # a folder with the four IDX files
     download: bool = False  # let torchvision download Fashion-MNIST
@@ -118,7 +122,8 @@ def run(config: ClassifyConfig) -> int:
         schedule.load_state_dict(state["schedule"])
         epochs = state["epochs"]
         resume_at = {"start_epoch": epochs[-1]["epoch"] + 1, "step": epochs[-1]["step"]}
-    with display.progress_bar() as bar, graceful_stop() as stop:
+    with display.progress_bar() as bar, graceful_stop() as stop, numerics(config.deterministic,
+                                                                          config.detect_anomaly):
         task = bar.add_task("classify", total=steps, completed=steps * len(epochs) // config.epochs, status="")
         note = ""
         for record in train_image_classifier(model, images[:split].to(device), labels[:split].to(device),

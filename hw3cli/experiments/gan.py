@@ -15,8 +15,9 @@ from safetensors.torch import load_file
 from hw3cli.core.checkpoint import load_model, save_checkpoint
 from hw3cli.core.device import resolve_device
 from hw3cli.core.files import atomic_folder, atomic_write_text, read_json
+from hw3cli.core.numerics import numerics
 from hw3cli.core.progress import RESUME_IGNORES, load_progress, progress_file, save_progress
-from hw3cli.core.runs import check_run_folder, config_record, write_config, write_metrics
+from hw3cli.core.runs import check_run_folder, config_record, read_metrics, write_config, write_metrics
 from hw3cli.core.seeding import seed_everything
 from hw3cli.core.stopping import graceful_stop
 from hw3cli.data.fashion_mnist import CLASSES, load_fashion_mnist, to_unit_range
@@ -32,7 +33,7 @@ from hw3cli.train.image_classifier import predict
 from hw3cli.train.unroll import EXACT_LOSSES
 
 RUN_FILES = ("generator.safetensors", "discriminator.safetensors", "samples.safetensors", "config.json",
-             "metrics.json", "loss.png", "scores.png", "samples_strip.png", "samples")
+             "metrics.json", "timings.json", "loss.png", "scores.png", "samples_strip.png", "samples")
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,8 @@ class GanConfig:
     samples: int = 64  # fixed-noise samples per grid
     precision: str = "fp32"  # fp32, or bf16 autocast
     threads: int = 0  # torch CPU threads; 0 keeps torch's default
+    deterministic: bool = False  # PyTorch's deterministic kernels (CPU runs repeat exactly without it)
+    detect_anomaly: bool = False  # autograd anomaly mode: name the backward op that made a NaN (slow)
     seed: int = 0  # seeds weights, batch order, noise and the fixed sample noise
     device: str = "auto"  # auto, cpu, cuda or mps
     data_dir: Path | None = None  # a folder with the four IDX files; default: Debian's package, then torchvision's
@@ -184,7 +187,8 @@ def run(config: GanConfig) -> int:
         start_epoch, history, epochs, samples = load_gan_progress(config, generator, discriminator, opt_g, opt_d, rng)
     per_epoch = len(train_images) // config.batch_size // loss.critic_steps
     started = time.perf_counter()
-    with display.progress_bar() as bar, graceful_stop() as stop:
+    with display.progress_bar() as bar, graceful_stop() as stop, numerics(config.deterministic,
+                                                                          config.detect_anomaly):
         task = bar.add_task(f"train-gan {config.loss}", total=per_epoch * config.epochs,
                             completed=per_epoch * (start_epoch - 1), status="")
         rate = ""
@@ -242,7 +246,8 @@ def run(config: GanConfig) -> int:
         write_metrics(tmp, metrics)
         render_figures(tmp, title)
     shutil.rmtree(config.progress_file.parent, ignore_errors=True)
-    display.stdout().print(f"{metrics['summary']}\n-> {config.run_dir}")
+    display.stdout().print(f"{metrics['summary']}\n{config.epochs} epochs in {metrics['total_seconds']:.0f} s "
+                           f"({metrics['images_per_second']:,.0f} images/s) -> {config.run_dir}")
     return 0
 
 
@@ -309,8 +314,7 @@ def run_title(config: GanConfig) -> str:
 
 def summary(config: GanConfig, metrics: dict) -> str:
     last = metrics["epochs"][-1]
-    text = (f"{config.loss}: {config.epochs} epochs in {metrics['total_seconds']:.0f} s "
-            f"({metrics['images_per_second']:,.0f} images/s); final G loss {last['g_loss']:.3f}")
+    text = f"{config.loss}, {config.epochs} epochs: final G loss {last['g_loss']:.3f}"
     if config.loss != "mse":
         text += f", D loss {last['d_loss']:.3f}, real score {last['real_score']:.3f}, fake {last['fake_score']:.3f}"
     ratio = metrics["sample_diversity"] / metrics["real_diversity"]
@@ -333,7 +337,7 @@ def summary(config: GanConfig, metrics: dict) -> str:
 
 def render_figures(run_dir: Path, title: str) -> None:
     """Every figure of a run, from its config.json, metrics.json and samples.safetensors alone."""
-    metrics = read_json(run_dir / "metrics.json", "run metrics")
+    metrics = read_metrics(run_dir)
     conditional = read_json(run_dir / "config.json", "run config")["config"].get("conditional", False)
     loss_curves(metrics, run_dir / "loss.png", f"{title}: losses")
     if metrics["loss"] != "mse":
@@ -379,7 +383,7 @@ def run_compare(config: CompareConfig) -> int:
         cfg = read_json(Path(run) / "config.json", "run config")
         if cfg.get("experiment") != "train-gan":
             raise Hw3Error(f"{run} is not a train-gan run")
-        metrics = read_json(Path(run) / "metrics.json", "run metrics")
+        metrics = read_metrics(run)
         samples = load_file(Path(run) / "samples.safetensors")
         rows.append((Path(run).name, cfg["config"], metrics, samples[sorted(samples)[-1]]))
     fig, axes = plt.subplots(2, len(rows), figsize=(4 * len(rows), 7.5), squeeze=False)

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from hw3cli.core.checkpoint import save_checkpoint
 from hw3cli.core.files import atomic_folder, atomic_write_text, write_json
-from hw3cli.core.runs import write_config
+from hw3cli.core.runs import check_writable, write_config
 from hw3cli.data.imdb import download_aclimdb, read_corpus
 from hw3cli.data.sentiment import DATA_KIND, EncodeOptions, encode_corpus
 from hw3cli.errors import Hw3Error
@@ -57,6 +57,7 @@ def _foreign_contents(folder: Path) -> list[str]:
 
 def run(config: PreprocessConfig) -> int:
     validate(config)
+    check_writable(config.out_dir)
     start = time.perf_counter()
     source = download_aclimdb(config.cache_dir) if config.download else config.source
     if source is None:

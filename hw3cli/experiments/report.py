@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hw3cli.core.files import atomic_write_text
+from hw3cli.core.runs import read_metrics
 from hw3cli.errors import Hw3Error
 from hw3cli.experiments import display
 
@@ -78,10 +79,20 @@ def _command(run_dir: Path) -> str | None:
 
 
 def _load(path: Path) -> dict:
+    if path.name == "metrics.json":
+        return read_metrics(path.parent)
     try:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise Hw3Error(f"cannot read {path} ({exc})") from None
+
+
+def _took(metrics: dict) -> str:
+    """The run's wall-clock time (from timings.json), when it was recorded."""
+    if "total_seconds" not in metrics:
+        return ""
+    rate = f", {metrics['images_per_second']:,.0f} images/s" if "images_per_second" in metrics else ""
+    return f" Trained in {metrics['total_seconds'] / 60:.1f} min{rate}."
 
 
 def _pct(x: float) -> str:
@@ -145,7 +156,7 @@ def problem2(r: Report) -> None:
         if not r.need(run / "metrics.json", target, f"the {title} run"):
             continue
         m = _load(run / "metrics.json")
-        r.para(m.get("summary", ""))
+        r.para(m.get("summary", "") + _took(m))
         r.figure(run / "loss.png", f"{title}: G and D losses per iteration and per epoch", run)
         r.figure(run / "scores.png", f"{title}: real and fake scores per iteration and per epoch", run)
         r.figure(run / "samples_strip.png", f"{title}: samples of one fixed noise batch over training", run)
@@ -181,7 +192,8 @@ def problem2(r: Report) -> None:
     for mode in ("surrogate", "exact"):
         run = gan / f"unrolled-{mode}-k5"
         if r.need(run / "metrics.json", "gan-unrolled", f"the unrolled ({mode}) run"):
-            r.para(_load(run / "metrics.json").get("summary", ""))
+            m = _load(run / "metrics.json")
+            r.para(m.get("summary", "") + _took(m))
             r.figure(run / "loss.png", f"Unrolled GAN ({mode}, K = 5): losses", run)
 
     r.heading(3, "Mode collapse: class histograms")
@@ -205,7 +217,7 @@ def problem2(r: Report) -> None:
     run = gan / "cgan-vanilla"
     if r.need(run / "metrics.json", "cgan", "the conditional GAN"):
         m = _load(run / "metrics.json")
-        r.para(m.get("summary", ""))
+        r.para(m.get("summary", "") + _took(m))
         q = m.get("quality", {})
         if "conditional_accuracy_per_class" in q:
             r.table(["class", "conditional accuracy"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,9 +13,12 @@ from rich.table import Table
 
 from hw3cli.core.checkpoint import load_checkpoint, save_checkpoint
 from hw3cli.core.files import atomic_folder, write_json
-from hw3cli.core.runs import check_run_folder, write_config, write_metrics
+from hw3cli.core.numerics import numerics
+from hw3cli.core.progress import RESUME_IGNORES, load_progress, progress_file, save_progress
+from hw3cli.core.runs import check_run_folder, config_record, write_config, write_metrics
+from hw3cli.core.stopping import graceful_stop
 from hw3cli.data.binary import adder_inputs, bits_to_string, parse_binary
-from hw3cli.errors import Hw3Error
+from hw3cli.errors import Hw3Error, Interrupted
 from hw3cli.experiments import display
 from hw3cli.models.adder import PARAM_NAMES, ThresholdAdder
 from hw3cli.train.adder import SmoothAdder, train_smooth_adder, verify_exhaustive, verify_random
@@ -54,6 +58,16 @@ class LearnConfig:
     verify_bits: int = 10  # the hardened network is checked on every pair up to this width
     out_dir: Path = Path("artifacts/adder/learned")  # run folder: learned.safetensors, config.json, metrics.json
     overwrite: bool = False  # replace a finished run in out_dir
+    resume: bool = False  # continue an interrupted run from its last finished seed
+    deterministic: bool = False  # PyTorch's deterministic kernels (CPU runs repeat exactly without it)
+    detect_anomaly: bool = False  # autograd anomaly mode: name the backward op that made a NaN (slow)
+
+    @property
+    def progress_file(self) -> Path:
+        return progress_file(self.out_dir)
+
+
+LEARN_FILES = ("learned.safetensors", "config.json", "metrics.json", "timings.json")
 
 
 def load_adder(weights: Path | None) -> ThresholdAdder:
@@ -156,17 +170,26 @@ def run_learn(config: LearnConfig) -> int:
         raise Hw3Error("--seeds, --steps, --batch and --width must all be at least 1")
     if not 1 <= config.verify_bits <= 14:
         raise Hw3Error("--verify-bits must be between 1 and 14")
-    check_run_folder(config.out_dir, "rnn-add-learn", ("learned.safetensors", "config.json", "metrics.json"),
-                     config.overwrite)
+    if config.resume and not config.progress_file.is_file():
+        raise Hw3Error(f"--resume: no interrupted run to continue ({config.progress_file} does not exist)")
+    check_run_folder(config.out_dir, "rnn-add-learn", LEARN_FILES, config.overwrite or config.resume)
     runs, best = [], None
-    with display.progress_bar() as bar:
-        for seed in range(config.first_seed, config.first_seed + config.seeds):
+    if config.resume:  # the finished seeds are kept; the interrupted one starts again (a few seconds)
+        runs, best = load_learn_progress(config)
+    with display.progress_bar() as bar, graceful_stop() as stop, numerics(config.deterministic,
+                                                                          config.detect_anomaly):
+        for seed in range(config.first_seed + len(runs), config.first_seed + config.seeds):
             generator = torch.Generator().manual_seed(seed)
             model = SmoothAdder(generator)
             task = bar.add_task(f"seed {seed}", total=config.steps, status="")
             start, curve = time.perf_counter(), []
             for record in train_smooth_adder(model, generator, config.steps, config.batch, config.width,
                                              config.lr, config.max_steepness):
+                if stop.requested:
+                    raise Interrupted(
+                        f"hw3cli: interrupted at seed {seed}; the {len(runs)} finished seeds are saved in "
+                        f"{config.progress_file.parent}. Continue with the same command and --resume.",
+                        stop.exit_code)
                 if record["step"] % 10 == 0 or record["step"] == config.steps:
                     curve.append([record["step"], record["loss"]])
                     bar.update(task, completed=record["step"], status=f"loss {record['loss']:.4f}")
@@ -178,6 +201,7 @@ def run_learn(config: LearnConfig) -> int:
             bar.update(task, status=f"loss {curve[-1][1]:.4f}  {'adder' if check.ok else 'not an adder'}")
             if best is None or check.mismatches < best[0]:
                 best = (check.mismatches, seed, hard)
+            save_learn_progress(config, runs, best)
     successes = sum(r["correct"] for r in runs)
     with atomic_folder(config.out_dir) as tmp:
         write_config(tmp, "rnn-add-learn", config)
@@ -185,6 +209,7 @@ def run_learn(config: LearnConfig) -> int:
                             "best_mismatches": best[0], "runs": runs})
         save_checkpoint(tmp / "learned.safetensors", best[2].tensors(), CHECKPOINT_KIND,
                         extra={"seed": str(best[1]), "mismatches": str(best[0])})
+    shutil.rmtree(config.progress_file.parent, ignore_errors=True)
     out = display.stdout()
     table = Table(title=f"3-unit adders learned by gradient descent, hardened, checked to {config.verify_bits} bits")
     for column in ("seed", "final loss", "wrong pairs", "correct adder", "seconds"):
@@ -196,3 +221,15 @@ def run_learn(config: LearnConfig) -> int:
     out.print(f"{successes} of {config.seeds} seeds recovered a correct adder; saved seed {best[1]} "
               f"({best[0]:,} wrong pairs) to {config.out_dir / 'learned.safetensors'}")
     return 0
+
+
+def save_learn_progress(config: LearnConfig, runs: list[dict], best: tuple[int, int, ThresholdAdder]) -> None:
+    """After every seed: the finished seeds' results and the best adder so far, written atomically."""
+    state = {"runs": runs, "best": best[:2], "config": config_record("rnn-add-learn", config)["config"]}
+    save_progress(config.progress_file, "rnn-add-learn-progress", {}, {}, {}, state, best[2].tensors())
+
+
+def load_learn_progress(config: LearnConfig) -> tuple[list[dict], tuple[int, int, ThresholdAdder]]:
+    state, tensors = load_progress(config.progress_file, "rnn-add-learn-progress", {}, {}, {},
+                                   config_record("rnn-add-learn", config)["config"], RESUME_IGNORES)
+    return state["runs"], (*state["best"], ThresholdAdder.from_tensors(tensors))

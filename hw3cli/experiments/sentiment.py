@@ -13,8 +13,9 @@ import torch
 from hw3cli.core.checkpoint import load_model, save_checkpoint
 from hw3cli.core.device import resolve_device
 from hw3cli.core.files import atomic_folder, atomic_write_bytes, atomic_write_text, read_json
+from hw3cli.core.numerics import numerics
 from hw3cli.core.progress import RESUME_IGNORES, load_progress, progress_file, save_progress
-from hw3cli.core.runs import check_run_folder, config_record, write_config, write_metrics
+from hw3cli.core.runs import check_run_folder, config_record, read_metrics, write_config, write_metrics
 from hw3cli.core.seeding import seed_everything
 from hw3cli.core.stopping import graceful_stop
 from hw3cli.data.sentiment import load_sentiment_data
@@ -25,7 +26,8 @@ from hw3cli.models.sentiment import MODELS, GRUClassifier, MLPClassifier, build_
 from hw3cli.plots.curves import classifier_curves
 from hw3cli.train.classifier import LoopSettings, evaluate, make_optimizer, predict_probabilities, train_classifier
 
-RUN_FILES = ("model.safetensors", "vocab.json", "config.json", "metrics.json", "curves.png")
+RUN_FILES = ("model.safetensors", "vocab.json", "config.json", "metrics.json", "timings.json",
+             "curves.png")
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,8 @@ class TrainConfig:
     bucket: bool = True  # batch reviews of similar length and skip all-padding columns (changes the GRU's input)
     precision: str = "fp32"  # fp32, or bf16 autocast
     threads: int = 0  # torch CPU threads; 0 keeps torch's default
+    deterministic: bool = False  # PyTorch's deterministic kernels (CPU runs repeat exactly without it)
+    detect_anomaly: bool = False  # autograd anomaly mode: name the backward op that made a NaN (slow)
     seed: int = 0  # seeds weights, batch order and dropout
     device: str = "auto"  # auto, cpu, cuda or mps
     overwrite: bool = False  # replace a finished run in out_dir
@@ -131,7 +135,8 @@ def run_train(config: TrainConfig) -> int:
         resume_at = {"start_epoch": last["epoch"] + 1, "best": last["best_accuracy"], "stale": last["stale"],
                      "step": last["step"]}
     started = time.perf_counter()
-    with display.progress_bar() as bar, graceful_stop() as stop:
+    with display.progress_bar() as bar, graceful_stop() as stop, numerics(config.deterministic,
+                                                                          config.detect_anomaly):
         task = bar.add_task(experiment, total=steps_per_epoch * config.epochs,
                             completed=steps_per_epoch * len(epochs), status="")
         dev_note = ""
@@ -245,7 +250,7 @@ class CompareConfig:
 def run_compare(config: CompareConfig) -> int:
     rows = []
     for run in config.runs:
-        metrics = read_json(Path(run) / "metrics.json", "run metrics")
+        metrics = read_metrics(run)
         cfg = read_json(Path(run) / "config.json", "run config")
         if cfg.get("experiment") not in ("train-gru", "train-mlp"):
             raise Hw3Error(f"{run} is not a train-gru or train-mlp run")
