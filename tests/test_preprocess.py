@@ -248,3 +248,50 @@ def test_vocabulary_hash_is_of_the_file_bytes(tmp_path, cli):
     path = tmp_path / "out" / "vocab.json"
     path.write_text(json.dumps(json.loads(path.read_text()), indent=4))  # same content, other layout
     assert Vocabulary.load(path).sha256() == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+CRAFTED = [
+    "Café — «GREAT»! <br /><br />It's 10/10... (really)", "well-known<BR/>end ¿qué?", "!!! ... ???", "", "   ",
+    "tabs\tand\x0bvertical\x0cfeeds\x1cfile\x1dgroup\x1erecord\x1funit separators", "line\nbreak inside\r\nit",
+    "<br>x<br/>y<br  />z<br\t/>w<bR />v <brr> <b>bold</b> a<i>b", "nul\0inside a\0 a \0", "ΣΟΦΟΣ ΟΔΟΣ.",
+    "x\xa0y\u2003z\u3000w",
+    "12345678 123456789 1234567890123456 12345678901234567 " + "x" * 40 + " " + "x" * 41,
+    "abcdefghX abcdefghY abcdefgh abcdefg", "“Smart” quotes — and… ellipses’", "İstanbul ǅemal ﬁne",
+    "$5 + 3 = 8 ~ ^ | ` < >",
+    "a" * 8 + "b" * 8 + "c", "a" * 8 + "b" * 8 + "d", "ünïcödé only", "ascii only, after unicode",
+]
+
+
+def _tokens(indexer, ids, lengths):
+    starts = np.cumsum(lengths) - lengths
+    return [[indexer.words[i] for i in ids[s:s + n].tolist()] for s, n in zip(starts.tolist(), lengths.tolist())]
+
+
+def test_token_indexer_finds_exactly_the_tokens_of_tokenize():
+    from hw3cli.data.token_ids import TokenIndexer
+
+    indexer = TokenIndexer(bits=4)  # a tiny table: keys collide on slots, probe on, and the table grows
+    ids, lengths = indexer.encode(CRAFTED)
+    assert _tokens(indexer, ids, lengths) == [tokenize(t) for t in CRAFTED]
+    # One id per distinct token, in this call and the next.
+    distinct = {w for t in CRAFTED for w in tokenize(t)}
+    assert len(set(ids.tolist())) == len(distinct) == len(indexer.words)
+    again, _ = indexer.encode(list(reversed(CRAFTED)))
+    assert sorted(set(again.tolist())) == sorted(set(ids.tolist()))
+    assert indexer.encode([])[0].size == 0 and indexer.bits > 4
+
+
+@pytest.mark.skipif(not (REAL / "train_pos_reviews.txt.gz").exists(), reason="../shared/data/imdb is not here")
+def test_token_indexer_matches_tokenize_on_real_reviews():
+    from hw3cli.data.token_ids import TokenIndexer
+
+    texts = []
+    for name in ("train_pos", "test_neg"):
+        with gzip.open(REAL / f"{name}_reviews.txt.gz", "rt", encoding="utf-8") as handle:
+            texts += [next(handle).rstrip("\n") for _ in range(1500)]
+    assert sum(not t.isascii() for t in texts) > 50  # both paths are exercised
+    indexer = TokenIndexer()
+    ids, lengths = indexer.encode(texts)
+    expected = tokenize_many(texts)
+    assert _tokens(indexer, ids, lengths) == expected
+    assert len(indexer.words) == len({w for tokens in expected for w in tokens})

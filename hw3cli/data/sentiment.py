@@ -10,8 +10,8 @@ import torch
 
 from hw3cli.core.checkpoint import load_checkpoint
 from hw3cli.data.imdb import RawCorpus
-from hw3cli.data.text import tokenize_many
-from hw3cli.data.vocab import UNK, Vocabulary, WordIndexer, pad_left
+from hw3cli.data.token_ids import TokenIndexer
+from hw3cli.data.vocab import UNK, Vocabulary, pad_left
 from hw3cli.errors import Hw3Error
 
 DATA_KIND = "imdb-preprocessed"
@@ -49,29 +49,34 @@ def dev_mask(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
 def encode_corpus(corpus: RawCorpus, options: EncodeOptions) -> tuple[Vocabulary, dict[str, EncodedSplit], dict]:
     """Tokenise every review once; build the vocabulary from the train split minus dev (so neither dev nor
     test leaks into it); return the three splits as left-padded matrices, and statistics."""
-    indexer = WordIndexer()
+    indexer = TokenIndexer()
     flat, lengths, labels = {}, {}, {}
     for name in ("train", "test"):
         raw = corpus.split(name)
-        # In chunks, so only a few thousand reviews' token strings are alive at once.
-        parts = [indexer.encode(tokenize_many(raw.texts[i : i + CHUNK])) for i in range(0, len(raw.texts), CHUNK)]
+        # In chunks, so the byte buffers and their per-byte arrays stay small.
+        parts = [indexer.encode(raw.texts[i : i + CHUNK]) for i in range(0, len(raw.texts), CHUNK)]
         flat[name] = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int32)
         lengths[name] = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int64)
         labels[name] = np.asarray(raw.labels, dtype=np.uint8)
+    starts = {name: np.cumsum(n) - n for name, n in lengths.items()}
 
     in_dev = dev_mask(labels["train"], options.dev_fraction, options.seed)
-    train_tokens = flat["train"][np.repeat(~in_dev, lengths["train"])]
-    counts = np.bincount(train_tokens, minlength=len(indexer.ids))
+    dev_rows = np.flatnonzero(in_dev).tolist()
+    dev_tokens = [flat["train"][starts["train"][r]:][: lengths["train"][r]] for r in dev_rows]
+    counts = np.bincount(flat["train"], minlength=len(indexer.words))
+    counts -= np.bincount(np.concatenate(dev_tokens) if dev_tokens else np.zeros(0, np.int32),
+                          minlength=len(indexer.words))
     vocab, table = indexer.build(counts, options.min_freq, options.max_vocab)
 
+    ids = {name: table[tokens] for name, tokens in flat.items()}
     splits = {}
     for name, source, rows in (("train", "train", ~in_dev), ("dev", "train", in_dev), ("test", "test", None)):
-        ids, lens, labs = table[flat[source]], lengths[source], labels[source]
-        if rows is not None:  # this part's reviews of the train file, with their tokens in order
-            ids, lens, labs = ids[np.repeat(rows, lens)], lens[rows], labs[rows]
-        splits[name] = EncodedSplit(pad_left(ids, lens, options.max_len, options.truncate), labs,
+        lens, first, labs = lengths[source], starts[source], labels[source]
+        if rows is not None:  # this part's reviews of the train file
+            lens, first, labs = lens[rows], first[rows], labs[rows]
+        splits[name] = EncodedSplit(pad_left(ids[source], lens, options.max_len, options.truncate, first), labs,
                                     lens.astype(np.int32))
-    test_ids = table[flat["test"]]
+    test_ids = ids["test"]
     stats = {
         "form": corpus.form,
         "checksums": corpus.checksums,
