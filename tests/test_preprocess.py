@@ -279,6 +279,13 @@ def test_token_indexer_finds_exactly_the_tokens_of_tokenize():
     again, _ = indexer.encode(list(reversed(CRAFTED)))
     assert sorted(set(again.tolist())) == sorted(set(ids.tolist()))
     assert indexer.encode([])[0].size == 0 and indexer.bits > 4
+    # Another indexer's ids renumbered into this one's: shared tokens keep their id, new ones are added for good.
+    other = TokenIndexer()
+    other_ids, other_lengths = other.encode(["Brand new words", "x y z and GREAT"])
+    table = indexer.adopt(other)
+    assert [indexer.words[i] for i in table[other_ids].tolist()] == "brand new words x y z and great".split()
+    known = len(indexer.words)
+    assert indexer.encode(["brand new"])[0].tolist() == table[other_ids[:2]].tolist() and len(indexer.words) == known
 
 
 @pytest.mark.skipif(not (REAL / "train_pos_reviews.txt.gz").exists(), reason="../shared/data/imdb is not here")

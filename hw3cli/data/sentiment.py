@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,15 +50,14 @@ def dev_mask(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
 def encode_corpus(corpus: RawCorpus, options: EncodeOptions) -> tuple[Vocabulary, dict[str, EncodedSplit], dict]:
     """Tokenise every review once; build the vocabulary from the train split minus dev (so neither dev nor
     test leaks into it); return the three splits as left-padded matrices, and statistics."""
-    indexer = TokenIndexer()
-    flat, lengths, labels = {}, {}, {}
-    for name in ("train", "test"):
-        raw = corpus.split(name)
-        # In chunks, so the byte buffers and their per-byte arrays stay small.
-        parts = [indexer.encode(raw.texts[i : i + CHUNK]) for i in range(0, len(raw.texts), CHUNK)]
-        flat[name] = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int32)
-        lengths[name] = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int64)
-        labels[name] = np.asarray(raw.labels, dtype=np.uint8)
+    # The two files are tokenised side by side, each with its own indexer (numpy's work runs outside the GIL),
+    # then the test file's ids are renumbered into the train file's.
+    with ThreadPoolExecutor(2) as pool:
+        (indexer, flat_train, lengths_train), (test_indexer, flat_test, lengths_test) = pool.map(
+            _tokenize_split, (corpus.train.texts, corpus.test.texts))
+    flat = {"train": flat_train, "test": indexer.adopt(test_indexer)[flat_test]}
+    lengths = {"train": lengths_train, "test": lengths_test}
+    labels = {name: np.asarray(corpus.split(name).labels, dtype=np.uint8) for name in ("train", "test")}
     starts = {name: np.cumsum(n) - n for name, n in lengths.items()}
 
     in_dev = dev_mask(labels["train"], options.dev_fraction, options.seed)
@@ -86,6 +86,16 @@ def encode_corpus(corpus: RawCorpus, options: EncodeOptions) -> tuple[Vocabulary
         "splits": {name: _split_stats(split, options.max_len) for name, split in splits.items()},
     }
     return vocab, splits, stats
+
+
+def _tokenize_split(texts: list[str]) -> tuple[TokenIndexer, np.ndarray, np.ndarray]:
+    """Token ids (of a new indexer) and token counts of `texts`, in chunks, so the byte buffers and their
+    per-byte arrays stay small."""
+    indexer = TokenIndexer()
+    parts = [indexer.encode(texts[i : i + CHUNK]) for i in range(0, len(texts), CHUNK)]
+    if not parts:
+        return indexer, np.zeros(0, np.int32), np.zeros(0, np.int64)
+    return indexer, np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
 def _split_stats(split: EncodedSplit, max_len: int) -> dict:

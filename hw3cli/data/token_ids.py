@@ -112,6 +112,16 @@ class TokenIndexer:
             key, at = keys[pending], (slot[pending] + 1) & mask
             slot[pending] = at
 
+    def adopt(self, other: TokenIndexer) -> np.ndarray:
+        """Give every token of `other` an id here (new ones at the end); returns other's id -> this id table."""
+        index = {word: i for i, word in enumerate(self.words)}
+        table = np.fromiter((index.get(word, -1) for word in other.words), dtype=np.int64, count=len(other.words))
+        unseen = np.flatnonzero(table < 0)
+        if unseen.size:  # tokens hold no white space: joined by spaces they are one line of exactly themselves
+            line = " ".join(other.words[i] for i in unseen.tolist()).encode("utf-8")
+            table[unseen] = self._encode_buffer(line, 1)[0]
+        return table.astype(np.int32)
+
     def build(self, counts: np.ndarray, min_freq: int, max_size: int | None) -> tuple[Vocabulary, np.ndarray]:
         """The vocabulary from per-id training counts (frequency, then alphabetical), and the id -> vocabulary
         index table (UNK for every token left out)."""
