@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from hw3cli.errors import check_finite
+from hw3cli.train.optim import adam
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ def evaluate(model: nn.Module, split: dict[str, torch.Tensor], device: torch.dev
 
 
 def make_optimizer(model: nn.Module, settings: LoopSettings) -> torch.optim.Optimizer:
-    return torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    return adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
 
 
 def train_classifier(model: nn.Module, splits: dict[str, dict[str, torch.Tensor]], settings: LoopSettings,

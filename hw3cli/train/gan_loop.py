@@ -13,6 +13,7 @@ from torch import nn
 from hw3cli.data.fashion_mnist import image_batches, to_unit_range
 from hw3cli.errors import check_finite
 from hw3cli.models.gan import Discriminator, Generator
+from hw3cli.train.optim import adam
 from hw3cli.train.unroll import exact_g_loss, surrogate_g_loss
 
 
@@ -31,7 +32,7 @@ class GanSettings:
 def make_optimizer(params, settings: GanSettings) -> torch.optim.Optimizer:
     if settings.optimizer == "rmsprop":
         return torch.optim.RMSprop(params, lr=settings.lr)
-    return torch.optim.Adam(params, lr=settings.lr, betas=(0.5, 0.999))
+    return adam(params, lr=settings.lr, betas=(0.5, 0.999))
 
 
 def train_gan(generator: Generator, discriminator: Discriminator | None, loss, images: torch.Tensor,

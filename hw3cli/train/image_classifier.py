@@ -13,6 +13,7 @@ from torch import nn
 
 from hw3cli.data.fashion_mnist import image_batches, to_unit_range
 from hw3cli.errors import check_finite
+from hw3cli.train.optim import adamw
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ def predict(model: nn.Module, images01: torch.Tensor, batch_size: int = 1000) ->
 
 def make_optimizer(model: nn.Module, settings: ClassifierSettings, train_images: int):
     """AdamW and its cosine schedule (to 0 over all the steps of all the epochs)."""
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    optimizer = adamw(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     steps = settings.epochs * (train_images // settings.batch_size)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)))
     return optimizer, schedule
