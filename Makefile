@@ -99,10 +99,10 @@ $(ART)/adder/example.json: | install
 
 $(ART)/adder/verify.json: | install
 	@mkdir -p $(@D)
-	$(HW3) rnn-add --verify $(VERIFY_BITS) --json > $@.tmp && mv $@.tmp $@
+	$(HW3) rnn-add --verify $(VERIFY_BITS) --threads $(THREADS) --json > $@.tmp && mv $@.tmp $@
 
 $(ART)/adder/learned/metrics.json: | install
-	$(HW3) rnn-add --learn $(ADDER_OPTS) --out $(@D)
+	$(HW3) rnn-add --learn $(ADDER_OPTS) --threads $(THREADS) --out $(@D)
 
 # Problem 1 -------------------------------------------------------------------------------------------------
 imdb-data: $(IMDB)/data/data.safetensors ## Problem 1: IMDB text to vocab.json and left-padded 400-token matrices

@@ -68,6 +68,7 @@ def rnn_add(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished run in the output folder."),
     resume: bool = typer.Option(False, "--resume", help="With --learn: continue an interrupted run (same options) "
                                 "from its last finished seed."),
+    threads: int = typer.Option(0, "--threads", help="With --verify or --learn: torch CPU threads (0: default)."),
     deterministic: bool = typer.Option(False, "--deterministic", help=DETERMINISTIC_HELP),
     detect_anomaly: bool = typer.Option(False, "--detect-anomaly", help=ANOMALY_HELP),
 ) -> int:
@@ -78,10 +79,11 @@ def rnn_add(
     if modes != 1:
         raise Hw3Error("give two binary numbers, or --verify N, or --learn (exactly one of them)")
     if verify is not None:
-        return exp.run_verify(exp.VerifyConfig(verify, random_pairs, random_bits, seed, weights, as_json))
+        return exp.run_verify(exp.VerifyConfig(verify, random_pairs, random_bits, seed, weights, as_json, threads))
     if learn:
         return exp.run_learn(exp.LearnConfig(seeds=seeds, first_seed=seed, steps=steps, out_dir=out,
-                                             overwrite=overwrite, resume=resume, deterministic=deterministic,
+                                             overwrite=overwrite, threads=threads, resume=resume,
+                                             deterministic=deterministic,
                                              detect_anomaly=detect_anomaly))
     if a is None or b is None:
         raise Hw3Error("rnn-add needs two binary numbers, e.g. hw3cli rnn-add 100111 110010")

@@ -12,6 +12,7 @@ import torch
 from rich.table import Table
 
 from hw3cli.core.checkpoint import load_checkpoint, save_checkpoint
+from hw3cli.core.device import resolve_device
 from hw3cli.core.files import atomic_folder, write_json
 from hw3cli.core.numerics import numerics
 from hw3cli.core.progress import RESUME_IGNORES, load_progress, progress_file, save_progress
@@ -44,6 +45,7 @@ class VerifyConfig:
     seed: int = 0  # seeds the random pairs
     weights: Path | None = None  # a learned adder checkpoint; None uses the hand-set weights
     as_json: bool = False  # print one JSON object instead of text
+    threads: int = 0  # torch CPU threads; 0 keeps torch's default
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ class LearnConfig:
     verify_bits: int = 10  # the hardened network is checked on every pair up to this width
     out_dir: Path = Path("artifacts/adder/learned")  # run folder: learned.safetensors, config.json, metrics.json
     overwrite: bool = False  # replace a finished run in out_dir
+    threads: int = 0  # torch CPU threads; 0 keeps torch's default
     resume: bool = False  # continue an interrupted run from its last finished seed
     deterministic: bool = False  # PyTorch's deterministic kernels (CPU runs repeat exactly without it)
     detect_anomaly: bool = False  # autograd anomaly mode: name the backward op that made a NaN (slow)
@@ -133,6 +136,7 @@ def _weights_table(adder: ThresholdAdder) -> Table:
 
 
 def run_verify(config: VerifyConfig) -> int:
+    resolve_device("cpu", config.threads)
     if config.bits < 1:
         raise Hw3Error(f"--verify needs at least 1 bit, got {config.bits}")
     if config.bits > 14:
@@ -170,6 +174,7 @@ def run_learn(config: LearnConfig) -> int:
         raise Hw3Error("--seeds, --steps, --batch and --width must all be at least 1")
     if not 1 <= config.verify_bits <= 14:
         raise Hw3Error("--verify-bits must be between 1 and 14")
+    resolve_device("cpu", config.threads)
     if config.resume and not config.progress_file.is_file():
         raise Hw3Error(f"--resume: no interrupted run to continue ({config.progress_file} does not exist)")
     check_run_folder(config.out_dir, "rnn-add-learn", LEARN_FILES, config.overwrite or config.resume)
