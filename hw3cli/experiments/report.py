@@ -175,9 +175,15 @@ def problem2(r: Report) -> None:
         r.table(["clip c", "final critic loss", "Wasserstein estimate (-critic loss)", "sample diversity"], rows)
         best = max(finals, key=lambda c: finals[c]["sample_diversity"])
         widest = max(finals, key=lambda c: -finals[c]["epochs"][-1]["d_loss"])
-        r.para(f"The critic's Wasserstein estimate is largest with c = {widest}: a looser clip leaves the critic more "
-               f"capacity to separate real from fake. The most varied samples come from c = {best}. With small clips "
-               "the critic is nearly linear and its estimate shrinks towards 0, so G gets little signal.")
+        text = (f"The critic's Wasserstein estimate is largest with c = {widest}: a looser clip leaves the critic more "
+                f"capacity to separate real from fake. The most varied samples come from c = {best}.")
+        real = next(iter(finals.values())).get("real_diversity")
+        collapsed = [c for c, m in finals.items() if real and m["sample_diversity"] < real / 4]
+        if collapsed:
+            text += (f" With c = {' and '.join(collapsed)} the samples collapsed (pixel diversity below a quarter of "
+                     f"real images' {real:.3f}): a critic clipped too loosely saturates, one clipped too tightly is "
+                     "nearly linear and gives G too little signal.")
+        r.para(text)
     r.figure(gan / "wgan-comparison" / "comparison.png", "WGAN: loss curves and final samples for each clip value")
 
     r.heading(3, "Classifier (D's architecture with 10 outputs)")
