@@ -107,9 +107,11 @@ def ring_of_blobs(folder, n_train: int = 2000, n_test: int = 200, seed: int = 0)
 
 
 def test_a_short_conditional_run_draws_each_class_as_its_own_pattern(cli, tmp_path):
+    """3,700 steps of tiny models. A GAN is a gamble per seed: of seeds 0-4, four conditioned every class within
+    this budget and one was still stuck on three; seed 0 is one of the four, and CPU runs repeat exactly."""
     patterns = ring_of_blobs(tmp_path / "data")
     run = tmp_path / "run"
-    r = cli("train-gan", "--conditional", "--data-dir", tmp_path / "data", "--out", run, "--epochs", "40",
+    r = cli("train-gan", "--conditional", "--data-dir", tmp_path / "data", "--out", run, "--epochs", "60",
             "--batch-size", "32", "--lr", "1e-3", "--noise-dim", "8", "--g-hidden", "64,128,256",
             "--d-hidden", "256,128,64", "--samples", "20", "--seed", "0")
     assert r.code == 0, r.err
