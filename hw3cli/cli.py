@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 
@@ -39,10 +39,19 @@ def _root(
     """hw3cli: every experiment is one subcommand."""
 
 
-DETERMINISTIC_HELP = ("PyTorch's deterministic kernels (for GPUs; seeded CPU runs already repeat exactly). An "
-                      "operation without a deterministic version is then an error.")
-ANOMALY_HELP = ("Debugging: autograd anomaly mode names the operation whose backward made a NaN (several times "
-                "slower).")
+# Options every training command shares, declared once.
+Threads = Annotated[int, typer.Option("--threads", help="torch CPU threads (0: torch's default).")]
+Deterministic = Annotated[bool, typer.Option(
+    "--deterministic", help="PyTorch's deterministic kernels (for GPUs; seeded CPU runs already repeat exactly). "
+    "An operation without a deterministic version is then an error.")]
+DetectAnomaly = Annotated[bool, typer.Option(
+    "--detect-anomaly",
+    help="Debugging: autograd anomaly mode names the operation whose backward made a NaN (several times slower).")]
+Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or mps.")]
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace a finished run in the output folder.")]
+Resume = Annotated[bool, typer.Option(
+    "--resume", help="Continue an interrupted run (same options) from its last finished epoch, saved beside the "
+    "run folder as RUN.partial/.")]
 
 
 @app.command("rnn-add")
@@ -65,12 +74,12 @@ def rnn_add(
         None, "--weights", help="Use a learned adder (learned.safetensors) instead of the hand-set weights."
     ),
     out: Path = typer.Option(Path("artifacts/adder/learned"), "--out", help="With --learn: the run folder."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished run in the output folder."),
+    overwrite: Overwrite = False,
     resume: bool = typer.Option(False, "--resume", help="With --learn: continue an interrupted run (same options) "
                                 "from its last finished seed."),
     threads: int = typer.Option(0, "--threads", help="With --verify or --learn: torch CPU threads (0: default)."),
-    deterministic: bool = typer.Option(False, "--deterministic", help=DETERMINISTIC_HELP),
-    detect_anomaly: bool = typer.Option(False, "--detect-anomaly", help=ANOMALY_HELP),
+    deterministic: Deterministic = False,
+    detect_anomaly: DetectAnomaly = False,
 ) -> int:
     """Add two binary numbers with the hand-set 3-unit threshold RNN (Problem 0), verify it, or learn one."""
     from hw3cli.experiments import rnn_add as exp
@@ -143,14 +152,13 @@ def train_gru(
     patience: int = typer.Option(2, "--patience", help="Early stopping: epochs without a better dev accuracy."),
     bucket: bool = typer.Option(True, "--bucket/--no-bucket", help=BUCKET_HELP),
     precision: str = typer.Option("fp32", "--precision", help="fp32, or bf16 autocast (changes the arithmetic)."),
-    threads: int = typer.Option(0, "--threads", help="torch CPU threads (0: torch's default)."),
-    deterministic: bool = typer.Option(False, "--deterministic", help=DETERMINISTIC_HELP),
-    detect_anomaly: bool = typer.Option(False, "--detect-anomaly", help=ANOMALY_HELP),
+    threads: Threads = 0,
+    deterministic: Deterministic = False,
+    detect_anomaly: DetectAnomaly = False,
     seed: int = typer.Option(0, "--seed", help="Seeds weights, batch order and dropout."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished run in the output folder."),
-    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run (same options) from its last "
-                                "finished epoch, saved beside the run folder as RUN.partial/."),
+    device: Device = "auto",
+    overwrite: Overwrite = False,
+    resume: Resume = False,
 ) -> int:
     """Train the GRU sentiment classifier: Embedding -> GRU -> Linear -> Sigmoid on the last step."""
     from hw3cli.experiments import sentiment as exp
@@ -182,14 +190,13 @@ def train_mlp(
     clip: float = typer.Option(1.0, "--clip", help="Gradient-norm clipping threshold."),
     patience: int = typer.Option(6, "--patience", help="Early stopping: epochs without a better dev accuracy."),
     precision: str = typer.Option("fp32", "--precision", help="fp32, or bf16 autocast."),
-    threads: int = typer.Option(0, "--threads", help="torch CPU threads (0: torch's default)."),
-    deterministic: bool = typer.Option(False, "--deterministic", help=DETERMINISTIC_HELP),
-    detect_anomaly: bool = typer.Option(False, "--detect-anomaly", help=ANOMALY_HELP),
+    threads: Threads = 0,
+    deterministic: Deterministic = False,
+    detect_anomaly: DetectAnomaly = False,
     seed: int = typer.Option(0, "--seed", help="Seeds weights, batch order and dropout."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished run in the output folder."),
-    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run (same options) from its last "
-                                "finished epoch, saved beside the run folder as RUN.partial/."),
+    device: Device = "auto",
+    overwrite: Overwrite = False,
+    resume: Resume = False,
 ) -> int:
     """Train the two-layer MLP sentiment classifier on the same fixed-length input."""
     from hw3cli.experiments import sentiment as exp
@@ -207,7 +214,7 @@ def predict(
     source: str = typer.Argument("-", help="A file with one review per line, or - for standard input."),
     model: Path = typer.Option(..., "--model", help="A run folder of train-gru or train-mlp."),
     batch_size: int = typer.Option(256, "--batch-size", help="Reviews per forward pass."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
+    device: Device = "auto",
 ) -> int:
     """Classify reviews, one per line: prints probability<TAB>label (positive/negative) per line."""
     from hw3cli.experiments import sentiment as exp
@@ -247,11 +254,11 @@ def train_gan(
     sample_every: int = typer.Option(0, "--sample-every", help="Also keep samples every N epochs."),
     samples: int = typer.Option(64, "--samples", help="Fixed-noise samples per grid."),
     precision: str = typer.Option("fp32", "--precision", help="fp32, or bf16 autocast (changes the arithmetic)."),
-    threads: int = typer.Option(0, "--threads", help="torch CPU threads (0: torch's default)."),
-    deterministic: bool = typer.Option(False, "--deterministic", help=DETERMINISTIC_HELP),
-    detect_anomaly: bool = typer.Option(False, "--detect-anomaly", help=ANOMALY_HELP),
+    threads: Threads = 0,
+    deterministic: Deterministic = False,
+    detect_anomaly: DetectAnomaly = False,
     seed: int = typer.Option(0, "--seed", help="Seeds weights, batches, noise and the fixed sample noise."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
+    device: Device = "auto",
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder with the four Fashion-MNIST IDX files "
                                             "[default: /usr/share/datasets/fashion-mnist, then torchvision's root]."),
     download: bool = typer.Option(False, "--download", help="Let torchvision download Fashion-MNIST."),
@@ -275,9 +282,8 @@ def train_gan(
     conditional: bool = typer.Option(
         False, "--conditional", help="Conditional GAN: a one-hot class label is concatenated to G's noise and to "
         "D's image (first layers widened); sample grids show one row per class. Works with vanilla, lsgan and wgan."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished run in the output folder."),
-    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run (same options) from its last "
-                                "finished epoch, saved beside the run folder as RUN.partial/."),
+    overwrite: Overwrite = False,
+    resume: Resume = False,
 ) -> int:
     """Train an MLP GAN on Fashion-MNIST with one of four losses; writes checkpoints, curves and sample grids."""
     from hw3cli.experiments import gan as exp
@@ -325,16 +331,15 @@ def classify(
     validation: int = typer.Option(5000, "--validation", help="Training images held out to watch accuracy."),
     flip: bool = typer.Option(True, "--flip/--no-flip", help="Random horizontal flips (augmentation)."),
     seed: int = typer.Option(0, "--seed", help="Seeds weights, batch order and augmentation."),
-    threads: int = typer.Option(0, "--threads", help="torch CPU threads (0: torch's default)."),
-    deterministic: bool = typer.Option(False, "--deterministic", help=DETERMINISTIC_HELP),
-    detect_anomaly: bool = typer.Option(False, "--detect-anomaly", help=ANOMALY_HELP),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
+    threads: Threads = 0,
+    deterministic: Deterministic = False,
+    detect_anomaly: DetectAnomaly = False,
+    device: Device = "auto",
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder with the four Fashion-MNIST IDX files."),
     download: bool = typer.Option(False, "--download", help="Let torchvision download Fashion-MNIST."),
     limit: int = typer.Option(0, "--limit", help="Use the first N training images only (0: all)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a finished run in the output folder."),
-    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run (same options) from its last "
-                                "finished epoch, saved beside the run folder as RUN.partial/."),
+    overwrite: Overwrite = False,
+    resume: Resume = False,
 ) -> int:
     """Fine-tune D's architecture with 10 outputs into a Fashion-MNIST classifier (to measure generators)."""
     from hw3cli.experiments import classify as exp
