@@ -5,9 +5,10 @@ Reviews that are pure ASCII (about 91% of IMDB) are joined into one byte buffer,
 `<br />` and of the ASCII characters in \\p{P} with bytes methods, and split at the bytes that `str.split()`
 treats as white space. The other reviews go through `text.normalize` one by one and join the same kind of
 buffer. In a buffer every token becomes a 64-bit key: its bytes and length when it has at most 7 bytes (exact),
-a hash of its length and 8-byte blocks when longer; keys are numbered by an open-addressing hash table held in numpy
-arrays. Two different long tokens share a number only if their 64-bit hashes collide (about 1 in 10^9 for the
-whole IMDB vocabulary). The tests check the tokens against `text.tokenize` on crafted cases and real reviews.
+a hash of its length and 8-byte blocks when longer; keys are numbered by an open-addressing hash table held in
+numpy arrays. A token of 8 or more bytes shares a number with a different token only if its 64-bit hash collides
+with that token's key (about 1 in 10^9 for the whole IMDB vocabulary). The tests check the tokens against
+`text.tokenize` on crafted cases and real reviews.
 """
 
 from __future__ import annotations
