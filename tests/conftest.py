@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,3 +55,16 @@ def assert_usage_error(result: Result, *words: str) -> None:
 
 def snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def interrupt_after_epoch(loop, epoch: int, sig: int = signal.SIGINT):
+    """`loop` (a training generator) that sends `sig` to this process once it has yielded epoch `epoch`: what
+    Ctrl-C (SIGINT) or a scheduler's SIGTERM does mid-run."""
+
+    def interrupted(*args, **kwargs):
+        for record in loop(*args, **kwargs):
+            yield record
+            if record["event"] == "epoch" and record["epoch"] == epoch:
+                os.kill(os.getpid(), sig)
+
+    return interrupted

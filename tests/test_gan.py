@@ -12,7 +12,7 @@ from hw3cli.data.fashion_mnist import DEBIAN_DIR, FILES, load_fashion_mnist, rea
 from hw3cli.experiments.gan import load_generator
 from hw3cli.models.gan import Discriminator, Generator
 from hw3cli.train.gan_losses import LeastSquares, MeanSquared, Vanilla, Wasserstein, make_loss
-from tests.conftest import assert_usage_error, snapshot
+from tests.conftest import assert_usage_error, interrupt_after_epoch, snapshot
 
 
 def write_idx(path: Path, array: np.ndarray, gz: bool = True) -> None:
@@ -209,8 +209,6 @@ def test_idx_reader_matches_torchvision_on_the_real_files(tmp_path):
 
 
 def test_interrupted_run_resumes_to_the_same_numbers(cli, tmp_path, monkeypatch):
-    import os
-    import signal
 
     import hw3cli.experiments.gan as gan_experiment
 
@@ -221,13 +219,7 @@ def test_interrupted_run_resumes_to_the_same_numbers(cli, tmp_path, monkeypatch)
 
     original = gan_experiment.train_gan
 
-    def interrupted_after_epoch_1(*a, **k):
-        for record in original(*a, **k):
-            yield record
-            if record["event"] == "epoch" and record["epoch"] == 1:
-                os.kill(os.getpid(), signal.SIGINT)  # what Ctrl-C does
-
-    monkeypatch.setattr(gan_experiment, "train_gan", interrupted_after_epoch_1)
+    monkeypatch.setattr(gan_experiment, "train_gan", interrupt_after_epoch(original, 1))
     out = tmp_path / "resumed"
     r = cli(*args, "--out", out)
     assert r.code == 130 and "--resume" in r.err and "Traceback" not in r.err

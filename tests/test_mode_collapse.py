@@ -9,7 +9,7 @@ from hw3cli.metrics import chi2_sf, frechet_distance, histogram_stats, inception
 from hw3cli.models.gan import Discriminator, Generator
 from hw3cli.train.gan_losses import Vanilla
 from hw3cli.train.unroll import exact_g_loss, surrogate_g_loss
-from tests.conftest import assert_usage_error
+from tests.conftest import assert_usage_error, interrupt_after_epoch
 from tests.test_gan import synthetic_fashion
 
 TINY = ["--g-hidden", "16,32,64", "--d-hidden", "64,32,16"]
@@ -188,8 +188,6 @@ def test_bad_inputs(cli, trained, tmp_path):
 
 
 def test_classify_resumes_to_the_same_model(cli, trained, tmp_path, monkeypatch):
-    import os
-    import signal
 
     from safetensors.torch import load_file
 
@@ -201,13 +199,7 @@ def test_classify_resumes_to_the_same_model(cli, trained, tmp_path, monkeypatch)
     assert cli(*args, "--out", tmp_path / "straight").code == 0
     original = classify_experiment.train_image_classifier
 
-    def interrupted_after_epoch_1(*a, **k):
-        for record in original(*a, **k):
-            yield record
-            if record["event"] == "epoch" and record["epoch"] == 1:
-                os.kill(os.getpid(), signal.SIGINT)
-
-    monkeypatch.setattr(classify_experiment, "train_image_classifier", interrupted_after_epoch_1)
+    monkeypatch.setattr(classify_experiment, "train_image_classifier", interrupt_after_epoch(original, 1))
     assert cli(*args, "--out", tmp_path / "resumed").code == 130
     monkeypatch.setattr(classify_experiment, "train_image_classifier", original)
     assert cli(*args, "--out", tmp_path / "resumed", "--resume").code == 0

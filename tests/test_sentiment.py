@@ -5,7 +5,7 @@ import torch
 
 from hw3cli.models.sentiment import GRUClassifier, MLPClassifier
 from hw3cli.train.classifier import LoopSettings, batches, evaluate, predict_probabilities, train_classifier
-from tests.conftest import assert_usage_error, snapshot
+from tests.conftest import assert_usage_error, interrupt_after_epoch, snapshot
 from tests.test_preprocess import write_assignment
 
 
@@ -162,7 +162,6 @@ def test_a_nan_loss_stops_training_naming_the_step():
 
 
 def test_interrupted_training_resumes_to_the_same_model(cli, tmp_path, imdb_data, monkeypatch):
-    import os
     import signal
 
     from safetensors.torch import load_file
@@ -174,13 +173,7 @@ def test_interrupted_training_resumes_to_the_same_model(cli, tmp_path, imdb_data
     assert cli(*args, "--out", tmp_path / "straight").code == 0
     original = sentiment_experiment.train_classifier
 
-    def interrupted_after_epoch_2(*a, **k):
-        for record in original(*a, **k):
-            yield record
-            if record["event"] == "epoch" and record["epoch"] == 2:
-                os.kill(os.getpid(), signal.SIGTERM)
-
-    monkeypatch.setattr(sentiment_experiment, "train_classifier", interrupted_after_epoch_2)
+    monkeypatch.setattr(sentiment_experiment, "train_classifier", interrupt_after_epoch(original, 2, signal.SIGTERM))
     r = cli(*args, "--out", tmp_path / "resumed")
     assert r.code == 143 and "--resume" in r.err
     monkeypatch.setattr(sentiment_experiment, "train_classifier", original)
