@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from hw3cli.data.imdb import _verify_sha256sums, read_corpus
+from hw3cli.data.imdb import read_corpus
 from hw3cli.data.sentiment import load_sentiment_data
 from hw3cli.data.text import tokenize, tokenize_many
 from hw3cli.data.vocab import Vocabulary, pad_left
@@ -221,7 +221,7 @@ REAL = SHARED / "data" / "imdb"
 
 @pytest.mark.skipif(not (REAL / "train_pos_reviews.txt.gz").exists(), reason="../shared/data/imdb is not here")
 def test_real_data_slice(cli, tmp_path):
-    assert _verify_sha256sums(REAL, sorted(REAL.glob("*.gz"))) == "verified"
+    assert read_corpus(REAL).checksums == "verified"
     src = tmp_path / "slice"
     src.mkdir()
     for path in REAL.glob("*_reviews.txt.gz"):
@@ -252,53 +252,122 @@ def test_vocabulary_hash_is_of_the_file_bytes(tmp_path, cli):
 
 CRAFTED = [
     "Café — «GREAT»! <br /><br />It's 10/10... (really)", "well-known<BR/>end ¿qué?", "!!! ... ???", "", "   ",
-    "tabs\tand\x0bvertical\x0cfeeds\x1cfile\x1dgroup\x1erecord\x1funit separators", "line\nbreak inside\r\nit",
+    "tabs\tand\x0bvertical\x0cfeeds\x1cfile\x1dgroup\x1erecord\x1funit separators", "line break inside\r it",
     "<br>x<br/>y<br  />z<br\t/>w<bR />v <brr> <b>bold</b> a<i>b", "nul\0inside a\0 a \0", "ΣΟΦΟΣ ΟΔΟΣ.",
     "x\xa0y\u2003z\u3000w",
     "12345678 123456789 1234567890123456 12345678901234567 " + "x" * 40 + " " + "x" * 41,
     "abcdefghX abcdefghY abcdefgh abcdefg", "“Smart” quotes — and… ellipses’", "İstanbul ǅemal ﬁne",
     "$5 + 3 = 8 ~ ^ | ` < >",
     "a" * 8 + "b" * 8 + "c", "a" * 8 + "b" * 8 + "d", "ünïcödé only", "ascii only, after unicode",
+    # A break the one-pass regex leaves, and breaks that only exist once punctuation or a non-ASCII
+    # character is gone: all must come out as `tokenize` has them.
+    "<br <br />> <br<br />/> é<br<br />/> <b.r /> é<b.r />x <b’r /> <br\xa0/> é.<br />x",
+    # Final sigma: lower-casing looks past ASCII punctuation that is removed later.
+    "ΑΣ-Α Α-Σ b ΑΣ.Α ΑΣ'Α ΟΔΥΣΣΕΥΣ, x-Σ", "Kelvin \u212a, \u0130 and \u1e9e ß", "\ufeffbom start",
 ]
 
 
-def _tokens(indexer, ids, lengths):
-    starts = np.cumsum(lengths) - lengths
-    return [[indexer.words[i] for i in ids[s:s + n].tolist()] for s, n in zip(starts.tolist(), lengths.tolist())]
+def _block_tokens(data: bytes) -> list[list[str]]:
+    """Every line's tokens as Tokens and KeyIndex see them."""
+    from hw3cli.data.token_ids import KeyIndex, Tokens
+
+    tokens = Tokens.of(data)
+    index = KeyIndex(tokens)
+    words = [index.words[i] for i in index.ranks.tolist()]
+    starts = np.cumsum(tokens.per_line) - tokens.per_line
+    return [words[s:s + n] for s, n in zip(starts.tolist(), tokens.per_line.tolist())]
 
 
-def test_token_indexer_finds_exactly_the_tokens_of_tokenize():
-    from hw3cli.data.token_ids import TokenIndexer
+@pytest.mark.parametrize("part", [1 << 20, 64])  # one part, and parts of a few lines each
+def test_byte_tokenizer_finds_exactly_the_tokens_of_tokenize(monkeypatch, part):
+    from hw3cli.data import token_ids
+    from hw3cli.data.token_ids import KeyIndex, Tokens
 
-    indexer = TokenIndexer(bits=4)  # a tiny table: keys collide on slots, probe on, and the table grows
-    ids, lengths = indexer.encode(CRAFTED)
-    assert _tokens(indexer, ids, lengths) == [tokenize(t) for t in CRAFTED]
-    # One id per distinct token, in this call and the next.
-    distinct = {w for t in CRAFTED for w in tokenize(t)}
-    assert len(set(ids.tolist())) == len(distinct) == len(indexer.words)
-    again, _ = indexer.encode(list(reversed(CRAFTED)))
-    assert sorted(set(again.tolist())) == sorted(set(ids.tolist()))
-    assert indexer.encode([])[0].size == 0 and indexer.bits > 4
-    # Another indexer's ids renumbered into this one's: shared tokens keep their id, new ones are added for good.
-    other = TokenIndexer()
-    other_ids, other_lengths = other.encode(["Brand new words", "x y z and GREAT"])
-    table = indexer.adopt(other)
-    assert [indexer.words[i] for i in table[other_ids].tolist()] == "brand new words x y z and great".split()
-    known = len(indexer.words)
-    assert indexer.encode(["brand new"])[0].tolist() == table[other_ids[:2]].tolist() and len(indexer.words) == known
+    monkeypatch.setattr(token_ids, "_PART", part)
+    data = "".join(text + "\n" for text in CRAFTED).encode()
+    assert _block_tokens(data) == [tokenize(t) for t in CRAFTED]
+    index = KeyIndex(Tokens.of(data))
+    assert len(index) == len({w for t in CRAFTED for w in tokenize(t)})  # one number per distinct token
+    # Bytes that are not UTF-8 read as U+FFFD, as the whole line decoded with replacement does.
+    bad = [b"ok \xe2.\x80 x", b"\xff\xfeAB \xc3", b"\xe2\x80\x9cQ\xe2\x80\x9d d\xc3\xa9j\xc3"]
+    assert _block_tokens(b"".join(line + b"\n" for line in bad)) == [
+        tokenize(line.decode("utf-8", errors="replace")) for line in bad]
+    assert _block_tokens(b"") == [] and _block_tokens(b"\n\n") == [[], []]
+
+
+def test_key_index_probes_past_taken_slots(monkeypatch):
+    from hw3cli.data.token_ids import KeyIndex, Tokens
+
+    # Every key's home slot is slot 0: each is placed, and found, by probing on.
+    monkeypatch.setattr(KeyIndex, "_home", lambda self, keys: np.zeros(len(keys), dtype=np.int64))
+    data = "".join(text + "\n" for text in CRAFTED).encode()
+    assert _block_tokens(data) == [tokenize(t) for t in CRAFTED]
+    index = KeyIndex(Tokens.of(b"brand new words\n"))
+    assert index.find(index.keys).tolist() == [0, 1, 2]
+    assert index.find(KeyIndex(Tokens.of(b"unseen\n")).keys).tolist() == [-1]
 
 
 @pytest.mark.skipif(not (REAL / "train_pos_reviews.txt.gz").exists(), reason="../shared/data/imdb is not here")
-def test_token_indexer_matches_tokenize_on_real_reviews():
-    from hw3cli.data.token_ids import TokenIndexer
-
+def test_byte_tokenizer_matches_tokenize_on_real_reviews():
     texts = []
     for name in ("train_pos", "test_neg"):
         with gzip.open(REAL / f"{name}_reviews.txt.gz", "rt", encoding="utf-8") as handle:
             texts += [next(handle).rstrip("\n") for _ in range(1500)]
-    assert sum(not t.isascii() for t in texts) > 50  # both paths are exercised
-    indexer = TokenIndexer()
-    ids, lengths = indexer.encode(texts)
-    expected = tokenize_many(texts)
-    assert _tokens(indexer, ids, lengths) == expected
-    assert len(indexer.words) == len({w for tokens in expected for w in tokens})
+    assert sum(not t.isascii() for t in texts) > 50  # non-ASCII runs are exercised
+    assert _block_tokens("".join(t + "\n" for t in texts).encode()) == tokenize_many(texts)
+
+
+def test_vocabulary_order_is_frequency_then_code_points():
+    from hw3cli.data.vocab import build_vocabulary
+
+    # Words that share their first 8 bytes, contain NUL, or are not ASCII: the cases the byte prefixes tie on.
+    words = ["absolutely", "absolute", "absolutes", "ab", "ab\0", "ab\0c", "a\0", "a", "é", "e\u0301", "zz" * 10,
+             "zz" * 9 + "z", "\U0001F600", "\uffff", "b", "c", "abcdefgh", "abcdefgg"]
+    counts = np.array([3, 3, 1, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 3, 0, 1, 1])
+    vocab, table = build_vocabulary(words, counts, 1, None)
+    expected = sorted((i for i in range(len(words)) if counts[i] >= 1), key=lambda i: (-counts[i], words[i]))
+    assert vocab.words[2:] == [words[i] for i in expected]
+    assert table.tolist() == [expected.index(i) + 2 if i in expected else 1 for i in range(len(words))]
+    small, _ = build_vocabulary(words, counts, 2, 5)
+    assert small.words == ["<pad>", "<unk>", "absolute", "absolutely", "b"]
+
+
+def test_preprocess_equals_a_plain_python_reference(cli, tmp_path, monkeypatch):
+    """The whole pipeline against the obvious loops, with the helper process and with its thread stand-in."""
+    from hw3cli.core import helper
+    from hw3cli.data.sentiment import dev_mask
+
+    reviews = {(split, label): [CRAFTED[(i * 7 + len(split) + len(label)) % len(CRAFTED)] + f" w{i % 5} Great"
+                                for i in range(40)] for split in ("train", "test") for label in ("pos", "neg")}
+    src = write_assignment(tmp_path / "src", reviews=reviews)
+    assert run_preprocess(cli, src, tmp_path / "fork", "--max-len", "7").code == 0
+    monkeypatch.setattr(helper, "forking", lambda: False)
+    assert run_preprocess(cli, src, tmp_path / "thread", "--max-len", "7").code == 0
+    for name in ("vocab.json", "data.safetensors"):
+        assert (tmp_path / "thread" / name).read_bytes() == (tmp_path / "fork" / name).read_bytes()
+
+    train = reviews[("train", "pos")] + reviews[("train", "neg")]
+    labels = np.array([1] * 40 + [0] * 40)
+    dev = dev_mask(labels, 0.34, 0)
+    counts: dict[str, int] = {}
+    for text, held_out in zip(train, dev):
+        for word in [] if held_out else tokenize(text):
+            counts[word] = counts.get(word, 0) + 1
+    words = sorted(counts, key=lambda w: (-counts[w], w))
+    vocab = Vocabulary.load(tmp_path / "fork" / "vocab.json")
+    assert vocab.words[2:] == words and vocab.counts[2:] == [counts[w] for w in words]
+    index = {w: i + 2 for i, w in enumerate(words)}
+
+    def matrix(texts):
+        out = np.zeros((len(texts), 7), dtype=np.int32)
+        for row, text in enumerate(texts):
+            ids = [index.get(w, 1) for w in tokenize(text)][:7]
+            out[row, 7 - len(ids):] = ids
+        return out
+
+    data = load_sentiment_data(tmp_path / "fork")
+    test = reviews[("test", "pos")] + reviews[("test", "neg")]
+    for name, texts, rows in (("train", train, ~dev), ("dev", train, dev), ("test", test, np.ones(80, bool))):
+        chosen = [t for t, keep in zip(texts, rows) if keep]
+        assert data.splits[name]["ids"].numpy().tolist() == matrix(chosen).tolist(), name
+        assert data.splits[name]["lengths"].tolist() == [len(tokenize(t)) for t in chosen]

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import mmap
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as st_load
-from safetensors.torch import save as st_save
 
 from hw3cli import __version__
 from hw3cli.core.files import atomic_write_bytes
@@ -28,6 +30,86 @@ def save_checkpoint(
     extra: dict[str, Any] | None = None,
 ) -> Path:
     """Save tensors atomically; `kind` names the model and `model_args` rebuild it."""
+    metadata = _metadata(kind, model_args, extra)
+    return atomic_write_bytes(path, safetensors_bytes(tensors, metadata))
+
+
+_DTYPES = {torch.float64: "F64", torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
+           torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8", torch.uint8: "U8",
+           torch.bool: "BOOL"}
+_NUMPY_DTYPES = {np.dtype(np.float64): "F64", np.dtype(np.float32): "F32", np.dtype(np.int64): "I64",
+                 np.dtype(np.int32): "I32", np.dtype(np.uint8): "U8", np.dtype(np.bool_): "BOOL"}
+
+
+def safetensors_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> list[memoryview]:
+    """The safetensors file of `tensors`, as buffers to write one after the other: the tensors' own memory
+    where it can be (no copy of a large matrix), and the header with every key in sorted order, so that the
+    same tensors give the same bytes (safetensors' own writer orders the metadata at random)."""
+    cpu = {name: tensors[name].detach().to("cpu").contiguous() for name in sorted(tensors)}
+    buffers = [memoryview(t.reshape(-1).view(torch.uint8).numpy()) if t.numel() else memoryview(b"")
+               for t in cpu.values()]
+    header, _ = _header({name: (_DTYPES[t.dtype], tuple(t.shape), len(data))
+                         for (name, t), data in zip(cpu.items(), buffers)}, metadata)
+    return [memoryview(header)] + buffers
+
+
+def _header(layout: dict[str, tuple[str, tuple[int, ...], int]], metadata: dict[str, str]) -> tuple[bytes, dict]:
+    """safetensors' 8-byte length and JSON header for tensors (dtype name, shape, bytes) laid out in name
+    order, and each tensor's offset in the file."""
+    header: dict[str, Any] = {"__metadata__": dict(sorted(metadata.items()))}
+    offsets, offset = {}, 0
+    for name in sorted(layout):
+        dtype, shape, size = layout[name]
+        header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [offset, offset + size]}
+        offsets[name], offset = offset, offset + size
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    text += b" " * (-len(text) % 8)  # the tensors start 8-byte aligned
+    return len(text).to_bytes(8, "little") + text, {name: 8 + len(text) + at for name, at in offsets.items()}
+
+
+class TensorFile:
+    """A safetensors checkpoint filled in place, for tensors too big to build in memory and then copy into a
+    file: the file is sized and its header written first, and `arrays` are numpy views mapped onto it, zero
+    until filled (here, or in a process forked after this was made). A metadata value only known later gets
+    a placeholder of its final length; `finish` writes the real ones, flushes and fsyncs the file."""
+
+    def __init__(self, path: str | os.PathLike, layout: dict[str, tuple[np.dtype, tuple[int, ...]]], kind: str,
+                 model_args: dict[str, Any] | None = None, extra: dict[str, Any] | None = None):
+        self.path, self._kind, self._model_args = Path(path), kind, model_args
+        self._layout = {name: (_NUMPY_DTYPES[np.dtype(dtype)], tuple(shape),
+                               int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize)
+                        for name, (dtype, shape) in layout.items()}
+        header, offsets = _header(self._layout, _metadata(kind, model_args, extra))
+        size = len(header) + sum(size for _, _, size in self._layout.values())
+        try:
+            self._file = open(self.path, "w+b")
+            self._file.truncate(size)
+            self._map = mmap.mmap(self._file.fileno(), size)
+        except OSError as exc:
+            raise Hw3Error(f"cannot write {self.path}: {exc.strerror or exc}") from None
+        self._map[:len(header)] = header
+        self.arrays = {name: np.frombuffer(self._map, np.dtype(dtype), int(np.prod(shape, dtype=np.int64)),
+                                           offsets[name]).reshape(shape)
+                       for name, (dtype, shape) in layout.items()}
+
+    def finish(self, extra: dict[str, Any]) -> Path:
+        header, _ = _header(self._layout, _metadata(self._kind, self._model_args, extra))
+        if len(header) != int.from_bytes(self._map[:8], "little") + 8:
+            raise ValueError("a metadata value changed length after its placeholder was written")
+        self._map[:len(header)] = header
+        self.arrays = {}
+        try:
+            self._map.flush()
+            os.fsync(self._file.fileno())
+        except OSError as exc:
+            raise Hw3Error(f"cannot write {self.path}: {exc.strerror or exc}") from None
+        with contextlib.suppress(BufferError):  # a caller still holding an array keeps the mapping open
+            self._map.close()
+        self._file.close()
+        return self.path
+
+
+def _metadata(kind: str, model_args: dict[str, Any] | None, extra: dict[str, Any] | None) -> dict[str, str]:
     metadata = {
         "format": FORMAT,
         "kind": kind,
@@ -36,8 +118,7 @@ def save_checkpoint(
     }
     for key, value in (extra or {}).items():
         metadata[key] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-    cpu = {name: t.detach().to("cpu").contiguous() for name, t in tensors.items()}
-    return atomic_write_bytes(path, st_save(cpu, metadata=metadata))
+    return metadata
 
 
 def load_checkpoint(path: str | os.PathLike, kind: str | tuple[str, ...] | None = None):

@@ -20,8 +20,9 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write `data` to a temp file beside `path`, fsync it, then rename it over `path`."""
+def atomic_write_bytes(path: str | os.PathLike, data: bytes | list) -> Path:
+    """Write `data` (or a list of buffers, one after the other) to a temp file beside `path`, fsync it, then
+    rename it over `path`."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -30,7 +31,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         raise Hw3Error(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            for part in data if isinstance(data, list) else [data]:
+                handle.write(part)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; outputs get the usual permissions

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import mmap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,14 +10,14 @@ import numpy as np
 import torch
 
 from hw3cli.core.checkpoint import load_checkpoint
-from hw3cli.data.imdb import RawCorpus
-from hw3cli.data.token_ids import TokenIndexer
-from hw3cli.data.vocab import UNK, Vocabulary, pad_left
+from hw3cli.core.helper import Helper
+from hw3cli.data.imdb import RawCorpus, ReviewBlock
+from hw3cli.data.token_ids import KeyIndex, Tokens
+from hw3cli.data.vocab import UNK, Vocabulary, build_vocabulary, pad_left
 from hw3cli.errors import Hw3Error
 
 DATA_KIND = "imdb-preprocessed"
 SPLIT_NAMES = ("train", "dev", "test")
-CHUNK = 4096  # reviews tokenised at a time
 
 
 @dataclass(frozen=True)
@@ -30,81 +30,182 @@ class EncodeOptions:
     seed: int = 0
 
 
-@dataclass
-class EncodedSplit:
-    ids: np.ndarray  # (reviews, max_len) int32, left-padded with 0
-    labels: np.ndarray  # (reviews,) uint8, 1 positive
-    lengths: np.ndarray  # (reviews,) int32, tokens in the review before truncation
-
-
 def dev_mask(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     """A seeded, stratified choice of round(fraction * n) reviews of each label for the dev split."""
     rng = np.random.default_rng(seed)
     mask = np.zeros(len(labels), dtype=bool)
     for label in (0, 1):
         where = np.flatnonzero(labels == label)
-        mask[rng.permutation(where)[: int(round(fraction * len(where)))]] = True
+        mask[rng.permutation(where)[: _dev_count(len(where), fraction)]] = True
     return mask
 
 
-def encode_corpus(corpus: RawCorpus, options: EncodeOptions) -> tuple[Vocabulary, dict[str, EncodedSplit], dict]:
+def _dev_count(reviews: int, fraction: float) -> int:
+    return int(round(fraction * reviews))
+
+
+def data_layout(corpus: RawCorpus, options: EncodeOptions) -> dict[str, tuple[np.dtype, tuple[int, ...]]]:
+    """The arrays `encode_corpus` fills: {split}_ids (reviews, max_len) int32, {split}_labels uint8 and
+    {split}_lengths int32 (tokens before truncation) for the train, dev and test splits."""
+    labels = {name: np.bincount(corpus.split(name).labels, minlength=2) for name in ("train", "test")}
+    dev = sum(_dev_count(int(n), options.dev_fraction) for n in labels["train"])
+    rows = {"train": int(labels["train"].sum()) - dev, "dev": dev, "test": int(labels["test"].sum())}
+    layout = {}
+    for name, n in rows.items():
+        layout |= {f"{name}_ids": (np.int32, (n, options.max_len)), f"{name}_labels": (np.uint8, (n,)),
+                   f"{name}_lengths": (np.int32, (n,))}
+    return layout
+
+
+def encode_corpus(corpus: RawCorpus, options: EncodeOptions, out: dict[str, np.ndarray] | None = None
+                  ) -> tuple[Vocabulary, dict[str, np.ndarray], dict]:
     """Tokenise every review once; build the vocabulary from the train split minus dev (so neither dev nor
-    test leaks into it); return the three splits as left-padded matrices, and statistics."""
-    # The two files are tokenised side by side, each with its own indexer (numpy's work runs outside the GIL),
-    # then the test file's ids are renumbered into the train file's.
-    with ThreadPoolExecutor(2) as pool:
-        (indexer, flat_train, lengths_train), (test_indexer, flat_test, lengths_test) = pool.map(
-            _tokenize_split, (corpus.train.texts, corpus.test.texts))
-    flat = {"train": flat_train, "test": indexer.adopt(test_indexer)[flat_test]}
-    lengths = {"train": lengths_train, "test": lengths_test}
+    test leaks into it); fill the arrays of `data_layout` (`out`: zero arrays of that layout, such as ones
+    mapped onto the output file; new ones when not given) with the left-padded splits; return the vocabulary,
+    the arrays and statistics."""
+    out = _shared_zeros(data_layout(corpus, options)) if out is None else out
     labels = {name: np.asarray(corpus.split(name).labels, dtype=np.uint8) for name in ("train", "test")}
-    starts = {name: np.cumsum(n) - n for name, n in lengths.items()}
-
     in_dev = dev_mask(labels["train"], options.dev_fraction, options.seed)
-    dev_rows = np.flatnonzero(in_dev).tolist()
-    dev_tokens = [flat["train"][starts["train"][r]:][: lengths["train"][r]] for r in dev_rows]
-    counts = np.bincount(flat["train"], minlength=len(indexer.words))
-    counts -= np.bincount(np.concatenate(dev_tokens) if dev_tokens else np.zeros(0, np.int32),
-                          minlength=len(indexer.words))
-    vocab, table = indexer.build(counts, options.min_freq, options.max_vocab)
+    jobs = _plan(corpus, in_dev)
+    # Half the blocks here, half in a helper process; they meet once to agree on the vocabulary.
+    with Helper(_helper_work, jobs[1::2], out, options) as helper:
+        mine = [_block_words(job) for job in jobs[0::2]]
+        words = [None] * len(jobs)
+        words[0::2], words[1::2] = [w for w, _ in mine], helper.recv()
+        vocab, tables = _vocabulary(jobs, words, options)
+        helper.send(tables[1::2])
+        for job, (block_words, ranks), table in zip(jobs[0::2], mine, tables[0::2]):
+            _fill(job, block_words, ranks, table, out, options)
+        helper.recv()  # its rows are filled
 
-    ids = {name: table[tokens] for name, tokens in flat.items()}
-    splits = {}
-    for name, source, rows in (("train", "train", ~in_dev), ("dev", "train", in_dev), ("test", "test", None)):
-        lens, first, labs = lengths[source], starts[source], labels[source]
-        if rows is not None:  # this part's reviews of the train file
-            lens, first, labs = lens[rows], first[rows], labs[rows]
-        splits[name] = EncodedSplit(pad_left(ids[source], lens, options.max_len, options.truncate, first), labs,
-                                    lens.astype(np.int32))
-    test_ids = ids["test"]
+    for job, block_words in zip(jobs, words):
+        for name, reviews, first in job.targets:
+            part = block_words.per_line if reviews is None else block_words.per_line[reviews]
+            out[f"{name}_lengths"][first:first + len(part)] = part
+    out["train_labels"][:] = labels["train"][~in_dev]
+    out["dev_labels"][:] = labels["train"][in_dev]
+    out["test_labels"][:] = labels["test"]
+    test = [(w.counts, t) for job, w, t in zip(jobs, words, tables) if job.split == "test"]
+    test_tokens = sum(int(counts.sum()) for counts, _ in test)
     stats = {
         "form": corpus.form,
         "checksums": corpus.checksums,
         "invalid_utf8_reviews": corpus.invalid_utf8,
         "vocabulary_size": len(vocab),
-        "unknown_token_rate_test": float((test_ids == UNK).mean()) if len(test_ids) else 0.0,
-        "splits": {name: _split_stats(split, options.max_len) for name, split in splits.items()},
+        "unknown_token_rate_test": sum(int(c[t == UNK].sum()) for c, t in test) / test_tokens if test_tokens else 0.0,
+        "splits": {name: _split_stats(out[f"{name}_labels"], out[f"{name}_lengths"], options.max_len)
+                   for name in SPLIT_NAMES},
     }
-    return vocab, splits, stats
+    return vocab, out, stats
 
 
-def _tokenize_split(texts: list[str]) -> tuple[TokenIndexer, np.ndarray, np.ndarray]:
-    """Token ids (of a new indexer) and token counts of `texts`, in chunks, so the byte buffers and their
-    per-byte arrays stay small."""
-    indexer = TokenIndexer()
-    parts = [indexer.encode(texts[i : i + CHUNK]) for i in range(0, len(texts), CHUNK)]
-    if not parts:
-        return indexer, np.zeros(0, np.int32), np.zeros(0, np.int64)
-    return indexer, np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+@dataclass
+class _Job:
+    """One block of reviews and where its rows go."""
+
+    split: str  # "train" or "test"
+    block: ReviewBlock
+    dev: np.ndarray | None  # train blocks: which of the block's reviews are held out as dev
+    targets: list[tuple[str, np.ndarray | None, int]]  # (matrix, which of the block's reviews or all, first row)
 
 
-def _split_stats(split: EncodedSplit, max_len: int) -> dict:
-    lengths = split.lengths
+@dataclass
+class _BlockWords:
+    """What the vocabulary needs of a block: its distinct token keys, their words (train blocks) and their
+    counts outside the dev reviews; and how many tokens each review has."""
+
+    keys: np.ndarray
+    words: list[str]
+    counts: np.ndarray
+    per_line: np.ndarray
+
+
+def _plan(corpus: RawCorpus, in_dev: np.ndarray) -> list[_Job]:
+    jobs, rows, seen = [], {"train": 0, "dev": 0, "test": 0}, 0
+    for split in ("train", "test"):
+        for block in corpus.split(split).blocks:
+            if split == "test":
+                jobs.append(_Job(split, block, None, [("test", None, rows["test"])]))
+                rows["test"] += block.count
+                continue
+            dev = in_dev[seen:seen + block.count]
+            seen += block.count
+            jobs.append(_Job(split, block, dev, [("train", ~dev, rows["train"]), ("dev", dev, rows["dev"])]))
+            rows["train"] += int((~dev).sum())
+            rows["dev"] += int(dev.sum())
+    return jobs
+
+
+def _shared_zeros(layout: dict[str, tuple[np.dtype, tuple[int, ...]]]) -> dict[str, np.ndarray]:
+    """Zero arrays in one anonymous shared mapping, which a helper process writes into as well."""
+    sizes = {name: int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+             for name, (dtype, shape) in layout.items()}
+    buffer = mmap.mmap(-1, max(sum(sizes.values()), 1))
+    arrays, offset = {}, 0
+    for name, (dtype, shape) in layout.items():
+        arrays[name] = np.frombuffer(buffer, dtype, int(np.prod(shape, dtype=np.int64)), offset).reshape(shape)
+        offset += sizes[name]
+    return arrays
+
+
+def _block_words(job: _Job) -> tuple[_BlockWords, np.ndarray]:
+    """The block's words (a test block's are never needed), and the number (in its own key order) of each of
+    its tokens."""
+    tokens = Tokens.of(job.block.data)
+    index = KeyIndex(tokens)
+    ranks = index.ranks
+    counted = ranks if job.dev is None else ranks[~np.repeat(job.dev, tokens.per_line)]
+    words = index.words if job.split == "train" else []
+    return _BlockWords(index.keys, words, np.bincount(counted, minlength=len(index)), tokens.per_line), ranks
+
+
+def _vocabulary(jobs: list[_Job], words: list[_BlockWords], options: EncodeOptions
+                ) -> tuple[Vocabulary, list[np.ndarray]]:
+    """The vocabulary of the train blocks, and for every block the table from its key order to vocabulary
+    indices (UNK for keys it leaves out or never saw)."""
+    train = [w for job, w in zip(jobs, words) if job.split == "train"]
+    keys = np.sort(np.concatenate([w.keys for w in train] + [np.zeros(0, np.uint64)]))
+    keys = keys[np.concatenate([[True], keys[1:] != keys[:-1]])] if len(keys) else keys
+    counts, names = np.zeros(len(keys), dtype=np.int64), np.empty(len(keys), dtype=object)
+    for w in train:
+        at = np.searchsorted(keys, w.keys)
+        counts[at] += w.counts
+        names[at] = np.array(w.words, dtype=object)
+    vocab, table = build_vocabulary(names, counts, options.min_freq, options.max_vocab)
+    table = np.append(table, np.int32(UNK))  # past the end: a key the train blocks never had
+    tables = []
+    for w in words:
+        at = np.searchsorted(keys, w.keys)
+        at[keys[np.minimum(at, len(keys) - 1)] != w.keys if len(keys) else slice(None)] = len(keys)
+        tables.append(table[at])
+    return vocab, tables
+
+
+def _fill(job: _Job, words: _BlockWords, ranks: np.ndarray, table: np.ndarray, arrays: dict[str, np.ndarray],
+          options: EncodeOptions) -> None:
+    ids = table[ranks]
+    starts = np.cumsum(words.per_line) - words.per_line
+    for name, reviews, first in job.targets:
+        lengths, begin = (words.per_line, starts) if reviews is None else (words.per_line[reviews], starts[reviews])
+        pad_left(ids, lengths, options.max_len, options.truncate, begin,
+                 out=arrays[f"{name}_ids"][first:first + len(lengths)])
+
+
+def _helper_work(channel, jobs: list[_Job], arrays: dict[str, np.ndarray], options: EncodeOptions) -> None:
+    done = [_block_words(job) for job in jobs]
+    channel.send([words for words, _ in done])
+    tables = channel.recv()
+    for job, (words, ranks), table in zip(jobs, done, tables):
+        _fill(job, words, ranks, table, arrays, options)
+    channel.send(None)
+
+
+def _split_stats(labels: np.ndarray, lengths: np.ndarray, max_len: int) -> dict:
     percentiles = {f"p{q}": float(np.percentile(lengths, q)) if len(lengths) else 0.0 for q in (5, 25, 50, 75, 95)}
     return {
         "reviews": int(len(lengths)),
-        "positive": int(split.labels.sum()),
-        "negative": int(len(lengths) - split.labels.sum()),
+        "positive": int(labels.sum()),
+        "negative": int(len(lengths) - labels.sum()),
         "length_percentiles": percentiles,
         "length_max": int(lengths.max()) if len(lengths) else 0,
         "length_mean": float(lengths.mean()) if len(lengths) else 0.0,

@@ -1,195 +1,245 @@
-"""Whole-corpus tokenisation with numpy: the tokens of `text.tokenize`, found and numbered without making a
-Python object per token (11.7 million of them in IMDB; allocating those strings was most of `preprocess`).
+"""Whole-corpus tokenisation over bytes: the tokens of `text.tokenize`, found and numbered without making a
+Python object per token (IMDB has 11.7 million of them).
 
-Reviews that are pure ASCII (about 91% of IMDB) are joined into one byte buffer, lower-cased, cleared of
-`<br />` and of the ASCII characters in \\p{P} with bytes methods, and split at the bytes that `str.split()`
-treats as white space. The other reviews go through `text.normalize` one by one and join the same kind of
-buffer. In a buffer every token becomes a 64-bit key: its bytes and length when it has at most 7 bytes (exact),
-a hash of its length and 8-byte blocks when longer; keys are numbered by an open-addressing hash table held in
-numpy arrays. A token of 8 or more bytes shares a number with a different token only if its 64-bit hash collides
-with that token's key (about 1 in 10^9 for the whole IMDB vocabulary). The tests check the tokens against
-`text.tokenize` on crafted cases and real reviews.
+A block of reviews (UTF-8, one per line) is cleaned in three passes over its bytes: HTML breaks become spaces
+(`<br />` by `bytes.replace`, its rarer spellings by a regex); every run of non-white-space that holds a
+non-ASCII byte (about 6 in 10,000 bytes of IMDB) goes through `text.normalize`; one `bytes.translate` then
+lower-cases, deletes the ASCII punctuation and turns ASCII white space into spaces. This equals `tokenize` on
+every line because white space bounds everything that matters: an HTML break is ASCII, so the byte regex finds
+exactly the breaks that the str regex finds; lower-casing (whose only context rule, the final sigma, stops at
+white space), \\p{P} and the split act on each such run alone; and a run bounded by ASCII white space decodes to
+the same characters, invalid bytes included, as the whole line does.
+
+In the cleaned buffer every token becomes a 64-bit key: its bytes and length when it has at most 7 bytes
+(exact), a hash of its length and 8-byte blocks, top bit set, when longer (two long tokens share a key with
+odds of about 1 in 10^10 for the whole IMDB vocabulary). `KeyIndex` numbers the distinct keys in sorted order
+and finds them with a hash table held in numpy arrays. The tests compare the tokens with `text.tokenize`.
 """
 
 from __future__ import annotations
 
+import bisect
+import functools
 import re
+from dataclasses import dataclass
 
 import numpy as np
 import regex
 
 from hw3cli.data.text import normalize
-from hw3cli.data.vocab import RESERVED, UNK, Vocabulary
 
-# The ASCII characters that \p{P} removes, and the ASCII bytes str.split() breaks at.
+# The ASCII characters that \p{P} removes, and the ASCII bytes that str.split() breaks at.
 ASCII_PUNCTUATION = bytes(c for c in range(128) if regex.fullmatch(r"\p{P}", chr(c)))
-_SPACE = np.zeros(256, dtype=bool)
-_SPACE[[c for c in range(128) if chr(c).isspace()]] = True
-_BREAK = re.compile(rb"<br[ \t]*/?>")  # the buffer is lower-cased already
-_LOW_BYTES = np.array([0] + [(1 << (8 * k)) - 1 for k in range(1, 8)] + [(1 << 64) - 1], dtype=np.uint64)
+ASCII_SPACE = bytes(c for c in range(128) if chr(c).isspace())
+_CLEAN = bytes.maketrans(bytes(range(65, 91)) + ASCII_SPACE.replace(b"\n", b""),
+                         bytes(range(97, 123)) + b" " * (len(ASCII_SPACE) - 1))
+_BREAK_START = re.compile(rb"<[bB][rR]")
+_BREAK = re.compile(rb"<[bB][rR][ \t]*/?>")
+_PAD = 16  # zero bytes after a buffer, so 8-byte reads at any token stay inside it
+_HASHED = np.uint64(1 << 63)
+_LOW_BYTES = np.array([(1 << (8 * n)) - 1 for n in range(8)] + [(1 << 64) - 1], dtype=np.uint64)  # by length
+_LENGTH_ON_TOP = np.array([n << 56 for n in range(8)] + [0], dtype=np.uint64)
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # 2^64 / golden ratio: Fibonacci hashing
-_SHIFT = np.uint64(29)
+_M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)  # splitmix64's finaliser
 
 
-class TokenIndexer:
-    """Numbers every distinct token it is shown, 0, 1, 2, ... in order of first sight: `encode` returns the ids
-    (int32) of all tokens and the token count of every text; `words[id]` is the token."""
-
-    def __init__(self, bits: int = 16):
-        self.words: list[str] = []
-        self._resize(bits)
-
-    def _resize(self, bits: int) -> None:
-        """A table of 2^bits slots, refilled with the keys seen so far."""
-        old_keys, old_ids = (self._keys[self._used], self._ids[self._used]) if self.words else (None, None)
-        self.bits, self._count = bits, 0
-        self._keys = np.zeros(1 << bits, dtype=np.uint64)
-        self._ids = np.zeros(1 << bits, dtype=np.int32)  # the token id held in each slot
-        self._used = np.zeros(1 << bits, dtype=bool)
-        if old_keys is not None:
-            self._ids[self._find(old_keys, None, None, None)] = old_ids
-
-    def encode(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        ascii_rows = np.fromiter(map(str.isascii, texts), dtype=bool, count=len(texts))
-        groups = []
-        for rows, is_ascii in ((np.flatnonzero(ascii_rows), True), (np.flatnonzero(~ascii_rows), False)):
-            if not rows.size:
-                continue
-            chosen = [texts[i] for i in rows.tolist()]
-            buffer = _ascii_buffer(chosen) if is_ascii else _unicode_buffer(chosen)
-            ids, lengths = self._encode_buffer(buffer, len(chosen))
-            groups.append((rows, ids, lengths))
-        return _in_text_order(groups, len(texts))
-
-    def _encode_buffer(self, buffer: bytes, lines: int) -> tuple[np.ndarray, np.ndarray]:
-        """`buffer`: `lines` newline-separated lines of space-separated tokens."""
-        padded = b"\n" + buffer + b"\n" + bytes(16)
-        data = np.frombuffer(padded, dtype=np.uint8)[: len(buffer) + 2]
-        token = ~_SPACE[data]
-        starts = np.flatnonzero(token[1:] > token[:-1]) + 1
-        ends = np.flatnonzero(token[:-1] > token[1:]) + 1
-        newlines = np.flatnonzero(data == 10)
-        lengths = np.diff(np.searchsorted(starts, newlines))
-        assert len(lengths) == lines, (len(lengths), lines)
-        keys = _token_keys(padded, starts, ends - starts)
-        while True:
-            try:
-                slots = self._find(keys, padded, starts, ends)
-                return self._ids[slots], lengths.astype(np.int64)
-            except _TableFull:  # the keys placed so far stay; the rest are looked up again in a larger table
-                self._resize(self.bits + 1)
-
-    def _find(self, keys: np.ndarray, padded: bytes | None, starts, ends) -> np.ndarray:
-        """The table slot of every key, claiming free slots for keys not seen before: linear probing, with all
-        the keys of a round at once. A claimed slot gets the next token id and (given the buffer) its word."""
-        mask = np.int64((1 << self.bits) - 1)
-        with np.errstate(over="ignore"):
-            slot = ((keys * _MIX) >> np.uint64(64 - self.bits)).astype(np.int64)
-        found = slot.copy()  # right for every key at its home slot; the others are fixed below
-        pending, key, at = None, keys, slot
-        while True:
-            free = ~self._used[at]
-            if free.any():  # of several keys reaching one free slot, one is written; the others probe on
-                self._keys[at[free]] = key[free]
-                self._used[at[free]] = True
-            miss = self._keys[at] != key
-            new = free & ~miss
-            if new.any():
-                taken, first = np.unique(at[new], return_index=True)
-                self._count += len(taken)
-                if padded is not None:  # name the slots taken this round after a token now in them
-                    where = np.flatnonzero(new)[first] if pending is None else pending[new][first]
-                    self._ids[taken] = np.arange(len(self.words), len(self.words) + len(taken), dtype=np.int32)
-                    self.words += [padded[starts[i]:ends[i]].decode("utf-8") for i in where.tolist()]
-                if 2 * self._count > len(self._used):  # over half full: probing slows, and it must never fill
-                    raise _TableFull
-            if pending is None:
-                pending = np.flatnonzero(miss)
-            else:
-                found[pending[~miss]] = at[~miss]
-                pending = pending[miss]
-            if not pending.size:
-                return found
-            key, at = keys[pending], (slot[pending] + 1) & mask
-            slot[pending] = at
-
-    def adopt(self, other: TokenIndexer) -> np.ndarray:
-        """Give every token of `other` an id here (new ones at the end); returns other's id -> this id table."""
-        index = {word: i for i, word in enumerate(self.words)}
-        table = np.fromiter((index.get(word, -1) for word in other.words), dtype=np.int64, count=len(other.words))
-        unseen = np.flatnonzero(table < 0)
-        if unseen.size:  # tokens hold no white space: joined by spaces they are one line of exactly themselves
-            line = " ".join(other.words[i] for i in unseen.tolist()).encode("utf-8")
-            table[unseen] = self._encode_buffer(line, 1)[0]
-        return table.astype(np.int32)
-
-    def build(self, counts: np.ndarray, min_freq: int, max_size: int | None) -> tuple[Vocabulary, np.ndarray]:
-        """The vocabulary from per-id training counts (frequency, then alphabetical), and the id -> vocabulary
-        index table (UNK for every token left out)."""
-        keep = np.flatnonzero(counts >= max(min_freq, 1))
-        words = [self.words[i] for i in keep.tolist()]
-        keep = keep[sorted(range(len(words)), key=words.__getitem__)]  # alphabetical, then by count (stable)
-        keep = keep[np.argsort(-counts[keep], kind="stable")].tolist()
-        if max_size is not None:
-            keep = keep[: max(max_size - len(RESERVED), 0)]
-        table = np.full(len(self.words), UNK, dtype=np.int32)
-        table[np.asarray(keep, dtype=np.int64)] = np.arange(len(RESERVED), len(RESERVED) + len(keep), dtype=np.int32)
-        vocab = Vocabulary(list(RESERVED) + [self.words[i] for i in keep], [0, 0] + [int(counts[i]) for i in keep],
-                           min_freq, max_size)
-        return vocab, table
+def clean_lines(data: bytes) -> bytes:
+    """`data`: texts, each ended by a newline. Returns a buffer of the same lines, each holding its `tokenize`
+    tokens separated by runs of spaces, with one more newline in front and _PAD zero bytes after."""
+    # Vertical tabs for the common spelling: white space that the regex cannot take as part of a break, so the
+    # regex pass finds only the breaks the one-pass str regex finds ("<br <br />>" keeps its "<br" and ">").
+    # As many as the break has bytes: bytes.replace is twice as fast when the length stays.
+    data = data.replace(b"<br />", b"\x0b" * 6)
+    if _BREAK_START.search(data):
+        data = _BREAK.sub(b" ", data)
+    return _normalize_non_ascii(data).translate(_CLEAN, ASCII_PUNCTUATION)
 
 
-class _TableFull(Exception):
-    pass
+def _normalize_non_ascii(data: bytes) -> bytes:
+    """"\n" + `data` + _PAD zero bytes, where every run of bytes between spaces or newlines that holds a
+    non-ASCII byte went through `text.normalize` (other ASCII white space inside a run is fine: normalize
+    splits there too)."""
+    high = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) >= 0x80).tolist()
+    pieces, done, i = [b"\n"], 0, 0
+    while i < len(high):
+        at = high[i]
+        start = max(data.rfind(b" ", 0, at), data.rfind(b"\n", 0, at)) + 1
+        end = min(_find(data, b" ", at), _find(data, b"\n", at))
+        words = normalize(data[start:end].decode("utf-8", errors="replace")).split()
+        pieces += [data[done:start], " ".join(words).encode("utf-8")]
+        done, i = end, bisect.bisect_left(high, end, i)
+    return b"".join(pieces + [data[done:], bytes(_PAD)])
 
 
-def _ascii_buffer(texts: list[str]) -> bytes:
-    joined = "\n".join(texts)
-    if joined.count("\n") != max(len(texts) - 1, 0):  # a text with a line break of its own
-        joined = "\n".join(t.replace("\n", " ") for t in texts)
-    buffer = joined.encode("ascii").lower().replace(b"<br />", b" ")
-    if b"<br" in buffer:
-        buffer = _BREAK.sub(b" ", buffer)
-    return buffer.translate(None, ASCII_PUNCTUATION)
+def _find(data: bytes, sub: bytes, start: int) -> int:
+    at = data.find(sub, start)
+    return len(data) if at < 0 else at
 
 
-def _unicode_buffer(texts: list[str]) -> bytes:
-    return "\n".join(" ".join(normalize(t).split()) for t in texts).encode("utf-8")
+@dataclass
+class Tokens:
+    """The tokens of a block of lines: a key per token, the distinct keys, how many tokens each line has, and
+    where the long tokens (8 bytes or more, whose keys are hashes) lie in the cleaned parts."""
+
+    parts: list[bytes]  # clean_lines of the block, a part at a time
+    keys: list[np.ndarray]  # uint64, one per token, a part at a time
+    distinct: np.ndarray  # the distinct keys, sorted
+    per_line: np.ndarray  # int64 token count of each line
+    long_tokens: np.ndarray  # int64 positions in `keys` of the long tokens
+    long_spans: np.ndarray  # (long tokens, 3) int64: part, start and end byte offsets
+
+    @classmethod
+    def of(cls, data: bytes) -> Tokens:
+        """The tokens of `data` (lines, each ended by a newline), cleaned and cut up a megabyte of lines at a
+        time: the arrays of a megabyte stay in cache, and the allocator hands the same memory back for the
+        next part instead of fresh pages."""
+        found: dict[str, list] = {name: [] for name in ("keys", "distinct", "per_line", "long_tokens", "long_spans")}
+        parts, count, first = [], 0, 0
+        while first < len(data):
+            end = _find(data, b"\n", first + _PART) + 1
+            part = clean_lines(data[first:end])
+            keys, per_line, long, spans = _part_tokens(part)
+            keys_sorted = np.sort(keys)
+            found["keys"].append(keys)
+            found["distinct"].append(keys_sorted[_first_of_runs(keys_sorted)])
+            found["per_line"].append(per_line)
+            found["long_tokens"].append(long + count)
+            found["long_spans"].append(np.column_stack([np.full(len(long), len(parts)), spans]))
+            parts.append(part)
+            count, first = count + len(keys), end
+        joined = {name: np.concatenate(found[name]) if parts else np.zeros(0, np.int64)
+                  for name in ("distinct", "per_line", "long_tokens", "long_spans")}
+        distinct = np.sort(joined["distinct"]).astype(np.uint64)
+        return cls(parts, found["keys"], distinct[_first_of_runs(distinct)], joined["per_line"],
+                   joined["long_tokens"], joined["long_spans"].reshape(-1, 3))
+
+    def __len__(self) -> int:
+        return sum(len(keys) for keys in self.keys)
 
 
-def _token_keys(padded: bytes, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """A uint64 per token. Up to 7 bytes: the bytes themselves (little-endian) with the length in the top byte,
-    so distinct short tokens never share a key. From 8 bytes on: the length and every 8-byte block mixed into
-    a hash."""
-    # An unaligned view: element i is the 8 bytes from byte i on.
-    blocks = np.ndarray((len(padded) - 7,), dtype="<u8", buffer=padded, strides=(1,))
-    keys = blocks[starts] & _LOW_BYTES[np.minimum(lengths, 8)]
-    short = lengths < 8
-    keys[short] |= lengths[short].astype(np.uint64) << np.uint64(56)
-    longer, k = np.flatnonzero(~short), 1
+_PART = 1 << 20
+
+
+def _first_of_runs(sorted_keys: np.ndarray) -> np.ndarray:
+    first = np.ones(len(sorted_keys), dtype=bool)
+    np.not_equal(sorted_keys[1:], sorted_keys[:-1], out=first[1:])
+    return first
+
+
+def _part_tokens(clean: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Keys, tokens per line, and the positions and (start, end) spans of the long tokens of a cleaned part."""
+    data = np.frombuffer(clean, dtype=np.uint8)[: len(clean) - _PAD]
+    blocks = np.ndarray((len(clean) - 7,), dtype="<u8", buffer=clean, strides=(1,))  # 8 bytes from each byte
+    in_token = (data != 32) & (data != 10)
+    edges = np.flatnonzero(in_token[1:] != in_token[:-1])  # a start, its end, the next start, ...
+    edges += 1
+    starts, ends = edges[0::2], edges[1::2]
+    keys, long = _token_keys(blocks, starts, ends)
+    per_line = np.diff(np.searchsorted(starts, np.flatnonzero(data == 10)))
+    return keys, per_line, long, np.column_stack([starts[long], ends[long]])
+
+
+def _token_keys(blocks: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A uint64 per token, and which tokens are long. Up to 7 bytes: the bytes themselves (little-endian) with
+    the length in the top byte. From 8 bytes on: a hash of the length, the first and last 8 bytes and every
+    8-byte block between, top bit set."""
+    lengths = ends - starts
+    keys = blocks[starts]
+    keys &= _LOW_BYTES.take(lengths, mode="clip")  # the token's own bytes; with the length on top, short ones
+    keys |= _LENGTH_ON_TOP.take(lengths, mode="clip")
+    long = np.flatnonzero(lengths >= 8)
+    if long.size:
+        first, last, n = starts[long], ends[long] - 8, lengths[long]
+        hashed = _mix(_mix(n.astype(np.uint64) * _MIX ^ blocks[first]) ^ blocks[last])
+        middle = np.flatnonzero(n > 16)  # blocks at first + 8, first + 16, ... before the last one
+        step = 8
+        while middle.size:
+            hashed[middle] = _mix(hashed[middle] ^ blocks[first[middle] + step])
+            step += 8
+            middle = middle[n[middle] > step + 8]
+        keys[long] = hashed | _HASHED
+    return keys, long
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore"):
-        keys[longer] ^= lengths[longer].astype(np.uint64) * _MIX
-        while longer.size:
-            left = lengths[longer] - 8 * k  # bytes not mixed in yet (none, or negative, for the last round)
-            block = blocks[starts[longer] + 8 * k] & _LOW_BYTES[np.clip(left, 0, 8)]
-            mixed = keys[longer] * _MIX + block
-            keys[longer] = mixed ^ (mixed >> _SHIFT)
-            longer, k = longer[left > 0], k + 1
-    return keys
+        x = (x ^ (x >> np.uint64(30))) * _M1
+        x = (x ^ (x >> np.uint64(27))) * _M2
+        return x ^ (x >> np.uint64(31))
 
 
-def _in_text_order(groups: list[tuple[np.ndarray, np.ndarray, np.ndarray]], count: int
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Interleave the groups' token runs back into the texts' original order."""
-    lengths = np.zeros(count, dtype=np.int64)
-    source_start = np.zeros(count, dtype=np.int64)
-    offset = 0
-    for rows, ids, group_lengths in groups:
-        lengths[rows] = group_lengths
-        source_start[rows] = offset + np.cumsum(group_lengths) - group_lengths
-        offset += len(ids)
-    flat = np.concatenate([ids for _, ids, _ in groups]) if groups else np.zeros(0, dtype=np.int32)
-    total = int(lengths.sum())
-    target_start = np.cumsum(lengths) - lengths
-    index = np.repeat(source_start - target_start, lengths) + np.arange(total)
-    return flat[index], lengths
+class KeyIndex:
+    """The distinct keys of a block's tokens, numbered in sorted order, and (when asked for) their words.
+    `ranks` is the number of every token; `find` gives the number of any key (-1 for keys not among them) through an open-addressing
+    hash table held in numpy arrays."""
+
+    def __init__(self, tokens: Tokens):
+        self.keys = tokens.distinct
+        self.bits = max(4, (4 * len(self.keys)).bit_length())  # at most a quarter full: few probes
+        self._slot_keys = np.zeros(1 << self.bits, dtype=np.uint64)
+        self._slot_ids = np.full(1 << self.bits, -1, dtype=np.int32)
+        self._insert()
+        self.ranks = np.empty(len(tokens), dtype=np.int32)
+        first = 0
+        for keys in tokens.keys:  # a part at a time: its arrays stay in cache
+            self.ranks[first:first + len(keys)] = self.find(keys)
+            first += len(keys)
+        self._tokens = tokens
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def _home(self, keys: np.ndarray) -> np.ndarray:
+        with np.errstate(over="ignore"):
+            return ((keys * _MIX) >> np.uint64(64 - self.bits)).view(np.int64)
+
+    def _insert(self) -> None:
+        """Linear probing, all keys of a round at once: of several keys reaching one free slot, one stays."""
+        mask = (1 << self.bits) - 1
+        pending, slot = np.arange(len(self.keys), dtype=np.int32), self._home(self.keys)
+        while pending.size:
+            at = slot[pending]
+            free = self._slot_ids[at] < 0
+            self._slot_ids[at[free]] = pending[free]
+            placed = self._slot_ids[at] == pending
+            self._slot_keys[at[placed]] = self.keys[pending[placed]]
+            pending = pending[~placed]
+            slot[pending] = (slot[pending] + 1) & mask
+
+    def find(self, keys: np.ndarray) -> np.ndarray:
+        mask = (1 << self.bits) - 1
+        slot = self._home(keys)
+        ids = self._slot_ids[slot]
+        pending = np.flatnonzero((self._slot_keys[slot] != keys) & (ids >= 0))
+        while pending.size:  # not at home: probe on until the key or an empty slot
+            at = (slot[pending] + 1) & mask
+            slot[pending] = at
+            ids[pending] = self._slot_ids[at]
+            pending = pending[(self._slot_keys[at] != keys[pending]) & (ids[pending] >= 0)]
+        return ids
+
+    @functools.cached_property
+    def words(self) -> list[str]:
+        """The word of each key. Short keys spell theirs; a long key's is read at one of its tokens. Either way
+        the bytes of all words are gathered into one buffer, a space after each, and decoded at once."""
+        tokens = self._tokens
+        words: list[str | None] = [None] * len(self.keys)
+        short = np.flatnonzero(self.keys < _HASHED)
+        spelled = np.full((len(short), 8), 32, dtype=np.uint8)  # 0xFF never occurs in UTF-8: it marks unused bytes
+        spelled[:, :7] = self.keys[short].view(np.uint8).reshape(-1, 8)[:, :7]
+        spelled[:, :7][np.arange(7) >= (self.keys[short] >> np.uint64(56)).astype(np.int64)[:, None]] = 0xFF
+        for i, word in zip(short.tolist(), spelled.tobytes().translate(None, b"\xff").decode("utf-8").split(" ")):
+            words[i] = word
+        long = np.flatnonzero(self.keys >= _HASHED)
+        span = np.zeros((len(self.keys), 3), dtype=np.int64)
+        span[self.ranks[tokens.long_tokens]] = tokens.long_spans  # any one token of the key will do
+        for k, part in enumerate(tokens.parts):
+            here = long[span[long, 0] == k]
+            starts, lengths = span[here, 1], span[here, 2] - span[here, 1] + 1  # + 1: the space after
+            offsets = np.cumsum(lengths) - lengths
+            gathered = np.frombuffer(part, dtype=np.uint8)[np.arange(int(lengths.sum())) +
+                                                           np.repeat(starts - offsets, lengths)]
+            gathered[offsets + lengths - 1] = 32
+            for i, word in zip(here.tolist(), gathered.tobytes().decode("utf-8").split(" ")):
+                words[i] = word
+        return words
