@@ -71,7 +71,8 @@ class TensorFile:
     """A safetensors checkpoint filled in place, for tensors too big to build in memory and then copy into a
     file: the file is sized and its header written first, and `arrays` are numpy views mapped onto it, zero
     until filled (here, or in a process forked after this was made). A metadata value only known later gets
-    a placeholder of its final length; `finish` writes the real ones, flushes and fsyncs the file."""
+    a placeholder of its final length; `finish` writes the real ones, flushes and fsyncs the file. Write it
+    inside an `atomic_folder`: until then it is only half a file."""
 
     def __init__(self, path: str | os.PathLike, layout: dict[str, tuple[np.dtype, tuple[int, ...]]], kind: str,
                  model_args: dict[str, Any] | None = None, extra: dict[str, Any] | None = None):

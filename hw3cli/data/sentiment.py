@@ -74,6 +74,7 @@ def encode_corpus(corpus: RawCorpus, options: EncodeOptions, out: dict[str, np.n
         words[0::2], words[1::2] = [w for w, _ in mine], helper.recv()
         vocab, tables = _vocabulary(jobs, words, options)
         helper.send(tables[1::2])
+        vocab.sha256()  # the vocabulary file's text and hash (cached), made while the helper is busy filling
         for job, (block_words, ranks), table in zip(jobs[0::2], mine, tables[0::2]):
             _fill(job, block_words, ranks, table, out, options)
         helper.recv()  # its rows are filled
