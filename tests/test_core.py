@@ -32,6 +32,76 @@ def test_damaged_checkpoints_are_clear_errors(tmp_path, damage):
         load_checkpoint(path)
 
 
+def test_same_tensors_give_the_same_checkpoint_bytes_in_any_dtype(tmp_path):
+    from safetensors.torch import load_file
+
+    tensors = {"w": torch.randn(3, 4), "h": torch.randn(2).to(torch.bfloat16),
+               "n": torch.arange(6).reshape(2, 3)[:, 1], "flag": torch.tensor([True, False]),
+               "empty": torch.zeros(0, 4), "byte": torch.tensor(7, dtype=torch.uint8)}
+    extra = {"z": "last", "a": "first", "m": [1, 2]}
+    one = save_checkpoint(tmp_path / "one.safetensors", tensors, "thing", {"k": 1}, extra).read_bytes()
+    shuffled = dict(reversed(list(tensors.items())))
+    two = save_checkpoint(tmp_path / "two.safetensors", shuffled, "thing", {"k": 1}, dict(reversed(extra.items())))
+    assert two.read_bytes() == one  # safetensors' own writer puts the metadata in a random order
+    assert int.from_bytes(one[:8], "little") % 8 == 0  # the tensors start 8-byte aligned
+    loaded = load_file(tmp_path / "one.safetensors")  # the reference reader agrees
+    assert loaded.keys() == tensors.keys()
+    for name, tensor in tensors.items():
+        assert loaded[name].dtype == tensor.dtype and torch.equal(loaded[name], tensor.contiguous()), name
+
+
+def test_tensor_file_is_filled_in_place_then_loads_like_a_checkpoint(tmp_path):
+    import numpy as np
+
+    from hw3cli.core.checkpoint import TensorFile
+
+    layout = {"ids": (np.int32, (3, 4)), "labels": (np.uint8, (3,)), "none": (np.int32, (0, 4))}
+    data = TensorFile(tmp_path / "t.safetensors", layout, "table", {"width": 4}, {"digest": "0" * 8, "who": "me"})
+    assert data.arrays["ids"].shape == (3, 4) and not data.arrays["ids"].any()  # zero until filled
+    data.arrays["ids"][1, 2:] = [5, 6]
+    data.arrays["labels"][:] = [1, 0, 1]
+    with pytest.raises(ValueError, match="changed length"):
+        data.finish({"digest": "123", "who": "me"})
+    data.finish({"digest": "12345678", "who": "me"})
+    tensors, meta = load_checkpoint(tmp_path / "t.safetensors", "table")
+    assert tensors["ids"].tolist() == [[0, 0, 0, 0], [0, 0, 5, 6], [0, 0, 0, 0]]
+    assert tensors["labels"].tolist() == [1, 0, 1] and tensors["none"].shape == (0, 4)
+    assert meta["digest"] == "12345678" and meta["model_args"] == {"width": 4}
+    # The same bytes as writing the finished tensors in one go.
+    again = save_checkpoint(tmp_path / "s.safetensors", tensors, "table", {"width": 4},
+                            {"digest": "12345678", "who": "me"})
+    assert again.read_bytes() == (tmp_path / "t.safetensors").read_bytes()
+
+
+def _helper_echo(channel, factor, fail):
+    if fail == "user":
+        raise Hw3Error("the helper's input is wrong")
+    if fail == "bug":
+        raise KeyError("missing")
+    channel.send(os.getpid())
+    channel.send([factor * x for x in channel.recv()])
+
+
+@pytest.mark.parametrize("fork", [True, False])
+def test_helper_runs_beside_the_caller_and_reports_its_errors(monkeypatch, fork):
+    from hw3cli.core import helper
+
+    if fork and not helper.forking():
+        pytest.skip("no fork here")
+    monkeypatch.setattr(helper, "forking", lambda: fork)
+    with helper.Helper(_helper_echo, 3, None) as worker:
+        assert (worker.recv() != os.getpid()) == fork  # a process of its own, or a thread of this one
+        worker.send([1, 2])
+        assert worker.recv() == [3, 6]
+    with helper.Helper(_helper_echo, 3, "user") as worker, pytest.raises(Hw3Error, match="helper's input is wrong"):
+        worker.recv()
+    with helper.Helper(_helper_echo, 3, "bug") as worker, pytest.raises(RuntimeError, match="KeyError"):
+        worker.recv()
+    with pytest.raises(ZeroDivisionError), helper.Helper(_helper_echo, 3, None) as worker:
+        worker.recv()
+        raise ZeroDivisionError  # the caller fails while the helper waits for it: leaving must not hang
+
+
 def test_foreign_safetensors_file_is_refused(tmp_path):
     from safetensors.torch import save_file
 

@@ -169,8 +169,8 @@ def _mix(x: np.ndarray) -> np.ndarray:
 
 class KeyIndex:
     """The distinct keys of a block's tokens, numbered in sorted order, and (when asked for) their words.
-    `ranks` is the number of every token; `find` gives the number of any key (-1 for keys not among them) through an open-addressing
-    hash table held in numpy arrays."""
+    `ranks` is the number of every token; `find` gives the number of any key (-1 for keys not among them)
+    through an open-addressing hash table held in numpy arrays."""
 
     def __init__(self, tokens: Tokens):
         self.keys = tokens.distinct

@@ -5,9 +5,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from json.encoder import encode_basestring
 from dataclasses import dataclass
 from itertools import chain, repeat
+from json.encoder import encode_basestring
 from pathlib import Path
 
 import numpy as np
