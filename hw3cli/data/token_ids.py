@@ -220,25 +220,21 @@ class KeyIndex:
     @functools.cached_property
     def words(self) -> list[str]:
         """The word of each key. Short keys spell theirs; a long key's is read at one of its tokens. Either way
-        the bytes of all words are gathered into one buffer, a space after each, and decoded at once."""
-        tokens = self._tokens
-        words: list[str | None] = [None] * len(self.keys)
-        short = np.flatnonzero(self.keys < _HASHED)
-        spelled = np.full((len(short), 8), 32, dtype=np.uint8)  # 0xFF never occurs in UTF-8: it marks unused bytes
-        spelled[:, :7] = self.keys[short].view(np.uint8).reshape(-1, 8)[:, :7]
-        spelled[:, :7][np.arange(7) >= (self.keys[short] >> np.uint64(56)).astype(np.int64)[:, None]] = 0xFF
-        for i, word in zip(short.tolist(), spelled.tobytes().translate(None, b"\xff").decode("utf-8").split(" ")):
-            words[i] = word
-        long = np.flatnonzero(self.keys >= _HASHED)
-        span = np.zeros((len(self.keys), 3), dtype=np.int64)
-        span[self.ranks[tokens.long_tokens]] = tokens.long_spans  # any one token of the key will do
+        the bytes of the words are gathered into one buffer, a space after each, and decoded at once."""
+        tokens, short = self._tokens, int(np.searchsorted(self.keys, _HASHED))  # sorted: short keys come first
+        spelled = np.full((short, 8), 32, dtype=np.uint8)  # 0xFF never occurs in UTF-8: it marks unused bytes
+        spelled[:, :7] = self.keys[:short].view(np.uint8).reshape(-1, 8)[:, :7]
+        spelled[:, :7][np.arange(7) >= (self.keys[:short] >> np.uint64(56)).astype(np.int64)[:, None]] = 0xFF
+        words = spelled.tobytes().translate(None, b"\xff").decode("utf-8").split(" ")[:-1]
+        long = np.empty(len(self.keys) - short, dtype=object)
+        span = np.zeros((len(long), 3), dtype=np.int64)
+        span[self.ranks[tokens.long_tokens] - short] = tokens.long_spans  # any one token of the key will do
         for k, part in enumerate(tokens.parts):
-            here = long[span[long, 0] == k]
+            here = np.flatnonzero(span[:, 0] == k)
             starts, lengths = span[here, 1], span[here, 2] - span[here, 1] + 1  # + 1: the space after
             offsets = np.cumsum(lengths) - lengths
             gathered = np.frombuffer(part, dtype=np.uint8)[np.arange(int(lengths.sum())) +
                                                            np.repeat(starts - offsets, lengths)]
             gathered[offsets + lengths - 1] = 32
-            for i, word in zip(here.tolist(), gathered.tobytes().decode("utf-8").split(" ")):
-                words[i] = word
-        return words
+            long[here] = np.array(gathered.tobytes().decode("utf-8").split(" ")[:-1], dtype=object)
+        return words + long.tolist()
