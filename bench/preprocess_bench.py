@@ -44,16 +44,16 @@ def peer(source: str, max_len: int = 400) -> float:
 
     start = time.perf_counter()
     corpus = read_corpus(source)
+    texts = {name: corpus.split(name).texts for name in ("train", "test")}  # decoded once
     counts: dict[str, int] = {}
-    for text in corpus.train.texts:
+    for text in texts["train"]:
         for word in tokenize(text):
             counts[word] = counts.get(word, 0) + 1
     words = sorted(counts, key=lambda w: (-counts[w], w))
     vocab = {w: i + 2 for i, w in enumerate(words)}
     for name in ("train", "test"):
-        texts = corpus.split(name).texts
-        matrix = np.zeros((len(texts), max_len), dtype=np.int32)
-        for i, text in enumerate(texts):
+        matrix = np.zeros((len(texts[name]), max_len), dtype=np.int32)
+        for i, text in enumerate(texts[name]):
             tokens = tokenize(text)[:max_len]
             pad = max_len - len(tokens)
             for j, word in enumerate(tokens):

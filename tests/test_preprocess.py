@@ -150,11 +150,11 @@ def test_min_freq_and_max_vocab_bound_the_vocabulary(cli, tmp_path):
 
 def test_invalid_utf8_empty_and_punctuation_only_reviews(cli, tmp_path):
     src = write_assignment(tmp_path / "src")
-    (src / "test_neg_reviews.txt").write_bytes(b"Dull \xff\xfe film.\n\n?!...\n")
+    (src / "test_neg_reviews.txt").write_bytes(b"Dull \xff\xfe film.\n\n?!...\nbad \xc3 and \xe2\x80 twice\n")
     r = run_preprocess(cli, src, tmp_path / "out", "--max-len", "5")
     assert r.code == 0, r.err
     stats = json.loads((tmp_path / "out" / "stats.json").read_text())
-    assert stats["invalid_utf8_reviews"] == 1
+    assert stats["invalid_utf8_reviews"] == 2  # a review with two bad runs counts once
     assert stats["splits"]["test"]["empty_reviews"] == 2
     test = load_sentiment_data(tmp_path / "out").splits["test"]
     assert (test["ids"][test["lengths"] == 0] == 0).all()

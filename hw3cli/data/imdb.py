@@ -19,8 +19,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from hw3cli.errors import Hw3Error
 
 SPLITS = ("train", "test")
@@ -32,7 +30,8 @@ _ACL_MEMBER = re.compile(r"(?:^|/)aclImdb/(train|test)/(pos|neg)/(\d+)_(\d+)\.tx
 
 @dataclass
 class ReviewBlock:
-    """Reviews of one label, one per line: UTF-8 bytes, each review ended by a newline, with no newline in it."""
+    """Reviews of one label, one per line: UTF-8 bytes (where they are not, read with U+FFFD), each review ended
+    by a newline, with no newline in it."""
 
     data: bytes
     label: int  # 1 positive, 0 negative
@@ -64,7 +63,8 @@ class RawCorpus:
     train: RawSplit
     test: RawSplit
     form: str  # "assignment", "aclImdb folder" or "aclImdb tarball"
-    invalid_utf8: int = 0  # reviews whose bytes were not valid UTF-8 (decoded with U+FFFD replacements)
+    invalid_utf8: int = 0  # reviews of the aclImdb forms whose bytes were not valid UTF-8 (decoded with U+FFFD
+    # replacements); the assignment's files are kept as bytes, and the tokenizer counts theirs
     checksums: str = "absent"  # "verified" when a SHA256SUMS file was present and matched
 
     def split(self, name: str) -> RawSplit:
@@ -105,15 +105,14 @@ def read_assignment_folder(folder: Path) -> RawCorpus:
     corpus = RawCorpus(RawSplit(), RawSplit(), "assignment", checksums="absent" if expected is None else "verified")
     with ThreadPoolExecutor(4) as pool:  # hashing and zlib run without the GIL: the files side by side
         read = list(pool.map(lambda path: _read_lines(path, expected or {}), files.values()))
-    for ((split, label), _), (data, lines, invalid) in zip(files.items(), read):
-        corpus.invalid_utf8 += invalid
+    for ((split, label), _), (data, lines) in zip(files.items(), read):
         corpus.split(split).blocks.append(ReviewBlock(data, LABELS[label], lines))
     return corpus
 
 
-def _read_lines(path: Path, expected: dict[str, str]) -> tuple[bytes, int, int]:
-    """A file's lines, each ended by a newline, after checking its SHA-256 (when listed); how many there are,
-    and how many of them are not valid UTF-8."""
+def _read_lines(path: Path, expected: dict[str, str]) -> tuple[bytes, int]:
+    """A file's lines, each ended by a newline, after checking its SHA-256 (when listed), and how many there
+    are. Lines that are not valid UTF-8 are left as they are (and counted where they are decoded)."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -125,7 +124,7 @@ def _read_lines(path: Path, expected: dict[str, str]) -> tuple[bytes, int, int]:
         raise Hw3Error(f"{path} is empty: it should hold one review per line")
     if not data.endswith(b"\n"):
         data += b"\n"
-    return data, data.count(b"\n"), _invalid_lines(data)
+    return data, data.count(b"\n")
 
 
 def _gunzip(raw: bytes, path: Path) -> bytes:
@@ -141,29 +140,6 @@ def _gunzip(raw: bytes, path: Path) -> bytes:
     except (zlib.error, EOFError) as exc:
         raise Hw3Error(f"cannot read {path}: {exc} (truncated or corrupt?)") from None
     return parts[0] if len(parts) == 1 else b"".join(parts)
-
-
-def _invalid_lines(data: bytes) -> int:
-    """How many lines of `data` are not valid UTF-8 (they are read with U+FFFD for the bad bytes). Only lines
-    with a non-ASCII byte can be invalid: those are checked, together first."""
-    lines, end = [], 0
-    for at in np.flatnonzero(np.frombuffer(data, dtype=np.uint8) >= 0x80).tolist():
-        if at >= end:
-            start, end = data.rfind(b"\n", 0, at) + 1, data.find(b"\n", at)
-            lines.append(data[start:end])
-    try:
-        b"\n".join(lines).decode("utf-8")
-        return 0
-    except UnicodeDecodeError:
-        return sum(not _is_utf8(line) for line in lines)
-
-
-def _is_utf8(data: bytes) -> bool:
-    try:
-        data.decode("utf-8")
-        return True
-    except UnicodeDecodeError:
-        return False
 
 
 def _sha256sums(folder: Path) -> dict[str, str] | None:

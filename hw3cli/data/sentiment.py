@@ -91,7 +91,7 @@ def encode_corpus(corpus: RawCorpus, options: EncodeOptions, out: dict[str, np.n
     stats = {
         "form": corpus.form,
         "checksums": corpus.checksums,
-        "invalid_utf8_reviews": corpus.invalid_utf8,
+        "invalid_utf8_reviews": corpus.invalid_utf8 + sum(w.invalid_lines for w in words),
         "vocabulary_size": len(vocab),
         "unknown_token_rate_test": sum(int(c[t == UNK].sum()) for c, t in test) / test_tokens if test_tokens else 0.0,
         "splits": {name: _split_stats(out[f"{name}_labels"], out[f"{name}_lengths"], options.max_len)
@@ -119,6 +119,7 @@ class _BlockWords:
     words: list[str]
     counts: np.ndarray
     per_line: np.ndarray
+    invalid_lines: int  # reviews whose bytes are not valid UTF-8
 
 
 def _plan(corpus: RawCorpus, in_dev: np.ndarray) -> list[_Job]:
@@ -157,7 +158,8 @@ def _block_words(job: _Job) -> tuple[_BlockWords, np.ndarray]:
     ranks = index.ranks
     counted = ranks if job.dev is None else ranks[~np.repeat(job.dev, tokens.per_line)]
     words = index.words if job.split == "train" else []
-    return _BlockWords(index.keys, words, np.bincount(counted, minlength=len(index)), tokens.per_line), ranks
+    counts = np.bincount(counted, minlength=len(index))
+    return _BlockWords(index.keys, words, counts, tokens.per_line, tokens.invalid_lines), ranks
 
 
 def _vocabulary(jobs: list[_Job], words: list[_BlockWords], options: EncodeOptions

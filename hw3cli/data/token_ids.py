@@ -42,32 +42,39 @@ _MIX = np.uint64(0x9E3779B97F4A7C15)  # 2^64 / golden ratio: Fibonacci hashing
 _M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)  # splitmix64's finaliser
 
 
-def clean_lines(data: bytes) -> bytes:
+def clean_lines(data: bytes) -> tuple[bytes, int]:
     """`data`: texts, each ended by a newline. Returns a buffer of the same lines, each holding its `tokenize`
-    tokens separated by runs of spaces, with one more newline in front and _PAD zero bytes after."""
+    tokens separated by runs of spaces, with one more newline in front and _PAD zero bytes after; and how many
+    lines are not valid UTF-8 (read, as `tokenize` sees them, with U+FFFD for the bad bytes)."""
     # Vertical tabs for the common spelling: white space that the regex cannot take as part of a break, so the
     # regex pass finds only the breaks the one-pass str regex finds ("<br <br />>" keeps its "<br" and ">").
     # As many as the break has bytes: bytes.replace is twice as fast when the length stays.
     data = data.replace(b"<br />", b"\x0b" * 6)
     if b"<" in data:  # the regex only when it can match: a search for one byte is a memchr
         data = _BREAK.sub(b" ", data)
-    return _normalize_non_ascii(data).translate(_CLEAN, ASCII_PUNCTUATION)
+    data, invalid = _normalize_non_ascii(data)
+    return data.translate(_CLEAN, ASCII_PUNCTUATION), invalid
 
 
-def _normalize_non_ascii(data: bytes) -> bytes:
+def _normalize_non_ascii(data: bytes) -> tuple[bytes, int]:
     """"\n" + `data` + _PAD zero bytes, where every run of bytes between spaces or newlines that holds a
     non-ASCII byte went through `text.normalize` (other ASCII white space inside a run is fine: normalize
-    splits there too)."""
+    splits there too); and how many lines had bytes that are not UTF-8."""
     high = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) >= 0x80).tolist()
-    pieces, done, i = [b"\n"], 0, 0
+    pieces, invalid, done, i = [b"\n"], set(), 0, 0
     while i < len(high):
         at = high[i]
-        start = max(data.rfind(b" ", 0, at), data.rfind(b"\n", 0, at)) + 1
+        line = data.rfind(b"\n", 0, at)
+        start = max(data.rfind(b" ", 0, at), line) + 1
         end = min(_find(data, b" ", at), _find(data, b"\n", at))
-        words = normalize(data[start:end].decode("utf-8", errors="replace")).split()
-        pieces += [data[done:start], " ".join(words).encode("utf-8")]
+        try:
+            text = data[start:end].decode("utf-8")
+        except UnicodeDecodeError:
+            text = data[start:end].decode("utf-8", errors="replace")
+            invalid.add(line)
+        pieces += [data[done:start], " ".join(normalize(text).split()).encode("utf-8")]
         done, i = end, bisect.bisect_left(high, end, i)
-    return b"".join(pieces + [data[done:], bytes(_PAD)])
+    return b"".join(pieces + [data[done:], bytes(_PAD)]), len(invalid)
 
 
 def _find(data: bytes, sub: bytes, start: int) -> int:
@@ -84,6 +91,7 @@ class Tokens:
     keys: list[np.ndarray]  # uint64, one per token, a part at a time
     distinct: np.ndarray  # the distinct keys, sorted
     per_line: np.ndarray  # int64 token count of each line
+    invalid_lines: int  # lines that are not valid UTF-8
     long_tokens: np.ndarray  # int64 positions in `keys` of the long tokens
     long_spans: np.ndarray  # (long tokens, 3) int64: part, start and end byte offsets
 
@@ -93,10 +101,11 @@ class Tokens:
         time: the arrays of a megabyte stay in cache, and the allocator hands the same memory back for the
         next part instead of fresh pages."""
         found: dict[str, list] = {name: [] for name in ("keys", "distinct", "per_line", "long_tokens", "long_spans")}
-        parts, count, first = [], 0, 0
+        parts, count, invalid, first = [], 0, 0, 0
         while first < len(data):
             end = _find(data, b"\n", first + _PART) + 1
-            part = clean_lines(data[first:end])
+            part, bad = clean_lines(data[first:end])
+            invalid += bad
             keys, per_line, long, spans = _part_tokens(part)
             keys_sorted = np.sort(keys)
             found["keys"].append(keys)
@@ -109,7 +118,7 @@ class Tokens:
         joined = {name: np.concatenate(found[name]) if parts else np.zeros(0, np.int64)
                   for name in ("distinct", "per_line", "long_tokens", "long_spans")}
         distinct = np.sort(joined["distinct"]).astype(np.uint64)
-        return cls(parts, found["keys"], distinct[_first_of_runs(distinct)], joined["per_line"],
+        return cls(parts, found["keys"], distinct[_first_of_runs(distinct)], joined["per_line"], invalid,
                    joined["long_tokens"], joined["long_spans"].reshape(-1, 3))
 
     def __len__(self) -> int:
