@@ -8,7 +8,7 @@ and the medians are compared. One more run of ours measures its memory: the prop
 pages split between the processes that share them) of it and its helper process together, sampled every
 20 ms on Linux; elsewhere the peak resident size of the main process.
 
-Usage: .venv/bin/python bench/preprocess_bench.py [--source ../shared/data/imdb] [--repeat 3]
+Usage: .venv/bin/python bench/preprocess_bench.py [--source ../shared/data/imdb] [--repeat 5]
 Prints every time, the medians, the speed ratio and the peak memory.
 """
 
@@ -106,7 +106,7 @@ def measure(mode: str, source: str, memory: bool = False) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", default=str(Path(__file__).resolve().parents[1].parent / "shared/data/imdb"))
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--child", choices=["ours", "peer"], help=argparse.SUPPRESS)
     parser.add_argument("--memory", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
