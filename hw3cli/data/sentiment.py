@@ -12,7 +12,7 @@ import torch
 from hw3cli.core.checkpoint import load_checkpoint
 from hw3cli.core.helper import Helper
 from hw3cli.data.imdb import RawCorpus, ReviewBlock
-from hw3cli.data.token_ids import KeyIndex, Tokens
+from hw3cli.data.token_ids import KeyIndex, Tokens, distinct
 from hw3cli.data.vocab import UNK, Vocabulary, build_vocabulary, pad_left
 from hw3cli.errors import Hw3Error
 
@@ -167,8 +167,7 @@ def _vocabulary(jobs: list[_Job], words: list[_BlockWords], options: EncodeOptio
     """The vocabulary of the train blocks, and for every block the table from its key order to vocabulary
     indices (UNK for keys it leaves out or never saw)."""
     train = [w for job, w in zip(jobs, words) if job.split == "train"]
-    keys = np.sort(np.concatenate([w.keys for w in train] + [np.zeros(0, np.uint64)]))
-    keys = keys[np.concatenate([[True], keys[1:] != keys[:-1]])] if len(keys) else keys
+    keys = distinct(np.concatenate([w.keys for w in train] + [np.zeros(0, np.uint64)]))
     counts, names = np.zeros(len(keys), dtype=np.int64), np.empty(len(keys), dtype=object)
     for w in train:
         at = np.searchsorted(keys, w.keys)

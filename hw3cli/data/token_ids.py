@@ -107,9 +107,8 @@ class Tokens:
             part, bad = clean_lines(data[first:end])
             invalid += bad
             keys, per_line, long, spans = _part_tokens(part)
-            keys_sorted = np.sort(keys)
             found["keys"].append(keys)
-            found["distinct"].append(keys_sorted[_first_of_runs(keys_sorted)])
+            found["distinct"].append(distinct(keys))
             found["per_line"].append(per_line)
             found["long_tokens"].append(long + count)
             found["long_spans"].append(np.column_stack([np.full(len(long), len(parts)), spans]))
@@ -117,8 +116,7 @@ class Tokens:
             count, first = count + len(keys), end
         joined = {name: np.concatenate(found[name]) if parts else np.zeros(0, np.int64)
                   for name in ("distinct", "per_line", "long_tokens", "long_spans")}
-        distinct = np.sort(joined["distinct"]).astype(np.uint64)
-        return cls(parts, found["keys"], distinct[_first_of_runs(distinct)], joined["per_line"], invalid,
+        return cls(parts, found["keys"], distinct(joined["distinct"].astype(np.uint64)), joined["per_line"], invalid,
                    joined["long_tokens"], joined["long_spans"].reshape(-1, 3))
 
     def __len__(self) -> int:
@@ -128,10 +126,12 @@ class Tokens:
 _PART = 1 << 20
 
 
-def _first_of_runs(sorted_keys: np.ndarray) -> np.ndarray:
-    first = np.ones(len(sorted_keys), dtype=bool)
-    np.not_equal(sorted_keys[1:], sorted_keys[:-1], out=first[1:])
-    return first
+def distinct(keys: np.ndarray) -> np.ndarray:
+    """The distinct values, sorted (np.unique without its slower paths)."""
+    keys = np.sort(keys)
+    first = np.ones(len(keys), dtype=bool)
+    np.not_equal(keys[1:], keys[:-1], out=first[1:])
+    return keys[first]
 
 
 def _part_tokens(clean: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
