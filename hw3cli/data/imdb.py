@@ -51,6 +51,7 @@ class RawSplit:
 
     @property
     def texts(self) -> list[str]:
+        """The reviews as str, decoded on each call (preprocess itself works on the bytes)."""
         return [text for block in self.blocks for text in block.texts()]
 
     @property
