@@ -76,7 +76,7 @@ class TensorFile:
 
     def __init__(self, path: str | os.PathLike, layout: dict[str, tuple[np.dtype, tuple[int, ...]]], kind: str,
                  model_args: dict[str, Any] | None = None, extra: dict[str, Any] | None = None):
-        self.path, self._kind, self._model_args = Path(path), kind, model_args
+        self.path, self._kind, self._model_args, self._extra = Path(path), kind, model_args, dict(extra or {})
         self._layout = {name: (_NUMPY_DTYPES[np.dtype(dtype)], tuple(shape),
                                int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize)
                         for name, (dtype, shape) in layout.items()}
@@ -94,7 +94,8 @@ class TensorFile:
                        for name, (dtype, shape) in layout.items()}
 
     def finish(self, extra: dict[str, Any]) -> Path:
-        header, _ = _header(self._layout, _metadata(self._kind, self._model_args, extra))
+        """Write the metadata values that had placeholders (`extra`), flush and fsync."""
+        header, _ = _header(self._layout, _metadata(self._kind, self._model_args, {**self._extra, **extra}))
         if len(header) != int.from_bytes(self._map[:8], "little") + 8:
             raise ValueError("a metadata value changed length after its placeholder was written")
         self._map[:len(header)] = header

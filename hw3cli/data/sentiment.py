@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import mmap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,13 +56,12 @@ def data_layout(corpus: RawCorpus, options: EncodeOptions) -> dict[str, tuple[np
     return layout
 
 
-def encode_corpus(corpus: RawCorpus, options: EncodeOptions, out: dict[str, np.ndarray] | None = None
-                  ) -> tuple[Vocabulary, dict[str, np.ndarray], dict]:
+def encode_corpus(corpus: RawCorpus, options: EncodeOptions, out: dict[str, np.ndarray]
+                  ) -> tuple[Vocabulary, dict]:
     """Tokenise every review once; build the vocabulary from the train split minus dev (so neither dev nor
-    test leaks into it); fill the arrays of `data_layout` (`out`: zero arrays of that layout, such as ones
-    mapped onto the output file; new ones when not given) with the left-padded splits; return the vocabulary,
-    the arrays and statistics."""
-    out = _shared_zeros(data_layout(corpus, options)) if out is None else out
+    test leaks into it); fill `out`, zero arrays of `data_layout`, with the left-padded splits; return the
+    vocabulary and statistics. A forked helper writes into `out` too: its arrays must lie in memory the helper
+    shares, such as `TensorFile.arrays` (mapped onto the output file) or views of an `mmap.mmap(-1, n)`."""
     labels = {name: np.asarray(corpus.split(name).labels, dtype=np.uint8) for name in ("train", "test")}
     in_dev = dev_mask(labels["train"], options.dev_fraction, options.seed)
     jobs = _plan(corpus, in_dev)
@@ -97,7 +95,7 @@ def encode_corpus(corpus: RawCorpus, options: EncodeOptions, out: dict[str, np.n
         "splits": {name: _split_stats(out[f"{name}_labels"], out[f"{name}_lengths"], options.max_len)
                    for name in SPLIT_NAMES},
     }
-    return vocab, out, stats
+    return vocab, stats
 
 
 @dataclass
@@ -136,18 +134,6 @@ def _plan(corpus: RawCorpus, in_dev: np.ndarray) -> list[_Job]:
             rows["train"] += int((~dev).sum())
             rows["dev"] += int(dev.sum())
     return jobs
-
-
-def _shared_zeros(layout: dict[str, tuple[np.dtype, tuple[int, ...]]]) -> dict[str, np.ndarray]:
-    """Zero arrays in one anonymous shared mapping, which a helper process writes into as well."""
-    sizes = {name: int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
-             for name, (dtype, shape) in layout.items()}
-    buffer = mmap.mmap(-1, max(sum(sizes.values()), 1))
-    arrays, offset = {}, 0
-    for name, (dtype, shape) in layout.items():
-        arrays[name] = np.frombuffer(buffer, dtype, int(np.prod(shape, dtype=np.int64)), offset).reshape(shape)
-        offset += sizes[name]
-    return arrays
 
 
 def _block_words(job: _Job) -> tuple[_BlockWords, np.ndarray]:

@@ -66,7 +66,8 @@ def run(config: PreprocessConfig) -> int:
     options = EncodeOptions(config.max_len, config.truncate, config.min_freq, config.max_vocab,
                             config.dev_fraction, config.seed)
     layout = data_layout(corpus, options)
-    if layout["train_labels"][1][0] == 0:
+    (train_reviews,) = layout["train_labels"][1]
+    if train_reviews == 0:
         raise Hw3Error(f"{source}: the training split is empty after carving out the dev split")
     with atomic_folder(config.out_dir) as tmp:
         # The matrices are filled straight into the output file (80 MB for IMDB: no copy to write out);
@@ -74,9 +75,9 @@ def run(config: PreprocessConfig) -> int:
         data = TensorFile(tmp / "data.safetensors", layout, DATA_KIND,
                           {"max_len": config.max_len, "truncate": config.truncate},
                           {"vocab_sha256": "0" * 64, "source": str(source)})
-        vocab, _, stats = encode_corpus(corpus, options, data.arrays)
+        vocab, stats = encode_corpus(corpus, options, data.arrays)
         atomic_write_text(tmp / "vocab.json", vocab.to_json())
-        data.finish({"vocab_sha256": vocab.sha256(), "source": str(source)})
+        data.finish({"vocab_sha256": vocab.sha256()})
         stats["seconds"] = {"read": round(read_seconds, 2), "total": round(time.perf_counter() - start, 2)}
         write_json(tmp / "stats.json", stats)
         write_config(tmp, "preprocess", config)
