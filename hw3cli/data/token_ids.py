@@ -36,7 +36,6 @@ _CLEAN = bytes.maketrans(bytes(range(65, 91)) + ASCII_SPACE.replace(b"\n", b""),
 _BREAK = re.compile(rb"<[bB][rR][ \t]*/?>")
 _PAD = 16  # zero bytes after a buffer, so 8-byte reads at any token stay inside it
 _HASHED = np.uint64(1 << 63)
-_LOW_BYTES = np.array([(1 << (8 * n)) - 1 for n in range(8)] + [(1 << 64) - 1], dtype=np.uint64)  # by length
 _LENGTH_ON_TOP = np.array([n << 56 for n in range(8)] + [0], dtype=np.uint64)
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # 2^64 / golden ratio: Fibonacci hashing
 _M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)  # splitmix64's finaliser
@@ -137,7 +136,7 @@ def distinct(keys: np.ndarray) -> np.ndarray:
 def _part_tokens(clean: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Keys, tokens per line, and the positions and (start, end) spans of the long tokens of a cleaned part."""
     data = np.frombuffer(clean, dtype=np.uint8)[: len(clean) - _PAD]
-    blocks = np.ndarray((len(clean) - 7,), dtype="<u8", buffer=clean, strides=(1,))  # 8 bytes from each byte
+    blocks = eight_byte_blocks(clean)
     in_token = (data != 32) & (data != 10)
     edges = np.flatnonzero(in_token[1:] != in_token[:-1])  # a start, its end, the next start, ...
     edges += 1
@@ -147,13 +146,25 @@ def _part_tokens(clean: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
     return keys, per_line, long, np.column_stack([starts[long], ends[long]])
 
 
+def eight_byte_blocks(buffer: bytes) -> np.ndarray:
+    """An unaligned little-endian uint64 view: element i is the 8 bytes from byte i on."""
+    return np.ndarray((len(buffer) - 7,), dtype="<u8", buffer=buffer, strides=(1,))
+
+
+def first_bytes(blocks: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The first min(length, 8) bytes from each start (of `eight_byte_blocks`), the other bytes zero."""
+    return blocks[starts] & _LOW_BYTES.take(lengths, mode="clip")
+
+
+_LOW_BYTES = np.array([(1 << (8 * n)) - 1 for n in range(8)] + [(1 << 64) - 1], dtype=np.uint64)  # by length
+
+
 def _token_keys(blocks: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A uint64 per token, and which tokens are long. Up to 7 bytes: the bytes themselves (little-endian) with
     the length in the top byte. From 8 bytes on: a hash of the length, the first and last 8 bytes and every
     8-byte block between, top bit set."""
     lengths = ends - starts
-    keys = blocks[starts]
-    keys &= _LOW_BYTES.take(lengths, mode="clip")  # the token's own bytes; with the length on top, short ones
+    keys = first_bytes(blocks, starts, lengths)  # the whole key of a short token, with its length on top
     keys |= _LENGTH_ON_TOP.take(lengths, mode="clip")
     long = np.flatnonzero(lengths >= 8)
     if long.size:

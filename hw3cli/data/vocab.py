@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from hw3cli.data.text import SETTINGS, tokenize_many
+from hw3cli.data.token_ids import eight_byte_blocks, first_bytes
 from hw3cli.errors import Hw3Error
 
 PAD, UNK = 0, 1
@@ -117,12 +118,7 @@ def _utf8_prefixes(words: list[str]) -> np.ndarray:
     data = ("\n".join(words) + "\n").encode("utf-8") + bytes(8)  # words hold no newline
     ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
     starts = np.concatenate([[0], ends[:-1] + 1])
-    heads = np.ndarray((len(data) - 7,), dtype="<u8", buffer=data, strides=(1,))[starts]
-    heads &= _LOW_BYTES.take(ends - starts, mode="clip")
-    return heads.byteswap()
-
-
-_LOW_BYTES = np.array([(1 << (8 * n)) - 1 for n in range(8)] + [(1 << 64) - 1], dtype=np.uint64)
+    return first_bytes(eight_byte_blocks(data), starts, ends - starts).byteswap()
 
 
 def pad_left(flat: np.ndarray, lengths: np.ndarray, max_len: int, truncate: str = "head",
