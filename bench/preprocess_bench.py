@@ -113,6 +113,9 @@ def main() -> None:
     if args.child:
         child(args.child, args.source, args.memory)
         return
+    from hw3cli.core.hardware import cpu_model, usable_cpus
+
+    print(f"machine: {cpu_model()}, {usable_cpus()} usable CPUs (ours uses two processes, the peer one)")
     medians = {}
     for mode in ("ours", "peer"):
         times = [measure(mode, args.source)["seconds"] for _ in range(args.repeat)]

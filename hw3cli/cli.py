@@ -40,7 +40,9 @@ def _root(
 
 
 # Options every training command shares, declared once.
-Threads = Annotated[int, typer.Option("--threads", help="torch CPU threads (0: torch's default).")]
+Threads = Annotated[int, typer.Option(
+    "--threads", help="torch CPU threads (0: OMP_NUM_THREADS if set, else the CPUs this process may use: its "
+    "affinity and cgroup CPU quota).")]
 Deterministic = Annotated[bool, typer.Option(
     "--deterministic", help="PyTorch's deterministic kernels (for GPUs; seeded CPU runs already repeat exactly). "
     "An operation without a deterministic version is then an error.")]
@@ -48,6 +50,10 @@ DetectAnomaly = Annotated[bool, typer.Option(
     "--detect-anomaly",
     help="Debugging: autograd anomaly mode names the operation whose backward made a NaN (several times slower).")]
 Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or mps.")]
+Precision = Annotated[str, typer.Option(
+    "--precision", help="auto: bf16 autocast where the device computes bf16 natively (CUDA with bf16, a CPU with "
+    "AVX512_BF16 or AMX), else fp32; or fp32, or bf16 (autocast; changes the arithmetic, and is slow where bf16 "
+    "is emulated).")]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace a finished run in the output folder.")]
 Resume = Annotated[bool, typer.Option(
     "--resume", help="Continue an interrupted run (same options) from its last finished epoch, saved beside the "
@@ -151,7 +157,7 @@ def train_gru(
     clip: float = typer.Option(1.0, "--clip", help="Gradient-norm clipping threshold."),
     patience: int = typer.Option(2, "--patience", help="Early stopping: epochs without a better dev accuracy."),
     bucket: bool = typer.Option(True, "--bucket/--no-bucket", help=BUCKET_HELP),
-    precision: str = typer.Option("fp32", "--precision", help="fp32, or bf16 autocast (changes the arithmetic)."),
+    precision: Precision = "auto",
     threads: Threads = 0,
     deterministic: Deterministic = False,
     detect_anomaly: DetectAnomaly = False,
@@ -189,7 +195,7 @@ def train_mlp(
     weight_decay: float = typer.Option(0.0, "--weight-decay", help="Adam weight decay."),
     clip: float = typer.Option(1.0, "--clip", help="Gradient-norm clipping threshold."),
     patience: int = typer.Option(6, "--patience", help="Early stopping: epochs without a better dev accuracy."),
-    precision: str = typer.Option("fp32", "--precision", help="fp32, or bf16 autocast."),
+    precision: Precision = "auto",
     threads: Threads = 0,
     deterministic: Deterministic = False,
     detect_anomaly: DetectAnomaly = False,
@@ -253,7 +259,7 @@ def train_gan(
     critic_steps: Optional[int] = typer.Option(None, "--critic-steps", help="D steps per G step [wgan 5, else 1]."),
     sample_every: int = typer.Option(0, "--sample-every", help="Also keep samples every N epochs."),
     samples: int = typer.Option(64, "--samples", help="Fixed-noise samples per grid."),
-    precision: str = typer.Option("fp32", "--precision", help="fp32, or bf16 autocast (changes the arithmetic)."),
+    precision: Precision = "auto",
     threads: Threads = 0,
     deterministic: Deterministic = False,
     detect_anomaly: DetectAnomaly = False,
@@ -331,6 +337,7 @@ def classify(
     validation: int = typer.Option(5000, "--validation", help="Training images held out to watch accuracy."),
     flip: bool = typer.Option(True, "--flip/--no-flip", help="Random horizontal flips (augmentation)."),
     seed: int = typer.Option(0, "--seed", help="Seeds weights, batch order and augmentation."),
+    precision: Precision = "auto",
     threads: Threads = 0,
     deterministic: Deterministic = False,
     detect_anomaly: DetectAnomaly = False,
@@ -346,7 +353,7 @@ def classify(
 
     return exp.run(exp.ClassifyConfig(
         init_from=init_from, from_scratch=from_scratch, out_dir=out, epochs=epochs, batch_size=batch_size, lr=lr,
-        dropout=dropout, shift=shift, flip=flip, validation=validation, seed=seed, threads=threads,
+        dropout=dropout, shift=shift, flip=flip, validation=validation, seed=seed, precision=precision, threads=threads,
         deterministic=deterministic, detect_anomaly=detect_anomaly, device=device,
         data_dir=data_dir, download=download, limit=limit, overwrite=overwrite, resume=resume))
 

@@ -10,7 +10,9 @@ import torch
 
 from hw3cli.cli import main
 
-# The tests train tiny models: one thread is faster for them than two threads handing off tiny matrices.
+# The tests train tiny models: one thread is faster for them than two threads handing off tiny matrices. The
+# commands' default thread count (--threads 0) follows OMP_NUM_THREADS when it is set.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 torch.set_num_threads(1)
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import torch
 
+from hw3cli.core.hardware import default_threads
 from hw3cli.errors import Hw3Error
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
 def resolve_device(name: str, threads: int = 0) -> torch.device:
-    """The device to train on; `threads` > 0 also sets torch's CPU thread count."""
-    if threads:
+    """The device to train on; also sets torch's CPU threads: `threads`, or with 0 the CPUs this process may
+    really use (hardware.default_threads: affinity and cgroup quota, or OMP_NUM_THREADS)."""
+    threads = threads or default_threads()
+    if threads != torch.get_num_threads():
         torch.set_num_threads(threads)
     name = name.lower()
     if name not in DEVICES and not name.startswith("cuda:"):

@@ -41,7 +41,8 @@ def write_config(run_dir: str | os.PathLike, experiment: str, config: Any) -> Pa
 
 # Wall-clock measurements differ between two runs of the same command, so they live in timings.json and
 # metrics.json holds only what the seed determines: two same-seed runs write byte-identical metrics.json files.
-TIMING_KEYS = frozenset({"seconds", "total_seconds", "seconds_per_epoch", "images_per_second"})
+# The machine a run ran on belongs with its times: the same seed on another machine may time differently.
+TIMING_KEYS = frozenset({"seconds", "total_seconds", "seconds_per_epoch", "images_per_second", "machine"})
 
 
 def write_metrics(run_dir: str | os.PathLike, metrics: dict[str, Any]) -> Path:

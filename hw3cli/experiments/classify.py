@@ -13,6 +13,7 @@ import torch
 from hw3cli.core.checkpoint import load_model, save_checkpoint
 from hw3cli.core.device import resolve_device
 from hw3cli.core.files import atomic_folder
+from hw3cli.core.hardware import PRECISIONS, machine_record
 from hw3cli.core.numerics import numerics
 from hw3cli.core.progress import RESUME_IGNORES, load_progress, progress_file, save_progress
 from hw3cli.core.runs import check_run_folder, config_record, write_config, write_metrics
@@ -50,6 +51,7 @@ class ClassifyConfig:
     flip: bool = True  # random horizontal flips
     validation: int = 5000  # training images held out to watch accuracy per epoch
     seed: int = 0  # seeds weights, batch order and augmentation
+    precision: str = "auto"  # auto (bf16 autocast where the device has native bf16, else fp32), fp32 or bf16
     threads: int = 0  # torch CPU threads; 0 keeps torch's default
     deterministic: bool = False  # PyTorch's deterministic kernels (CPU runs repeat exactly without it)
     detect_anomaly: bool = False  # autograd anomaly mode: name the backward op that made a NaN (slow)
@@ -91,11 +93,14 @@ def run(config: ClassifyConfig) -> int:
         raise Hw3Error("--epochs and --batch-size must be at least 1")
     if not 0 <= config.dropout < 1 or config.lr <= 0 or config.shift < 0 or config.validation < 1:
         raise Hw3Error("--dropout must be in [0, 1), --lr positive, --shift >= 0, --validation >= 1")
+    if config.precision not in PRECISIONS:
+        raise Hw3Error(f"--precision must be one of {', '.join(PRECISIONS)}, not '{config.precision}'")
     if config.resume and not config.progress_file.is_file():
         raise Hw3Error(f"--resume: no interrupted run to continue ({config.progress_file} does not exist)")
     check_run_folder(config.out_dir, "classify", RUN_FILES, config.overwrite or config.resume)
     source = None if config.from_scratch else load_discriminator(config.init_from) if config.init_from else None
     device = resolve_device(config.device, config.threads)
+    precision = display.use_precision(config.precision, device)
     data = load_fashion_mnist(config.data_dir, config.download)
     images, labels = data.training(config.limit)
     if len(images) <= config.validation + config.batch_size:
@@ -111,7 +116,7 @@ def run(config: ClassifyConfig) -> int:
     model.to(device)
     split = len(images) - config.validation
     settings = ClassifierSettings(config.epochs, config.batch_size, config.lr, config.weight_decay,
-                                  config.label_smoothing, config.shift, config.flip)
+                                  config.label_smoothing, config.shift, config.flip, precision)
     steps = config.epochs * (split // config.batch_size)
     optimizer, schedule = make_optimizer(model, settings, split)
     epochs, started, resume_at = [], time.perf_counter(), {}
@@ -156,6 +161,8 @@ def run(config: ClassifyConfig) -> int:
         "per_class_accuracy": {c: float(confusion[i, i] / confusion[i].sum()) for i, c in enumerate(CLASSES)},
         "confusion": confusion.tolist(),
         "total_seconds": time.perf_counter() - started,
+        "precision": precision,
+        "machine": machine_record(device, precision),
     }
     with atomic_folder(config.out_dir) as tmp:
         save_checkpoint(tmp / "classifier.safetensors", model.state_dict(), Classifier.kind, model.args)

@@ -36,3 +36,14 @@ def progress_bar() -> Progress:
         console=stderr(),
         transient=False,
     )
+
+
+def use_precision(requested: str, device) -> str:
+    """The precision a training command runs in (`auto` decided from the hardware); warns on stderr when bf16 was
+    asked for where the device only emulates it."""
+    from hw3cli.core.hardware import resolve_precision
+
+    precision, warning = resolve_precision(requested, device)
+    if warning:
+        stderr().print(warning, markup=False)
+    return precision

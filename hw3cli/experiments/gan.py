@@ -15,6 +15,7 @@ from safetensors.torch import load_file
 from hw3cli.core.checkpoint import load_model, save_checkpoint
 from hw3cli.core.device import resolve_device
 from hw3cli.core.files import atomic_folder, atomic_write_text, read_json
+from hw3cli.core.hardware import PRECISIONS, machine_record, measured_on
 from hw3cli.core.numerics import numerics
 from hw3cli.core.progress import RESUME_IGNORES, load_progress, progress_file, save_progress
 from hw3cli.core.runs import check_run_folder, config_record, read_metrics, write_config, write_metrics
@@ -50,7 +51,7 @@ class GanConfig:
     critic_steps: int | None = None  # D steps per G step; default 5 for WGAN, else 1
     sample_every: int = 0  # also keep samples every N epochs (0: start, middle and end only)
     samples: int = 64  # fixed-noise samples per grid
-    precision: str = "fp32"  # fp32, or bf16 autocast
+    precision: str = "auto"  # auto (bf16 autocast where the device has native bf16, else fp32), fp32 or bf16
     threads: int = 0  # torch CPU threads; 0 keeps torch's default
     deterministic: bool = False  # PyTorch's deterministic kernels (CPU runs repeat exactly without it)
     detect_anomaly: bool = False  # autograd anomaly mode: name the backward op that made a NaN (slow)
@@ -98,8 +99,8 @@ def validate(config: GanConfig) -> None:
         sizes = getattr(config, name)
         if len(sizes) != 3 or any(s < 1 for s in sizes):
             raise Hw3Error(f"--{name.replace('_', '-')} needs three positive layer sizes, got {list(sizes)}")
-    if config.precision not in ("fp32", "bf16"):
-        raise Hw3Error(f"--precision must be fp32 or bf16, not '{config.precision}'")
+    if config.precision not in PRECISIONS:
+        raise Hw3Error(f"--precision must be one of {', '.join(PRECISIONS)}, not '{config.precision}'")
     if config.sample_every < 0 or config.limit < 0:
         raise Hw3Error("--sample-every and --limit must not be negative")
     if config.unroll is not None:
@@ -158,6 +159,7 @@ def fixed_inputs(config: GanConfig, classes: int) -> tuple[torch.Tensor, torch.T
 def run(config: GanConfig) -> int:
     validate(config)
     device = resolve_device(config.device, config.threads)
+    precision = display.use_precision(config.precision, device)
     data = load_fashion_mnist(config.data_dir, config.download)
     train_images, train_labels = data.training(config.limit)
     if len(train_images) < config.batch_size:
@@ -165,7 +167,7 @@ def run(config: GanConfig) -> int:
     loss = make_loss(config.loss, config.clip, config.critic_steps)
     lr = config.lr or (5e-5 if config.loss == "wgan" else 2e-4)
     settings = GanSettings(config.epochs, config.batch_size, "rmsprop" if config.loss == "wgan" else "adam", lr,
-                           config.precision, config.unroll or 0, config.unroll_mode, config.unroll_lr)
+                           precision, config.unroll or 0, config.unroll_mode, config.unroll_lr)
     quality = SampleQuality(config, data) if config.classifier is not None else None
 
     seed_everything(config.seed)
@@ -230,6 +232,8 @@ def run(config: GanConfig) -> int:
         "real_diversity": pixel_diversity(real),
         "device": str(device),
         "threads": torch.get_num_threads(),
+        "precision": precision,
+        "machine": machine_record(device, precision),
     }
     if quality is not None:
         metrics["quality"] = epochs[-1]["quality"]
@@ -408,7 +412,9 @@ def run_compare(config: CompareConfig) -> int:
                      f" | {last['g_loss']:.4f} | {_fmt(last['d_loss'])} | {_fmt(last['real_score'])} | "
                      f"{_fmt(last['fake_score'])} | {m['sample_diversity']:.3f} | {m['images_per_second']:,.0f} |")
     table = "\n".join(lines)
-    atomic_write_text(config.out_dir / "comparison.md", f"# GAN runs compared\n\n{table}\n\n![](comparison.png)\n")
+    machines = f"Images per second measured on {measured_on(m for _, _, m, _ in rows)}."
+    atomic_write_text(config.out_dir / "comparison.md",
+                      f"# GAN runs compared\n\n{table}\n\n{machines}\n\n![](comparison.png)\n")
     out = display.stdout()
     rich_table = Table(title="train-gan runs")
     for column in ("run", "final G loss", "final D loss", "sample diversity"):

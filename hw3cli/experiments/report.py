@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hw3cli.core.files import atomic_write_text
+from hw3cli.core.hardware import describe
 from hw3cli.core.runs import read_metrics
 from hw3cli.errors import Hw3Error
 from hw3cli.experiments import display
@@ -88,11 +89,16 @@ def _load(path: Path) -> dict:
 
 
 def _took(metrics: dict) -> str:
-    """The run's wall-clock time (from timings.json), when it was recorded."""
+    """The run's wall-clock time (from timings.json), when it was recorded, and the machine it was taken on."""
     if "total_seconds" not in metrics:
         return ""
     rate = f", {metrics['images_per_second']:,.0f} images/s" if "images_per_second" in metrics else ""
-    return f" Trained in {metrics['total_seconds'] / 60:.1f} min{rate}."
+    return f" Trained in {metrics['total_seconds'] / 60:.1f} min{rate}{_on(metrics)}."
+
+
+def _on(record: dict) -> str:
+    """' on <machine>' for a record that names the machine its times were taken on."""
+    return f" on {describe(record['machine'])}" if isinstance(record.get("machine"), dict) else ""
 
 
 def _pct(x: float) -> str:
@@ -113,7 +119,7 @@ def problem0(r: Report) -> None:
     if r.need(adder / "verify.json", "adder", "the exhaustive check"):
         v = _load(adder / "verify.json")
         r.para(f"Exhaustive check: all {v['exhaustive']['checked']:,} pairs of up to {v['exhaustive']['bits']} bits, "
-               f"{v['exhaustive']['mismatches']} wrong, in {v['exhaustive']['seconds']:.1f} s; "
+               f"{v['exhaustive']['mismatches']} wrong, in {v['exhaustive']['seconds']:.1f} s{_on(v)}; "
                f"{v['random']['checked']:,} random pairs of up to {v['random']['max_bits']} bits, "
                f"{v['random']['mismatches']} wrong.")
     if r.need(adder / "learned" / "metrics.json", "adder", "the learned adder"):
@@ -138,9 +144,9 @@ def problem1(r: Report) -> None:
         if r.need(imdb / folder / "metrics.json", "imdb", f"the {name} run"):
             m = _load(imdb / folder / "metrics.json")
             rows.append([name, _pct(m["test_accuracy"]), _pct(m["dev_accuracy"]), f"{m['parameters']:,}",
-                         f"{m['seconds_per_epoch']:.0f}"])
+                         f"{m['seconds_per_epoch']:.0f}", describe(m.get("machine"))])
     if rows:
-        r.table(["model", "test accuracy", "dev accuracy", "parameters", "seconds / epoch"], rows)
+        r.table(["model", "test accuracy", "dev accuracy", "parameters", "seconds / epoch", "measured on"], rows)
     for folder, name in runs:
         r.figure(imdb / folder / "curves.png", f"{name}: loss and dev accuracy per epoch", imdb / folder)
 

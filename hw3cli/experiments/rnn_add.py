@@ -14,6 +14,7 @@ from rich.table import Table
 from hw3cli.core.checkpoint import load_checkpoint, save_checkpoint
 from hw3cli.core.device import resolve_device
 from hw3cli.core.files import atomic_folder, write_json
+from hw3cli.core.hardware import machine_record
 from hw3cli.core.numerics import numerics
 from hw3cli.core.progress import RESUME_IGNORES, load_progress, progress_file, save_progress
 from hw3cli.core.runs import check_run_folder, config_record, write_config, write_metrics
@@ -155,6 +156,7 @@ def run_verify(config: VerifyConfig) -> int:
         "random": {"max_bits": config.random_bits, "checked": rand.checked, "mismatches": rand.mismatches,
                    "examples": [[str(v) for v in e] for e in rand.examples], "seed": config.seed},
         "ok": ok,
+        "machine": machine_record(torch.device("cpu")),
     }
     out = display.stdout()
     if config.as_json:
@@ -211,7 +213,7 @@ def run_learn(config: LearnConfig) -> int:
     with atomic_folder(config.out_dir) as tmp:
         write_config(tmp, "rnn-add-learn", config)
         write_metrics(tmp, {"successes": successes, "seeds": config.seeds, "best_seed": best[1],
-                            "best_mismatches": best[0], "runs": runs})
+                            "best_mismatches": best[0], "runs": runs, "machine": machine_record(torch.device("cpu"))})
         save_checkpoint(tmp / "learned.safetensors", best[2].tensors(), CHECKPOINT_KIND,
                         extra={"seed": str(best[1]), "mismatches": str(best[0])})
     shutil.rmtree(config.progress_file.parent, ignore_errors=True)

@@ -13,6 +13,7 @@ import torch
 from hw3cli.core.checkpoint import load_model, save_checkpoint
 from hw3cli.core.device import resolve_device
 from hw3cli.core.files import atomic_folder, atomic_write_bytes, atomic_write_text, read_json
+from hw3cli.core.hardware import PRECISIONS, machine_record, measured_on
 from hw3cli.core.numerics import numerics
 from hw3cli.core.progress import RESUME_IGNORES, load_progress, progress_file, save_progress
 from hw3cli.core.runs import check_run_folder, config_record, read_metrics, write_config, write_metrics
@@ -41,7 +42,7 @@ class TrainConfig:
     clip: float = 1.0  # gradient-norm clipping threshold
     patience: int = 2  # stop after this many epochs without a better dev accuracy
     bucket: bool = True  # batch reviews of similar length and skip all-padding columns (changes the GRU's input)
-    precision: str = "fp32"  # fp32, or bf16 autocast
+    precision: str = "auto"  # auto (bf16 autocast where the device has native bf16, else fp32), fp32 or bf16
     threads: int = 0  # torch CPU threads; 0 keeps torch's default
     deterministic: bool = False  # PyTorch's deterministic kernels (CPU runs repeat exactly without it)
     detect_anomaly: bool = False  # autograd anomaly mode: name the backward op that made a NaN (slow)
@@ -89,8 +90,8 @@ def _validate(config: TrainConfig) -> None:
             raise Hw3Error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(config, name)}")
     if config.lr <= 0 or config.clip <= 0 or config.weight_decay < 0:
         raise Hw3Error("--lr and --clip must be positive and --weight-decay not negative")
-    if config.precision not in ("fp32", "bf16"):
-        raise Hw3Error(f"--precision must be fp32 or bf16, not '{config.precision}'")
+    if config.precision not in PRECISIONS:
+        raise Hw3Error(f"--precision must be one of {', '.join(PRECISIONS)}, not '{config.precision}'")
     if isinstance(config, (GRUConfig, MLPConfig)):
         if config.embed_dim < 1 or config.hidden < 1:
             raise Hw3Error("--embed-dim and --hidden must be at least 1")
@@ -117,11 +118,12 @@ def run_train(config: TrainConfig) -> int:
     _validate(config)
     experiment = "train-gru" if isinstance(config, GRUConfig) else "train-mlp"
     device = resolve_device(config.device, config.threads)
+    precision = display.use_precision(config.precision, device)
     data = load_sentiment_data(config.data_dir)
     generator = seed_everything(config.seed)
     model = _build(config, len(data.vocab), data.max_len).to(device)
     settings = LoopSettings(config.epochs, config.batch_size, config.lr, config.weight_decay, config.clip,
-                            config.patience, config.bucket, config.precision)
+                            config.patience, config.bucket, precision)
     steps_per_epoch = -(-len(data.splits["train"]["labels"]) // config.batch_size)
     optimizer = make_optimizer(model, settings)
     epochs, best_state, best_epoch, resume_at = [], None, 0, {}
@@ -159,8 +161,8 @@ def run_train(config: TrainConfig) -> int:
                           {f"best.{k}": v for k, v in best_state.items()})
         bar.update(task, total=bar.tasks[0].completed)
     model.load_state_dict(best_state)
-    dev = evaluate(model, data.splits["dev"], device, bucket=config.bucket, precision=config.precision)
-    test = evaluate(model, data.splits["test"], device, bucket=config.bucket, precision=config.precision)
+    dev = evaluate(model, data.splits["dev"], device, bucket=config.bucket, precision=precision)
+    test = evaluate(model, data.splits["test"], device, bucket=config.bucket, precision=precision)
     metrics = {
         "model": model.kind,
         "parameters": sum(p.numel() for p in model.parameters()),
@@ -173,6 +175,8 @@ def run_train(config: TrainConfig) -> int:
         "total_seconds": time.perf_counter() - started,
         "device": str(device),
         "threads": torch.get_num_threads(),
+        "precision": precision,
+        "machine": machine_record(device, precision),
     }
     with atomic_folder(config.out_dir) as tmp:
         save_checkpoint(tmp / "model.safetensors", model.state_dict(), model.kind, model.args,
@@ -264,6 +268,7 @@ def run_compare(config: CompareConfig) -> int:
     for name, m, _ in rows:
         lines.append(f"| {name} | {100 * m['test_accuracy']:.2f}% | {100 * m['dev_accuracy']:.2f}% | "
                      f"{m['parameters']:,} | {m['seconds_per_epoch']:.0f} | {len(m['epochs'])} ({m['best_epoch']}) |")
+    lines += ["", f"Seconds per epoch measured on {measured_on(m for _, m, _ in rows)}."]
     lines += ["", *_discussion(rows), "", "Made by `hw3cli compare-imdb` from: "
               + ", ".join(f"`{r}`" for r in config.runs) + "."]
     atomic_write_text(config.out, "\n".join(lines) + "\n")

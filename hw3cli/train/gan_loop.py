@@ -47,6 +47,7 @@ def train_gan(generator: Generator, discriminator: Discriminator | None, loss, i
                       make_optimizer(discriminator.parameters(), settings) if discriminator is not None else None)
     opt_g, opt_d = optimizers
     conditional = generator.classes > 0
+    g_params = list(generator.parameters())
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=settings.precision == "bf16")
     iteration = start_iteration
 
@@ -102,7 +103,7 @@ def train_gan(generator: Generator, discriminator: Discriminator | None, loss, i
                                               partial(fresh, real.shape[0]), noise, cond)
                 check_finite(g_loss, f"epoch {epoch}, iteration {iteration + 1} (G)")
                 opt_g.zero_grad(set_to_none=True)
-                g_loss.backward()
+                g_loss.backward(inputs=g_params)  # G's weights only: not the unrolled D's starting point
                 opt_g.step()
                 discriminator.requires_grad_(True)
             iteration += 1

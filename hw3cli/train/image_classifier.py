@@ -25,6 +25,7 @@ class ClassifierSettings:
     label_smoothing: float = 0.1
     shift: int = 2  # random translation of up to this many pixels
     flip: bool = True  # random horizontal flips
+    precision: str = "fp32"  # fp32, or bf16 autocast for the training steps (evaluation stays fp32)
 
 
 def augment(x: torch.Tensor, shift: int, flip: bool, rng: torch.Generator) -> torch.Tensor:
@@ -88,7 +89,8 @@ def train_image_classifier(model: nn.Module, images: torch.Tensor, labels: torch
         model.train()
         start, loss_sum, correct, seen = time.perf_counter(), 0.0, 0, 0
         for x, y in image_batches(images, labels, settings.batch_size, rng):
-            logits = model(augment(x, settings.shift, settings.flip, rng))
+            with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=settings.precision == "bf16"):
+                logits = model(augment(x, settings.shift, settings.flip, rng)).float()
             loss = loss_fn(logits, y)
             check_finite(loss, f"epoch {epoch}, step {step + 1}")
             optimizer.zero_grad(set_to_none=True)

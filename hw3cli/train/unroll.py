@@ -34,7 +34,8 @@ def surrogate_g_loss(generator: nn.Module, discriminator: nn.Module, optimizer: 
         real, z = draw()
         with torch.no_grad():
             fake = generator(z, cond)
-        d_loss = loss.d_loss(at_least_fp32(lookahead(real, cond)), at_least_fp32(lookahead(fake, cond)))
+        d_real, d_fake = at_least_fp32(lookahead(*_both(real, fake, cond))).chunk(2)
+        d_loss = loss.d_loss(d_real, d_fake)
         look_opt.zero_grad(set_to_none=True)
         d_loss.backward()
         look_opt.step()
@@ -51,8 +52,14 @@ def exact_g_loss(generator: nn.Module, discriminator: nn.Module, loss, steps: in
     for _ in range(steps):
         real, z = draw()
         fake = generator(z, cond)  # not detached: D's update depends on G
-        d_loss = loss.d_loss(at_least_fp32(functional_call(discriminator, params, (real, cond))),
-                             at_least_fp32(functional_call(discriminator, params, (fake, cond))))
-        grads = torch.autograd.grad(d_loss, list(params.values()), create_graph=True)
-        params = {name: p - lr * g for (name, p), g in zip(params.items(), grads)}
+        d_real, d_fake = at_least_fp32(functional_call(discriminator, params, _both(real, fake, cond))).chunk(2)
+        grads = torch.autograd.grad(loss.d_loss(d_real, d_fake), list(params.values()), create_graph=True)
+        # p - lr * g in one operation: one pass (and one saved tensor) fewer per weight, forward and backward
+        params = {name: torch.add(p, g, alpha=-lr) for (name, p), g in zip(params.items(), grads)}
     return loss.g_loss(at_least_fp32(functional_call(discriminator, params, (generator(noise, cond), cond))))
+
+
+def _both(real: torch.Tensor, fake: torch.Tensor, cond: torch.Tensor | None) -> tuple:
+    """D's input for real and fake as one batch: one larger matrix product per layer instead of two, and one
+    weight gradient instead of two to be summed."""
+    return torch.cat([real, fake]), torch.cat([cond, cond]) if cond is not None else None

@@ -1,0 +1,184 @@
+"""What this process runs on, read from the hardware rather than assumed: whether the device computes bf16
+natively, how many CPUs the process may really use, and a record of the machine for every run's timings.
+
+Nothing here is tuned for one machine. bf16 autocast is 2-3x faster than fp32 where the CPU has bf16
+instructions (AVX512_BF16, AMX) but 15x slower where it must emulate them (AVX2 alone), and a torch process
+with more threads than the CPUs it gets (a cgroup quota, an affinity mask, another busy process) spins
+instead of working. So `auto` precision and the default thread count are decided here, per run.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+from pathlib import Path
+
+import torch
+
+PRECISIONS = ("auto", "fp32", "bf16")
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+SELF_CGROUP = Path("/proc/self/cgroup")
+
+
+def cpu_model() -> str:
+    """The CPU's marketing name ('AMD EPYC 9R14', 'Apple M2'), or what the platform module knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
+            if line.lower().startswith(("model name", "hardware", "cpu model")):
+                return " ".join(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
+            if line.startswith(("flags", "Features")):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def cpu_native_bf16() -> bool:
+    """True where the CPU has bf16 arithmetic instructions (x86: AVX512_BF16 or AMX; Arm: the BF16 extension)."""
+    if platform.machine().lower() in ("x86_64", "amd64", "i686", "x86"):
+        probes = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+        if all(callable(p) for p in probes):
+            return any(p() for p in probes)
+        return bool(_cpu_flags() & {"avx512_bf16", "amx_bf16"})
+    return "bf16" in _cpu_flags() and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether `device` computes bf16 in hardware (CUDA: compute capability 8.0 and up)."""
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    if device.type == "cpu":
+        return cpu_native_bf16()
+    return False  # MPS and others: bf16 support varies by OS version; fp32 is the safe default
+
+
+def resolve_precision(requested: str, device: torch.device) -> tuple[str, str | None]:
+    """The precision to train in and, when asked for bf16 where it is emulated, a one-line warning."""
+    if requested == "auto":
+        return ("bf16" if native_bf16(device) else "fp32"), None
+    if requested == "bf16" and not native_bf16(device):
+        where = f"this CPU ({cpu_model()}, {torch.backends.cpu.get_cpu_capability()})" if device.type == "cpu" \
+            else f"{device.type} device {device_name(device)}"
+        return "bf16", (f"warning: --precision bf16 on {where}, which has no native bf16 arithmetic: torch "
+                        "emulates it, typically several times slower than fp32 (--precision auto picks fp32 here)")
+    return requested, None
+
+
+def _quota_cpus() -> float | None:
+    """The CPU quota of this process's cgroup and its parents, in CPUs (cgroup v2 cpu.max, or v1
+    cpu.cfs_quota_us / cpu.cfs_period_us); None when there is none."""
+    root = CGROUP_ROOT
+    try:
+        lines = SELF_CGROUP.read_text().splitlines()
+    except OSError:
+        return None
+    limits = []
+    for line in lines:
+        _, controllers, path = (line.split(":", 2) + ["", ""])[:3]
+        if controllers == "":  # v2 unified hierarchy
+            base, files = root, ("cpu.max",)
+        elif "cpu" in controllers.split(","):
+            base = next((root / d for d in ("cpu", "cpu,cpuacct", "cpuacct,cpu") if (root / d).is_dir()), root / "cpu")
+            files = ("cpu.cfs_quota_us", "cpu.cfs_period_us")
+        else:
+            continue
+        folder = base / path.strip("/")
+        while True:
+            limit = _read_quota(folder, files)
+            if limit is not None:
+                limits.append(limit)
+            if folder == base or base not in folder.parents:
+                break
+            folder = folder.parent
+    return min(limits) if limits else None
+
+
+def _read_quota(folder: Path, files: tuple[str, ...]) -> float | None:
+    try:
+        if len(files) == 1:
+            quota, period = (folder / files[0]).read_text().split()[:2]
+        else:
+            quota, period = ((folder / f).read_text().strip() for f in files)
+        if quota in ("max", "-1") or int(period) <= 0:
+            return None
+        return int(quota) / int(period)
+    except (OSError, ValueError):
+        return None
+
+
+def usable_cpus() -> int:
+    """How many CPUs this process may really use: its affinity mask, capped by a cgroup CPU quota (as in
+    containers), not the host's core count. A fractional quota rounds down (at least 1): a thread more than
+    the quota allows spins waiting for a core it does not get."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    quota = _quota_cpus()
+    if quota is not None:
+        cpus = min(cpus, max(1, math.floor(quota)))
+    return max(1, cpus)
+
+
+def default_threads() -> int:
+    """torch's CPU threads when --threads is not given: what OMP_NUM_THREADS says if the user set it (a batch
+    system or `make -j` often does), else the CPUs this process may use."""
+    if os.environ.get("OMP_NUM_THREADS", "").strip().isdigit() and int(os.environ["OMP_NUM_THREADS"]) > 0:
+        return int(os.environ["OMP_NUM_THREADS"])
+    return usable_cpus()
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return cpu_model()
+
+
+def machine_record(device: torch.device, precision: str | None = None) -> dict:
+    """What a run ran on, for its timings.json: a time means little without the machine beside it."""
+    record = {
+        "cpu": cpu_model(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_native_bf16": cpu_native_bf16(),
+        "usable_cpus": usable_cpus(),
+        "threads": torch.get_num_threads(),
+        "device": str(device),
+        "torch": torch.__version__,
+    }
+    if device.type == "cuda":
+        record["gpu"] = torch.cuda.get_device_name(device)
+        record["gpu_native_bf16"] = native_bf16(device)
+    if precision is not None:
+        record["precision"] = precision
+    return record
+
+
+def describe(record: dict) -> str:
+    """One line for a machine record: 'AMD EPYC, AVX2 without native bf16, 1 thread of 2 CPUs, fp32'."""
+    if not isinstance(record, dict):
+        return "an unrecorded machine"
+    bf16 = "native bf16" if record.get("cpu_native_bf16") else "without native bf16"
+    threads = record.get("threads")
+    text = f"{record.get('cpu', 'unknown CPU')}, {record.get('cpu_capability', '?')} {bf16}"
+    if threads is not None:
+        text += f", {threads} thread{'s' if threads != 1 else ''} of {record.get('usable_cpus', '?')} CPUs"
+    if record.get("gpu"):
+        text += f", GPU {record['gpu']}"
+    if record.get("precision"):
+        text += f", {record['precision']}"
+    return text
+
+
+def measured_on(records) -> str:
+    """The machines of several runs' metrics, each named once ('an unrecorded machine' for old runs)."""
+    names = list(dict.fromkeys(describe(r.get("machine")) for r in records))
+    return "; ".join(names) if names else "an unrecorded machine"

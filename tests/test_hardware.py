@@ -1,0 +1,135 @@
+"""Precision and threads chosen from the hardware, and the machine recorded beside every run's times."""
+
+import json
+
+import pytest
+import torch
+
+from hw3cli.core import hardware
+from hw3cli.core.device import resolve_device
+from tests.conftest import assert_usage_error
+from tests.test_gan import synthetic_fashion
+
+TINY_GAN = ["--epochs", "1", "--limit", "128", "--g-hidden", "8,16,32", "--d-hidden", "32,16,8", "--samples", "4"]
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_follows_the_cpus_bf16_support(monkeypatch, native):
+    monkeypatch.setattr(hardware, "cpu_native_bf16", lambda: native)
+    precision, warning = hardware.resolve_precision("auto", torch.device("cpu"))
+    assert (precision, warning) == ("bf16" if native else "fp32", None)
+
+
+def test_explicit_bf16_without_native_support_runs_with_a_warning(monkeypatch):
+    monkeypatch.setattr(hardware, "cpu_native_bf16", lambda: False)
+    precision, warning = hardware.resolve_precision("bf16", torch.device("cpu"))
+    assert precision == "bf16"
+    assert "no native bf16" in warning and "\n" not in warning
+    monkeypatch.setattr(hardware, "cpu_native_bf16", lambda: True)
+    assert hardware.resolve_precision("bf16", torch.device("cpu")) == ("bf16", None)
+    assert hardware.resolve_precision("fp32", torch.device("cpu")) == ("fp32", None)
+
+
+@pytest.mark.parametrize("supported", [True, False])
+def test_auto_precision_on_cuda_asks_for_native_bf16(monkeypatch, supported):
+    calls = []
+
+    def is_bf16_supported(including_emulation=True):
+        calls.append(including_emulation)
+        return supported
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", is_bf16_supported)
+    assert hardware.resolve_precision("auto", torch.device("cuda"))[0] == ("bf16" if supported else "fp32")
+    assert calls == [False]  # emulated bf16 (before compute capability 8.0) does not count
+
+
+def test_the_cpu_probe_reads_the_instruction_set(monkeypatch):
+    monkeypatch.setattr(hardware.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    assert hardware.cpu_native_bf16() is False
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
+    assert hardware.cpu_native_bf16() is True
+
+
+def fake_cgroup(tmp_path, monkeypatch, self_cgroup: str, files: dict[str, str], cpus: int):
+    for name, text in files.items():
+        (tmp_path / "cg" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "cg" / name).write_text(text)
+    (tmp_path / "self").write_text(self_cgroup)
+    monkeypatch.setattr(hardware, "CGROUP_ROOT", tmp_path / "cg")
+    monkeypatch.setattr(hardware, "SELF_CGROUP", tmp_path / "self")
+    monkeypatch.setattr(hardware.os, "sched_getaffinity", lambda pid: set(range(cpus)), raising=False)
+
+
+@pytest.mark.parametrize("self_cgroup, files, cpus, expected", [
+    ("0::/\n", {}, 8, 8),  # no quota: the affinity mask
+    ("0::/\n", {"cpu.max": "max 100000\n"}, 8, 8),
+    ("0::/job/step\n", {"job/step/cpu.max": "200000 100000\n"}, 8, 2),  # a container allowed 2 CPUs
+    ("0::/job/step\n", {"job/step/cpu.max": "150000 100000\n"}, 8, 1),  # 1.5 CPUs: a second thread would spin
+    ("0::/job/step\n", {"job/cpu.max": "300000 100000\n", "job/step/cpu.max": "max 100000\n"}, 8, 3),  # a parent's
+    ("0::/job\n", {"job/cpu.max": "50000 100000\n"}, 8, 1),  # half a CPU: still one thread
+    ("0::/job\n", {"job/cpu.max": "800000 100000\n"}, 2, 2),  # the affinity mask is smaller than the quota
+    ("3:cpu,cpuacct:/job\n", {"cpu,cpuacct/job/cpu.cfs_quota_us": "300000\n",
+                              "cpu,cpuacct/job/cpu.cfs_period_us": "100000\n"}, 16, 3),  # cgroup v1
+    ("3:cpu,cpuacct:/job\n", {"cpu,cpuacct/job/cpu.cfs_quota_us": "-1\n",
+                              "cpu,cpuacct/job/cpu.cfs_period_us": "100000\n"}, 16, 16),
+])
+def test_usable_cpus_honours_affinity_and_cgroup_quota(tmp_path, monkeypatch, self_cgroup, files, cpus, expected):
+    fake_cgroup(tmp_path, monkeypatch, self_cgroup, files, cpus)
+    assert hardware.usable_cpus() == expected
+
+
+def test_the_default_thread_count_is_what_the_process_may_use(tmp_path, monkeypatch):
+    fake_cgroup(tmp_path, monkeypatch, "0::/job\n", {"job/cpu.max": "200000 100000\n"}, 64)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    before = torch.get_num_threads()
+    try:
+        resolve_device("cpu", 0)
+        assert torch.get_num_threads() == 2  # not the 64 the host has
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")  # what the user or a batch system asked for wins
+        resolve_device("cpu", 0)
+        assert torch.get_num_threads() == 1
+        resolve_device("cpu", 3)  # and --threads wins over both
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_a_default_gan_run_records_its_precision_and_machine(cli, tmp_path):
+    fashion = synthetic_fashion(tmp_path / "fashion", n_train=256, n_test=64)
+    assert cli("train-gan", "--data-dir", fashion, "--out", tmp_path / "run", *TINY_GAN).code == 0
+    chosen = "bf16" if hardware.cpu_native_bf16() else "fp32"
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    timings = json.loads((tmp_path / "run" / "timings.json").read_text())
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["config"]["precision"] == "auto" and metrics["precision"] == chosen
+    machine = timings["machine"]
+    assert "machine" not in metrics  # the machine belongs with the times, not with what the seed determines
+    assert machine["precision"] == chosen and machine["cpu"] == hardware.cpu_model()
+    assert machine["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert machine["threads"] == torch.get_num_threads() and machine["device"] == "cpu"
+    assert machine["usable_cpus"] == hardware.usable_cpus()
+
+
+def test_bf16_asked_for_where_it_is_emulated_warns_once_and_trains(cli, tmp_path, monkeypatch):
+    monkeypatch.setattr(hardware, "cpu_native_bf16", lambda: False)
+    fashion = synthetic_fashion(tmp_path / "fashion", n_train=256, n_test=64)
+    r = cli("train-gan", "--data-dir", fashion, "--out", tmp_path / "run", "--precision", "bf16", *TINY_GAN)
+    assert r.code == 0, r.err
+    warnings = [line for line in r.err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "no native bf16" in warnings[0]
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["precision"] == "bf16"
+
+
+def test_precision_must_be_one_of_the_choices(cli, tmp_path):
+    fashion = synthetic_fashion(tmp_path / "fashion", n_train=256, n_test=64)
+    assert_usage_error(cli("classify", "--data-dir", fashion, "--from-scratch", "--out", tmp_path / "c",
+                           "--precision", "fp16"), "--precision")
+
+
+def test_describe_names_the_machine_in_one_line():
+    record = hardware.machine_record(torch.device("cpu"), "fp32")
+    text = hardware.describe(record)
+    assert record["cpu"] in text and "fp32" in text and "\n" not in text
+    assert hardware.describe(None) == "an unrecorded machine"
