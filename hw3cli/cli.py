@@ -6,9 +6,11 @@ line on stderr and exit code 2; Ctrl-C exits with 130.
 
 from __future__ import annotations
 
+import math
+import re
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 import typer
 
@@ -18,12 +20,67 @@ from hw3cli.errors import Hw3Error, Interrupted
 app = typer.Typer(
     name="hw3cli",
     help="The deep-learning assignment as reproducible experiments: a threshold-RNN adder, IMDB sentiment "
-    "(GRU vs MLP) and Fashion-MNIST GANs. Outputs go to artifacts/.",
+    "(GRU vs MLP) and Fashion-MNIST GANs. Outputs go to artifacts/ (relative to the current folder).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode=None,  # help texts are plain: rich markup would swallow every "[default: ...]"
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120},
 )
+
+# Every number is checked here, when the command line is parsed: a range for each, finite floats only (NaN and
+# infinity are refused), and upper bounds on sizes and counts. What depends on the machine (memory for a model
+# of that size) is checked by the experiment before it allocates anything.
+SEED_MAX = 2**63 - 1
+SIZE_MAX = 65_536  # widths of layers and embeddings
+COUNT_MAX = 10**9  # images, epochs, steps
+
+
+def _finite(low: float, high: float, low_open: bool = False, high_open: bool = False):
+    interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+
+    def parse(text):
+        if isinstance(text, float):
+            return text
+        try:
+            value = float(text)
+        except ValueError:
+            raise typer.BadParameter(f"'{text}' is not a number") from None
+        if not (math.isfinite(value) and low <= value <= high) or (low_open and value == low) or (
+                high_open and value == high):
+            raise typer.BadParameter(f"{text} is not a finite number in {interval}")
+        return value
+
+    return parse, interval
+
+
+def Real(flag: str, help: str, low: float, high: float, low_open: bool = False, high_open: bool = False):
+    """A float option that must be finite and in the interval, which its help shows."""
+    parse, interval = _finite(low, high, low_open, high_open)
+    return typer.Option(flag, help=f"{help} In {interval}.", parser=parse, metavar="FLOAT")
+
+
+def Count(flag: str, help: str, low: int = 1, high: int = COUNT_MAX, metavar: str = "INT"):
+    """An integer option (ASCII digits) from low to high, which its help shows."""
+
+    def parse(text):
+        if isinstance(text, int):
+            return text
+        if not re.fullmatch(r"[+-]?[0-9]+", str(text).strip()):
+            raise typer.BadParameter(f"'{text}' is not an integer")
+        value = int(text)
+        if value < low or value > high:
+            raise typer.BadParameter(f"must be at {'least' if value < low else 'most'} {low if value < low else high:,}"
+                                     f", got {value:,}")
+        return value
+
+    return typer.Option(flag, help=f"{help} From {low:,} to {high:,}.", parser=parse, metavar=metavar)
+
+
+def _device(text: str) -> str:
+    if not re.fullmatch(r"auto|cpu|mps|cuda(:[0-9]{1,3})?", str(text)):
+        raise typer.BadParameter(f"'{text}' is not a device: auto, cpu, cuda, cuda:N or mps")
+    return str(text)
 
 
 def _version(value: bool) -> None:
@@ -40,17 +97,19 @@ def _root(
 
 
 # Options every training command shares, declared once.
-Threads = Annotated[int, typer.Option(
-    "--threads", help="torch CPU threads (0: OMP_NUM_THREADS if set, else the CPUs this process may use: its "
-    "affinity and cgroup CPU quota).")]
+Threads = Annotated[int, Count(
+    "--threads", "torch CPU threads (0: OMP_NUM_THREADS if set, else the CPUs this process may use: its "
+    "affinity and cgroup CPU quota).", 0, 256)]
+Seed = Annotated[int, Count("--seed", "Seeds weights, batch order and every random draw.", 0, SEED_MAX)]
 Deterministic = Annotated[bool, typer.Option(
     "--deterministic", help="PyTorch's deterministic kernels (for GPUs; seeded CPU runs already repeat exactly). "
     "An operation without a deterministic version is then an error.")]
 DetectAnomaly = Annotated[bool, typer.Option(
     "--detect-anomaly",
     help="Debugging: autograd anomaly mode names the operation whose backward made a NaN (several times slower).")]
-Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or mps.")]
-Precision = Annotated[str, typer.Option(
+Device = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.", parser=_device,
+                                     metavar="DEVICE")]
+Precision = Annotated[Literal["auto", "fp32", "bf16"], typer.Option(
     "--precision", help="auto: bf16 autocast where the device computes bf16 natively (CUDA with bf16, a CPU with "
     "AVX512_BF16 or AMX), else fp32; or fp32, or bf16 (autocast; changes the arithmetic, and is slow where bf16 "
     "is emulated).")]
@@ -67,15 +126,15 @@ def rnn_add(
     show_weights: bool = typer.Option(False, "--show-weights", help="Also print U, W, b_h, v, b_y and h0."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object for scripts."),
     save: Optional[Path] = typer.Option(None, "--save", help="Also write the JSON result to this file."),
-    verify: Optional[int] = typer.Option(
-        None, "--verify", metavar="N", help="Check every pair of numbers up to N bits, then random pairs."
-    ),
-    random_pairs: int = typer.Option(1000, "--random-pairs", help="With --verify: random pairs to check."),
-    random_bits: int = typer.Option(256, "--random-bits", help="With --verify: bits of the random pairs."),
+    verify: Annotated[Optional[int], Count(
+        "--verify", "Check every pair of numbers up to N bits, then random pairs.", 1, 14, "N")] = None,
+    random_pairs: Annotated[int, Count("--random-pairs", "With --verify: random pairs to check.", 0, 10**7)] = 1000,
+    random_bits: Annotated[int, Count("--random-bits", "With --verify: bits of the random pairs.", 1, 100_000)] = 256,
     learn: bool = typer.Option(False, "--learn", help="Train the 3-unit network by gradient descent instead."),
-    seeds: int = typer.Option(5, "--seeds", help="With --learn: how many seeds to train."),
-    seed: int = typer.Option(0, "--seed", help="First seed (--learn) or the random pairs' seed (--verify)."),
-    steps: int = typer.Option(2000, "--steps", help="With --learn: Adam steps per seed."),
+    seeds: Annotated[int, Count("--seeds", "With --learn: how many seeds to train.", 1, 10_000)] = 5,
+    seed: Annotated[int, Count("--seed", "First seed (--learn) or the random pairs' seed (--verify).", 0,
+                               SEED_MAX)] = 0,
+    steps: Annotated[int, Count("--steps", "With --learn: Adam steps per seed.", 1, 10**7)] = 2000,
     weights: Optional[Path] = typer.Option(
         None, "--weights", help="Use a learned adder (learned.safetensors) instead of the hand-set weights."
     ),
@@ -83,7 +142,7 @@ def rnn_add(
     overwrite: Overwrite = False,
     resume: bool = typer.Option(False, "--resume", help="With --learn: continue an interrupted run (same options) "
                                 "from its last finished seed."),
-    threads: int = typer.Option(0, "--threads", help="With --verify or --learn: torch CPU threads (0: default)."),
+    threads: Threads = 0,
     deterministic: Deterministic = False,
     detect_anomaly: DetectAnomaly = False,
 ) -> int:
@@ -115,14 +174,17 @@ def preprocess(
     download: bool = typer.Option(False, "--download", help="Fetch aclImdb_v1.tar.gz (checksummed) into --cache-dir."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Where --download keeps the tarball."),
     out: Path = typer.Option(Path("artifacts/imdb/data"), "--out", help="Output folder."),
-    max_len: int = typer.Option(400, "--max-len", help="Indices per review: shorter ones are left-padded with 0."),
-    truncate: str = typer.Option(
+    max_len: Annotated[int, Count("--max-len", "Indices per review: shorter ones are left-padded with 0.", 1,
+                                  100_000)] = 400,
+    truncate: Literal["head", "tail"] = typer.Option(
         "head", "--truncate", help="Longer reviews keep their first (head) or last (tail) tokens."
     ),
-    min_freq: int = typer.Option(1, "--min-freq", help="Words seen fewer times in training become <unk>."),
-    max_vocab: Optional[int] = typer.Option(None, "--max-vocab", help="Vocabulary size cap, <pad> and <unk> included."),
-    dev_fraction: float = typer.Option(0.2, "--dev-fraction", help="Share of training held out as dev (stratified)."),
-    seed: int = typer.Option(0, "--seed", help="Seeds the dev split."),
+    min_freq: Annotated[int, Count("--min-freq", "Words seen fewer times in training become <unk>.")] = 1,
+    max_vocab: Annotated[Optional[int], Count("--max-vocab", "Vocabulary size cap, <pad> and <unk> included.", 3,
+                                              10**8)] = None,
+    dev_fraction: Annotated[float, Real("--dev-fraction", "Share of training held out as dev (stratified).", 0, 1,
+                                        True, True)] = 0.2,
+    seed: Annotated[int, Count("--seed", "Seeds the dev split.", 0, SEED_MAX)] = 0,
 ) -> int:
     """IMDB text to a JSON vocabulary (from the training split only) and left-padded index matrices."""
     from hw3cli.experiments import preprocess as exp
@@ -146,22 +208,24 @@ BUCKET_HELP = (
 def train_gru(
     data: Path = typer.Option(Path("artifacts/imdb/data"), "--data", help=DATA_HELP),
     out: Path = typer.Option(Path("artifacts/imdb/gru"), "--out", help="Run folder to write."),
-    embed_dim: int = typer.Option(128, "--embed-dim", help="Embedding size."),
-    hidden: int = typer.Option(128, "--hidden", help="GRU hidden units."),
-    layers: int = typer.Option(1, "--layers", help="Stacked GRU layers."),
-    dropout: float = typer.Option(0.3, "--dropout", help="Dropout on the embeddings and the last hidden state."),
-    epochs: int = typer.Option(6, "--epochs", help="At most this many epochs."),
-    batch_size: int = typer.Option(64, "--batch-size", help="Reviews per step."),
-    lr: float = typer.Option(2e-3, "--lr", help="Adam learning rate."),
-    weight_decay: float = typer.Option(0.0, "--weight-decay", help="Adam weight decay."),
-    clip: float = typer.Option(1.0, "--clip", help="Gradient-norm clipping threshold."),
-    patience: int = typer.Option(2, "--patience", help="Early stopping: epochs without a better dev accuracy."),
+    embed_dim: Annotated[int, Count("--embed-dim", "Embedding size.", 1, SIZE_MAX)] = 128,
+    hidden: Annotated[int, Count("--hidden", "GRU hidden units.", 1, SIZE_MAX)] = 128,
+    layers: Annotated[int, Count("--layers", "Stacked GRU layers.", 1, 64)] = 1,
+    dropout: Annotated[float, Real("--dropout", "Dropout on the embeddings and the last hidden state.", 0, 1,
+                                   high_open=True)] = 0.3,
+    epochs: Annotated[int, Count("--epochs", "At most this many epochs.", 1, 100_000)] = 6,
+    batch_size: Annotated[int, Count("--batch-size", "Reviews per step.", 1, 10**6)] = 64,
+    lr: Annotated[float, Real("--lr", "Adam learning rate.", 0, 10, low_open=True)] = 2e-3,
+    weight_decay: Annotated[float, Real("--weight-decay", "Adam weight decay.", 0, 10)] = 0.0,
+    clip: Annotated[float, Real("--clip", "Gradient-norm clipping threshold.", 0, 1e6, low_open=True)] = 1.0,
+    patience: Annotated[int, Count("--patience", "Early stopping: epochs without a better dev accuracy.", 1,
+                                   100_000)] = 2,
     bucket: bool = typer.Option(True, "--bucket/--no-bucket", help=BUCKET_HELP),
     precision: Precision = "auto",
     threads: Threads = 0,
     deterministic: Deterministic = False,
     detect_anomaly: DetectAnomaly = False,
-    seed: int = typer.Option(0, "--seed", help="Seeds weights, batch order and dropout."),
+    seed: Seed = 0,
     device: Device = "auto",
     overwrite: Overwrite = False,
     resume: Resume = False,
@@ -181,25 +245,27 @@ def train_gru(
 def train_mlp(
     data: Path = typer.Option(Path("artifacts/imdb/data"), "--data", help=DATA_HELP),
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder [default: artifacts/imdb/mlp-INPUT]."),
-    input: str = typer.Option(
+    input: Literal["ids", "embedding"] = typer.Option(
         "embedding", "--input",
         help="ids: the 400 raw indices are the features (the assignment's literal reading); embedding: each "
         "index embedded, the 400 embeddings concatenated.",
     ),
-    embed_dim: int = typer.Option(16, "--embed-dim", help="Embedding size (--input embedding)."),
-    hidden: int = typer.Option(64, "--hidden", help="Hidden units."),
-    dropout: float = typer.Option(0.5, "--dropout", help="Dropout on the input features and the hidden layer."),
-    epochs: int = typer.Option(30, "--epochs", help="At most this many epochs."),
-    batch_size: int = typer.Option(64, "--batch-size", help="Reviews per step."),
-    lr: float = typer.Option(2e-3, "--lr", help="Adam learning rate."),
-    weight_decay: float = typer.Option(0.0, "--weight-decay", help="Adam weight decay."),
-    clip: float = typer.Option(1.0, "--clip", help="Gradient-norm clipping threshold."),
-    patience: int = typer.Option(6, "--patience", help="Early stopping: epochs without a better dev accuracy."),
+    embed_dim: Annotated[int, Count("--embed-dim", "Embedding size (--input embedding).", 1, SIZE_MAX)] = 16,
+    hidden: Annotated[int, Count("--hidden", "Hidden units.", 1, SIZE_MAX)] = 64,
+    dropout: Annotated[float, Real("--dropout", "Dropout on the input features and the hidden layer.", 0, 1,
+                                   high_open=True)] = 0.5,
+    epochs: Annotated[int, Count("--epochs", "At most this many epochs.", 1, 100_000)] = 30,
+    batch_size: Annotated[int, Count("--batch-size", "Reviews per step.", 1, 10**6)] = 64,
+    lr: Annotated[float, Real("--lr", "Adam learning rate.", 0, 10, low_open=True)] = 2e-3,
+    weight_decay: Annotated[float, Real("--weight-decay", "Adam weight decay.", 0, 10)] = 0.0,
+    clip: Annotated[float, Real("--clip", "Gradient-norm clipping threshold.", 0, 1e6, low_open=True)] = 1.0,
+    patience: Annotated[int, Count("--patience", "Early stopping: epochs without a better dev accuracy.", 1,
+                                   100_000)] = 6,
     precision: Precision = "auto",
     threads: Threads = 0,
     deterministic: Deterministic = False,
     detect_anomaly: DetectAnomaly = False,
-    seed: int = typer.Option(0, "--seed", help="Seeds weights, batch order and dropout."),
+    seed: Seed = 0,
     device: Device = "auto",
     overwrite: Overwrite = False,
     resume: Resume = False,
@@ -219,7 +285,7 @@ def train_mlp(
 def predict(
     source: str = typer.Argument("-", help="A file with one review per line, or - for standard input."),
     model: Path = typer.Option(..., "--model", help="A run folder of train-gru or train-mlp."),
-    batch_size: int = typer.Option(256, "--batch-size", help="Reviews per forward pass."),
+    batch_size: Annotated[int, Count("--batch-size", "Reviews per forward pass.", 1, 100_000)] = 256,
     device: Device = "auto",
 ) -> int:
     """Classify reviews, one per line: prints probability<TAB>label (positive/negative) per line."""
@@ -241,50 +307,56 @@ def compare_imdb(
 
 @app.command("train-gan")
 def train_gan(
-    loss: str = typer.Option(
+    loss: Literal["vanilla", "mse", "wgan", "lsgan"] = typer.Option(
         "vanilla", "--loss",
         help="vanilla (D: -log D(x) - log(1-D(G(z))), G: -log D(G(z))); mse (no D: G minimises (x - G(z))^2); "
         "wgan (critic without sigmoid, weights clipped to [-clip, clip], RMSprop, 5 critic steps); "
         "lsgan (least squares).",
     ),
-    out: Optional[Path] = typer.Option(None, "--out", help="Run folder [default: artifacts/gan/LOSS, "
-                                       "artifacts/gan/wgan-clipC for wgan]."),
-    epochs: int = typer.Option(30, "--epochs", help="Passes over the training images."),
-    batch_size: int = typer.Option(64, "--batch-size", help="Images per step."),
-    noise_dim: int = typer.Option(100, "--noise-dim", help="Size of G's Gaussian input."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default: artifacts/gan/LOSS; "
+                                       "artifacts/gan/wgan-clipC for wgan)."),
+    epochs: Annotated[int, Count("--epochs", "Passes over the training images.", 1, 100_000)] = 30,
+    batch_size: Annotated[int, Count("--batch-size", "Images per step.", 1, 10**6)] = 64,
+    noise_dim: Annotated[int, Count("--noise-dim", "Size of G's Gaussian input.", 1, SIZE_MAX)] = 100,
     g_hidden: str = typer.Option("256,512,1024", "--g-hidden", help="G's three hidden layer sizes."),
     d_hidden: str = typer.Option("1024,512,256", "--d-hidden", help="D's three hidden layer sizes."),
-    lr: Optional[float] = typer.Option(None, "--lr", help="Learning rate [default: 2e-4 Adam; wgan 5e-5 RMSprop]."),
-    clip: float = typer.Option(0.01, "--clip", help="wgan: clip every critic weight to [-clip, clip]."),
-    critic_steps: Optional[int] = typer.Option(None, "--critic-steps", help="D steps per G step [wgan 5, else 1]."),
-    sample_every: int = typer.Option(0, "--sample-every", help="Also keep samples every N epochs."),
-    samples: int = typer.Option(64, "--samples", help="Fixed-noise samples per grid."),
+    lr: Annotated[Optional[float], Real("--lr", "Learning rate (default: 2e-4 with Adam; 5e-5 with RMSprop for "
+                                        "wgan).", 0, 10, low_open=True)] = None,
+    clip: Annotated[float, Real("--clip", "wgan: clip every critic weight to [-clip, clip].", 0, 1000,
+                                low_open=True)] = 0.01,
+    critic_steps: Annotated[Optional[int], Count("--critic-steps", "D steps per G step (default: 5 for wgan, "
+                                                 "else 1).", 1, 1000)] = None,
+    sample_every: Annotated[int, Count("--sample-every", "Also keep samples every N epochs (0: start, middle and "
+                                       "end only).", 0, 100_000)] = 0,
+    samples: Annotated[int, Count("--samples", "Fixed-noise samples per grid.", 1, 10_000)] = 64,
     precision: Precision = "auto",
     threads: Threads = 0,
     deterministic: Deterministic = False,
     detect_anomaly: DetectAnomaly = False,
-    seed: int = typer.Option(0, "--seed", help="Seeds weights, batches, noise and the fixed sample noise."),
+    seed: Annotated[int, Count("--seed", "Seeds weights, batches, noise and the fixed sample noise.", 0,
+                               SEED_MAX)] = 0,
     device: Device = "auto",
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder with the four Fashion-MNIST IDX files "
-                                            "[default: /usr/share/datasets/fashion-mnist, then torchvision's root]."),
+                                            "(default: /usr/share/datasets/fashion-mnist, then torchvision's root)."),
     download: bool = typer.Option(False, "--download", help="Let torchvision download Fashion-MNIST."),
-    limit: int = typer.Option(0, "--limit", help="Train on the first N images only (0: all)."),
-    unroll: Optional[int] = typer.Option(
-        None, "--unroll", metavar="K",
-        help="Unrolled GAN: train G against D as it will be after K more steps. See --unroll-mode.",
-    ),
-    unroll_mode: str = typer.Option(
+    limit: Annotated[int, Count("--limit", "Train on the first N images only (0: all).", 0)] = 0,
+    unroll: Annotated[Optional[int], Count(
+        "--unroll", "Unrolled GAN: train G against D as it will be after K more steps. See --unroll-mode.", 1, 100,
+        "K")] = None,
+    unroll_mode: Literal["surrogate", "exact"] = typer.Option(
         "surrogate", "--unroll-mode",
         help="surrogate (the assignment's scheme): a copy of D (and of its optimizer state) takes K steps on fresh "
         "batches and G is trained against the copy; the real D is untouched and no gradient flows through the "
         "K steps. exact (Metz et al. 2016): D's weights are unrolled through K differentiable SGD steps, so G's "
         "gradient also flows through D's reaction to G's samples (vanilla and lsgan only).",
     ),
-    unroll_lr: float = typer.Option(1e-3, "--unroll-lr", help="Exact unrolling: the SGD step size."),
+    unroll_lr: Annotated[float, Real("--unroll-lr", "Exact unrolling: the SGD step size.", 0, 10,
+                                     low_open=True)] = 1e-3,
     classifier: Optional[Path] = typer.Option(
         None, "--classifier", help="A classify run: measure sample quality (Frechet distance, inception score, "
         "class histogram) at the end and every --eval-every epochs."),
-    eval_every: int = typer.Option(0, "--eval-every", help="With --classifier: measure every N epochs."),
+    eval_every: Annotated[int, Count("--eval-every", "With --classifier: measure every N epochs (0: at the end).",
+                                     0, 100_000)] = 0,
     conditional: bool = typer.Option(
         False, "--conditional", help="Conditional GAN: a one-hot class label is concatenated to G's noise and to "
         "D's image (first layers widened); sample grids show one row per class. Works with vanilla, lsgan and wgan."),
@@ -307,10 +379,10 @@ def train_gan(
 @app.command("cgan-sample")
 def cgan_sample(
     generator: Path = typer.Option(..., "--generator", help="A train-gan --conditional run folder."),
-    per_class: int = typer.Option(3, "--per-class", help="Samples of each class."),
+    per_class: Annotated[int, Count("--per-class", "Samples of each class.", 1, 10_000)] = 3,
     classes: str = typer.Option("0,1,2,3,4,5,6,7,8,9", "--classes",
                                 help="Class indices or names, comma-separated (e.g. 0,7,9 or 'sneaker,bag')."),
-    seed: int = typer.Option(0, "--seed", help="Seeds the noise."),
+    seed: Annotated[int, Count("--seed", "Seeds the noise.", 0, SEED_MAX)] = 0,
     out: Path = typer.Option(Path("artifacts/gan/cgan-samples.png"), "--out", help="The labelled grid (PNG)."),
     tensor: Optional[Path] = typer.Option(None, "--tensor", help="Also save images and labels as safetensors."),
     classifier: Optional[Path] = typer.Option(None, "--classifier",
@@ -329,14 +401,14 @@ def classify(
                                    help="A train-gan run whose discriminator initialises the hidden layers."),
     from_scratch: bool = typer.Option(False, "--from-scratch", help="Start from random weights instead."),
     out: Path = typer.Option(Path("artifacts/gan/classifier"), "--out", help="Run folder."),
-    epochs: int = typer.Option(30, "--epochs", help="Passes over the training images."),
-    batch_size: int = typer.Option(128, "--batch-size", help="Images per step."),
-    lr: float = typer.Option(1e-3, "--lr", help="AdamW peak learning rate (cosine decay)."),
-    dropout: float = typer.Option(0.2, "--dropout", help="Dropout after every hidden layer."),
-    shift: int = typer.Option(0, "--shift", help="Random shifts of up to this many pixels (augmentation)."),
-    validation: int = typer.Option(5000, "--validation", help="Training images held out to watch accuracy."),
+    epochs: Annotated[int, Count("--epochs", "Passes over the training images.", 1, 100_000)] = 30,
+    batch_size: Annotated[int, Count("--batch-size", "Images per step.", 1, 10**6)] = 128,
+    lr: Annotated[float, Real("--lr", "AdamW peak learning rate (cosine decay).", 0, 10, low_open=True)] = 1e-3,
+    dropout: Annotated[float, Real("--dropout", "Dropout after every hidden layer.", 0, 1, high_open=True)] = 0.2,
+    shift: Annotated[int, Count("--shift", "Random shifts of up to this many pixels (augmentation).", 0, 13)] = 0,
+    validation: Annotated[int, Count("--validation", "Training images held out to watch accuracy.")] = 5000,
     flip: bool = typer.Option(True, "--flip/--no-flip", help="Random horizontal flips (augmentation)."),
-    seed: int = typer.Option(0, "--seed", help="Seeds weights, batch order and augmentation."),
+    seed: Annotated[int, Count("--seed", "Seeds weights, batch order and augmentation.", 0, SEED_MAX)] = 0,
     precision: Precision = "auto",
     threads: Threads = 0,
     deterministic: Deterministic = False,
@@ -344,7 +416,7 @@ def classify(
     device: Device = "auto",
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder with the four Fashion-MNIST IDX files."),
     download: bool = typer.Option(False, "--download", help="Let torchvision download Fashion-MNIST."),
-    limit: int = typer.Option(0, "--limit", help="Use the first N training images only (0: all)."),
+    limit: Annotated[int, Count("--limit", "Use the first N training images only (0: all).", 0)] = 0,
     overwrite: Overwrite = False,
     resume: Resume = False,
 ) -> int:
@@ -362,8 +434,8 @@ def classify(
 def histogram(
     generator: list[Path] = typer.Option(..., "--generator", help="A train-gan run folder (repeat the option)."),
     classifier: Path = typer.Option(Path("artifacts/gan/classifier"), "--classifier", help="A classify run."),
-    n: int = typer.Option(3000, "-n", help="Samples per generator."),
-    seed: int = typer.Option(0, "--seed", help="Seeds the noise and the real baseline images."),
+    n: Annotated[int, Count("-n", "Samples per generator.", 1, 10**6)] = 3000,
+    seed: Annotated[int, Count("--seed", "Seeds the noise and the real baseline images.", 0, SEED_MAX)] = 0,
     out: Path = typer.Option(Path("artifacts/gan/histograms"), "--out", help="Folder for the figure and JSON."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder with the four Fashion-MNIST IDX files."),
 ) -> int:

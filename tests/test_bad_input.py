@@ -2,62 +2,10 @@
 model, wrong types, out-of-range numbers. Each must exit with code 2 and one line on stderr naming the problem,
 print no traceback, and leave the output folder exactly as it was."""
 
-import shutil
 
 import pytest
 
-from tests.conftest import assert_usage_error, snapshot
-from tests.test_gan import synthetic_fashion
-from tests.test_preprocess import write_assignment
-from tests.test_sentiment import DECISIVE
-
-TINY_GAN = ["--epochs", "1", "--limit", "256", "--g-hidden", "8,16,32", "--d-hidden", "32,16,8", "--samples", "10"]
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    """Real (tiny) runs of every kind, and damaged copies of them."""
-    from hw3cli.cli import main
-
-    w = tmp_path_factory.mktemp("world")
-
-    def run(*args):
-        try:
-            main([str(a) for a in args])
-        except SystemExit as exc:
-            assert exc.code == 0, args
-
-    fashion = synthetic_fashion(w / "fashion", n_train=512, n_test=128)
-    run("preprocess", "--source", write_assignment(w / "imdb-src", reviews=DECISIVE), "--out", w / "imdb",
-        "--max-len", "10")
-    run("train-gru", "--data", w / "imdb", "--out", w / "gru", "--epochs", "1", "--embed-dim", "4", "--hidden", "4")
-    run("train-gan", "--data-dir", fashion, "--out", w / "gan", *TINY_GAN)
-    run("train-gan", "--data-dir", fashion, "--out", w / "cgan", "--conditional", *TINY_GAN)
-    run("classify", "--data-dir", fashion, "--init-from", w / "gan", "--out", w / "clf", "--epochs", "1",
-        "--validation", "100")
-
-    (w / "garbage.bin").write_bytes(bytes(range(256)) * 8)
-    (w / "empty").mkdir()
-    garbage_idx = w / "garbage-idx"
-    shutil.copytree(fashion, garbage_idx)
-    for f in garbage_idx.iterdir():
-        f.write_bytes(b"\x1f\x8b not really gzip")
-    shutil.copytree(w / "gan", w / "gan-truncated")
-    for g in (w / "gan-truncated").glob("*.safetensors"):
-        g.write_bytes(g.read_bytes()[: g.stat().st_size // 2])
-    shutil.copytree(w / "gan", w / "gan-tampered")
-    g = w / "gan-tampered" / "generator.safetensors"
-    data = bytearray(g.read_bytes())
-    data[8:40] = b"#" * 32  # the JSON header of the safetensors file
-    g.write_bytes(bytes(data))
-    shutil.copytree(w / "gru", w / "gru-badvocab")
-    (w / "gru-badvocab" / "vocab.json").write_text("[1, 2, 3]")
-    shutil.copytree(w / "gru", w / "gru-notjson")
-    (w / "gru-notjson" / "vocab.json").write_text("{not json")
-    shutil.copytree(w / "imdb", w / "imdb-garbage")
-    (w / "imdb-garbage" / "data.safetensors").write_bytes(b"\x00" * 100)
-    (w / "reviews.txt").write_text("a fine film\n")
-    return {"w": w, "fashion": fashion}
+from tests.conftest import TINY_GAN, assert_usage_error, snapshot
 
 
 def cases():

@@ -139,7 +139,7 @@ def test_compare_gan(cli, tmp_path):
 
 
 @pytest.mark.parametrize("args,word", [
-    (("--loss", "hinge"), "unknown --loss"),
+    (("--loss", "hinge"), "'hinge' is not one of"),
     (("--loss", "wgan", "--clip", "0"), "--clip"),
     (("--loss", "wgan", "--clip", "-1"), "--clip"),
     (("--g-hidden", "256,x,1024"), "--g-hidden"),

@@ -49,14 +49,17 @@ def fake_run(folder: Path, experiment: str, metrics: dict, command: str) -> None
 
 
 def gan_metrics(d_loss: float, diversity: float, summary: str) -> dict:
-    return {"epochs": [{"epoch": 1, "g_loss": 1.0, "d_loss": d_loss, "real_score": 0.1, "fake_score": -0.1}],
-            "sample_diversity": diversity, "summary": summary}
+    return {"loss": "wgan", "epochs": [{"epoch": 1, "g_loss": 1.0, "d_loss": d_loss, "real_score": 0.1,
+                                        "fake_score": -0.1}],
+            "sample_diversity": diversity, "real_diversity": 0.3, "summary": summary, "images_per_second": 900.0,
+            "total_seconds": 60.0}
 
 
 def test_report_from_fake_runs_names_numbers_and_missing_runs(cli, tmp_path):
     art = tmp_path / "artifacts"
     fake_run(art / "imdb" / "gru", "train-gru", {"test_accuracy": 0.8876, "dev_accuracy": 0.8986,
-                                                "parameters": 1234, "seconds_per_epoch": 33.0},
+                                                "parameters": 1234, "seconds_per_epoch": 33.0,
+                                                "epochs": [{"epoch": 1}], "best_epoch": 1},
              "hw3cli train-gru --out artifacts/imdb/gru")
     (art / "imdb" / "gru" / "curves.png").write_bytes(b"\x89PNG fake")
     for clip, d_loss, diversity in (("0.1", -0.9, 0.20), ("0.01", -0.3, 0.25), ("0.001", -0.05, 0.1),

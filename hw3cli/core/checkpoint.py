@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import mmap
 import os
 from collections.abc import Callable
@@ -16,7 +17,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 
 from hw3cli import __version__
-from hw3cli.core.files import atomic_write_bytes
+from hw3cli.core.files import atomic_write_bytes, open_input
+from hw3cli.core.memory import require as require_memory
 from hw3cli.errors import Hw3Error
 
 FORMAT = "hw3cli"
@@ -123,20 +125,65 @@ def _metadata(kind: str, model_args: dict[str, Any] | None, extra: dict[str, Any
     return metadata
 
 
+HEADER_LIMIT = 100 * 2**20  # safetensors' own limit on the JSON header
+_ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
+
+
+def read_safetensors(path: str | os.PathLike, what: str = "checkpoint") -> tuple[dict[str, torch.Tensor], dict]:
+    """A safetensors file read header first: the header's every tensor (dtype, shape, offsets) is checked against
+    the file's size and the memory available before any tensor data is read. Returns (tensors, metadata)."""
+    path = Path(path)
+    with open_input(path, what) as handle:
+        try:
+            size = os.fstat(handle.fileno()).st_size
+            length = int.from_bytes(handle.read(8), "little") if size >= 8 else -1
+            if not 0 < length <= min(HEADER_LIMIT, size - 8):
+                raise ValueError("its header length does not fit the file")
+            header = json.loads(handle.read(length).decode("utf-8"))
+            if not isinstance(header, dict):
+                raise ValueError("its header is not a JSON object")
+            metadata = header.pop("__metadata__", {}) or {}
+            if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+                raise ValueError("its metadata is not a table of strings")
+            end = _check_layout(header)
+            if 8 + length + end != size:
+                raise ValueError(f"its header describes {end:,} bytes of tensors, the file holds {size - 8 - length:,}")
+            require_memory(end, f"{what} {path}")
+            handle.seek(0)
+            tensors = st_load(handle.read())
+        except (SafetensorError, ValueError, json.JSONDecodeError, UnicodeDecodeError, OverflowError) as exc:
+            raise Hw3Error(f"{path} is not a readable safetensors {what} ({exc})") from None
+        except OSError as exc:
+            raise Hw3Error(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    return tensors, dict(metadata)
+
+
+def _check_layout(header: dict) -> int:
+    """Every tensor entry well formed and the entries tiling the data without gaps; returns the data's size."""
+    spans = []
+    for name, info in header.items():
+        if not isinstance(info, dict) or info.get("dtype") not in _ITEMSIZE:
+            raise ValueError(f"tensor {name!r} has no known dtype")
+        shape, offsets = info.get("shape"), info.get("data_offsets")
+        if not (isinstance(shape, list) and all(type(d) is int and d >= 0 for d in shape)):
+            raise ValueError(f"tensor {name!r} has a malformed shape")
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(o) is int for o in offsets)):
+            raise ValueError(f"tensor {name!r} has malformed offsets")
+        if offsets[0] < 0 or offsets[1] - offsets[0] != math.prod(shape) * _ITEMSIZE[info["dtype"]]:
+            raise ValueError(f"tensor {name!r}: its offsets do not match its shape")
+        spans.append(tuple(offsets))
+    end = 0
+    for start, stop in sorted(spans):
+        if start != end:
+            raise ValueError("its tensors overlap or leave gaps")
+        end = stop
+    return end
+
+
 def load_checkpoint(path: str | os.PathLike, kind: str | tuple[str, ...] | None = None):
     """Return (tensors, metadata) with `model_args` decoded; refuse files of another kind."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise Hw3Error(f"checkpoint not found: {path}") from None
-    except OSError as exc:
-        raise Hw3Error(f"cannot read checkpoint {path}: {exc.strerror or exc}") from None
-    try:
-        tensors = st_load(data)
-        metadata = _read_metadata(data)
-    except (SafetensorError, ValueError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise Hw3Error(f"{path} is not a readable safetensors checkpoint ({exc})") from None
+    tensors, metadata = read_safetensors(path)
     if metadata.get("format") != FORMAT:
         raise Hw3Error(f"{path} is not an hw3cli checkpoint (no hw3cli metadata)")
     kinds = (kind,) if isinstance(kind, str) else kind
@@ -148,6 +195,8 @@ def load_checkpoint(path: str | os.PathLike, kind: str | tuple[str, ...] | None 
         metadata["model_args"] = json.loads(metadata.get("model_args", "{}"))
     except json.JSONDecodeError:
         raise Hw3Error(f"{path} has corrupt model arguments in its metadata") from None
+    if not isinstance(metadata["model_args"], dict):
+        raise Hw3Error(f"{path} has corrupt model arguments in its metadata (not a JSON object)")
     return tensors, metadata
 
 
@@ -157,9 +206,18 @@ def load_model(path: str | os.PathLike, kind: str | tuple[str, ...],
     checkpoint whose arguments or tensors do not fit is a one-line error naming `what` was expected."""
     tensors, metadata = load_checkpoint(path, kind)
     try:
+        # Built on the meta device first: arguments that do not match the file's tensors (or that ask for a model
+        # of many GB) are refused before anything is allocated; the real model is then the file's own size.
+        with torch.device("meta"):
+            skeleton = build(metadata["kind"], metadata["model_args"])
+        expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+        found = {k: tuple(v.shape) for k, v in tensors.items()}
+        if expected != found:
+            differ = sorted(set(expected) ^ set(found)) or sorted(k for k in expected if expected[k] != found[k])
+            raise ValueError(f"its arguments and its tensors disagree on {', '.join(differ[:3])}")
         model = build(metadata["kind"], metadata["model_args"])
         model.load_state_dict(tensors)
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+    except (KeyError, TypeError, ValueError, RuntimeError, OverflowError) as exc:
         raise Hw3Error(f"{path} does not rebuild a {what} ({exc})") from None
     return model, metadata
 
@@ -189,12 +247,3 @@ def load_optimizer_tensors(optimizer: torch.optim.Optimizer, prefix: str, tensor
         index, key = name.split(".", 1)
         state.setdefault(int(index), {})[key] = value
     optimizer.load_state_dict({"state": state, "param_groups": rest["param_groups"]})
-
-
-def _read_metadata(data: bytes) -> dict[str, str]:
-    # safetensors' header: 8-byte little-endian length, then a JSON object.
-    if len(data) < 8:
-        raise ValueError("file too short")
-    size = int.from_bytes(data[:8], "little")
-    header = json.loads(data[8 : 8 + size].decode("utf-8"))
-    return dict(header.get("__metadata__", {}))

@@ -1,17 +1,89 @@
-"""Atomic file and folder writes, so an interrupted or failed run never leaves a half-written output."""
+"""The one way this tool opens its inputs and writes its outputs.
+
+Inputs: only regular files are read (a directory, FIFO, device or symbolic-link loop is a one-line error, never a
+hang), with a size limit where the format bounds it. Outputs: written atomically (temp file, fsync, rename), never
+over anything but a regular file, and, inside `all_or_nothing()`, only once the whole command has succeeded.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import errno
 import json
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from hw3cli.errors import Hw3Error
+
+_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def _kind(mode: int) -> str:
+    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+
+
+def where(path: str | os.PathLike) -> str:
+    """A path as the user gave it, with the folder a relative path is taken from."""
+    path = Path(path)
+    return str(path) if path.is_absolute() else f"{path} (relative to the current folder {Path.cwd()})"
+
+
+def input_file(path: str | os.PathLike, what: str = "file") -> Path:
+    """`path` if it is a regular file (after following links); otherwise a one-line error saying what it is."""
+    path = Path(path)
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise Hw3Error(f"{what} not found: {where(path)}") from None
+    except OSError as exc:
+        reason = "a loop of symbolic links" if exc.errno == errno.ELOOP else (exc.strerror or str(exc))
+        raise Hw3Error(f"cannot read {what} {path}: {reason}") from None
+    if not stat.S_ISREG(mode):
+        raise Hw3Error(f"{what} {path} is {_kind(mode)}, not a regular file")
+    return path
+
+
+def input_folder(path: str | os.PathLike, what: str = "folder") -> Path:
+    """`path` if it is a folder; otherwise a one-line error."""
+    path = Path(path)
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise Hw3Error(f"{what} not found: {where(path)}") from None
+    except OSError as exc:
+        reason = "a loop of symbolic links" if exc.errno == errno.ELOOP else (exc.strerror or str(exc))
+        raise Hw3Error(f"cannot read {what} {path}: {reason}") from None
+    if not stat.S_ISDIR(mode):
+        raise Hw3Error(f"{what} {path} is {_kind(mode) if not stat.S_ISREG(mode) else 'a file'}, not a folder")
+    return path
+
+
+def open_input(path: str | os.PathLike, what: str = "file") -> BinaryIO:
+    """A regular file opened for reading in binary."""
+    path = input_file(path, what)
+    try:
+        return open(path, "rb")
+    except OSError as exc:
+        raise Hw3Error(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+
+
+def read_input(path: str | os.PathLike, what: str = "file", limit: int | None = None) -> bytes:
+    """A regular file's bytes; one that is larger than `limit` is refused before it is read."""
+    with open_input(path, what) as handle:
+        try:
+            size = os.fstat(handle.fileno()).st_size
+            if limit is not None and size > limit:
+                raise Hw3Error(f"{what} {path} is {size:,} bytes, more than the {limit:,} such a file can hold")
+            return handle.read()
+        except OSError as exc:
+            raise Hw3Error(f"cannot read {what} {path}: {exc.strerror or exc}") from None
 
 
 def _umask() -> int:
@@ -20,15 +92,59 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes | list) -> Path:
-    """Write `data` (or a list of buffers, one after the other) to a temp file beside `path`, fsync it, then
-    rename it over `path`."""
+def output_target(path: str | os.PathLike) -> Path:
+    """Where an output file goes: `path`, or the regular file a symbolic link at `path` points to. Anything else
+    already there (a folder, a device such as /dev/null, a FIFO) is refused: a rename would replace it."""
     path = Path(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return path
     except OSError as exc:
         raise Hw3Error(f"cannot write {path}: {exc.strerror or exc}") from None
+    if stat.S_ISLNK(mode):
+        try:
+            mode = os.stat(path).st_mode
+        except FileNotFoundError:
+            raise Hw3Error(f"cannot write {path}: it is a symbolic link to nothing") from None
+        except OSError as exc:
+            reason = "a loop of symbolic links" if exc.errno == errno.ELOOP else (exc.strerror or str(exc))
+            raise Hw3Error(f"cannot write {path}: {reason}") from None
+        path = Path(os.path.realpath(path))
+    if not stat.S_ISREG(mode):
+        raise Hw3Error(f"refusing to write {path}: it is {_kind(mode)}, which only a regular file may replace")
+    return path
+
+
+_held: contextvars.ContextVar[list | None] = contextvars.ContextVar("held_writes", default=None)
+
+
+@contextlib.contextmanager
+def all_or_nothing() -> Iterator[None]:
+    """Hold back every `atomic_write_bytes` inside until the block has finished without an error, then write
+    them all; an error anywhere in the block writes nothing. For commands with several output files."""
+    held: list[tuple[Path, Any]] = []
+    token = _held.set(held)
+    try:
+        yield
+    finally:
+        _held.reset(token)
+    temps, path = [], None
+    try:
+        for path, data in held:
+            temps.append((_write_temp(path, data), path))
+        for tmp, path in temps:
+            os.replace(tmp, path)
+    except OSError as exc:
+        for tmp, _ in temps:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        raise Hw3Error(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _write_temp(path: Path, data: bytes | list) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             for part in data if isinstance(data, list) else [data]:
@@ -36,10 +152,25 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes | list) -> Path:
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; outputs get the usual permissions
-        os.replace(tmp, path)
-    except OSError as exc:
+    except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        raise
+    return tmp
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes | list) -> Path:
+    """Write `data` (or a list of buffers, one after the other) to a temp file beside `path`, fsync it, then
+    rename it over `path` (see `output_target` for what may be there). Inside `all_or_nothing()` the write is
+    held back until the block succeeds."""
+    path = output_target(path)
+    held = _held.get()
+    if held is not None:
+        held.append((path, data))
+        return path
+    try:
+        os.replace(_write_temp(path, data), path)
+    except OSError as exc:
         raise Hw3Error(f"cannot write {path}: {exc.strerror or exc}") from None
     return path
 
@@ -52,16 +183,16 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
+JSON_LIMIT = 256 * 2**20  # this tool's largest JSON file (a 180,000-step loss history) is about 12 MB
+
+
 def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
     path = Path(path)
+    raw = read_input(path, what, JSON_LIMIT)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise Hw3Error(f"{what} not found: {path}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise Hw3Error(f"{what} is not valid JSON: {path} ({exc})") from None
-    except OSError as exc:
-        raise Hw3Error(f"cannot read {what} {path}: {exc.strerror or exc}") from None
 
 
 @contextlib.contextmanager

@@ -42,8 +42,14 @@ def load_progress(path: Path, kind: str, modules: dict[str, nn.Module], optimize
     """Restore everything `save_progress` saved; refuse progress made with other options. Returns the JSON
     record and the extra tensors."""
     tensors, meta = load_checkpoint(path, kind)
-    state = json.loads(meta["state"])
-    saved = state.get("config", {})
+    try:
+        state = json.loads(meta["state"])
+        if not isinstance(state, dict) or not isinstance(state.get("config"), dict):
+            raise ValueError("its state is not a JSON object with the run's config")
+    except (KeyError, ValueError) as exc:
+        raise Hw3Error(f"--resume: {path} is not a usable progress file ({exc}); delete {path.parent} to start "
+                       "over") from None
+    saved = state["config"]
     changed = sorted(k for k in set(saved) | set(config) if k not in ignore and saved.get(k) != config.get(k))
     if changed:
         raise Hw3Error(f"--resume: the interrupted run used other values of {', '.join(changed)}; "
@@ -52,11 +58,15 @@ def load_progress(path: Path, kind: str, modules: dict[str, nn.Module], optimize
     def part(prefix: str) -> dict[str, torch.Tensor]:
         return {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
 
-    for name, module in modules.items():
-        module.load_state_dict(part(name))
-    for name, optimizer in optimizers.items():
-        load_optimizer_tensors(optimizer, f"optimizer.{name}", tensors, state["optimizers"][name])
-    for name, g in generators.items():
-        g.set_state(tensors[f"rng.{name}"])
-    torch.set_rng_state(tensors["rng.torch"])
+    try:  # a progress file we wrote, but damaged or cut: every part is checked as it is restored
+        for name, module in modules.items():
+            module.load_state_dict(part(name))
+        for name, optimizer in optimizers.items():
+            load_optimizer_tensors(optimizer, f"optimizer.{name}", tensors, state["optimizers"][name])
+        for name, g in generators.items():
+            g.set_state(tensors[f"rng.{name}"])
+        torch.set_rng_state(tensors["rng.torch"])
+    except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as exc:
+        raise Hw3Error(f"--resume: {path} is not a usable progress file ({' '.join(str(exc).split())[:200]}); "
+                       f"delete {path.parent} to start over") from None
     return state, part("extra")

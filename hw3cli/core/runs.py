@@ -15,7 +15,9 @@ from typing import Any
 import torch
 
 from hw3cli import __version__
-from hw3cli.core.files import read_json, write_json
+from hw3cli.core.files import input_folder, read_json, write_json
+from hw3cli.core.schema import METRICS, RUN_CONFIG, check
+from hw3cli.errors import Hw3Error
 
 
 def config_record(experiment: str, config: Any) -> dict[str, Any]:
@@ -54,13 +56,11 @@ def write_metrics(run_dir: str | os.PathLike, metrics: dict[str, Any]) -> Path:
 
 def read_metrics(run_dir: str | os.PathLike) -> dict[str, Any]:
     """metrics.json with the timings folded back in (a run without timings.json reads as it is)."""
-    metrics = read_json(Path(run_dir) / "metrics.json", "run metrics")
+    metrics = check(read_json(Path(run_dir) / "metrics.json", "run metrics"), dict, Path(run_dir) / "metrics.json")
     timings = Path(run_dir) / "timings.json"
-    if not isinstance(metrics, dict):
-        from hw3cli.errors import Hw3Error
-
-        raise Hw3Error(f"run metrics are not a JSON object: {Path(run_dir) / 'metrics.json'}")
-    return _merge(metrics, read_json(timings, "run timings")) if timings.exists() else metrics
+    if not os.path.lexists(timings):
+        return metrics
+    return _merge(metrics, check(read_json(timings, "run timings"), dict, timings))
 
 
 def _split_timings(value: Any) -> tuple[Any, Any]:
@@ -89,8 +89,15 @@ def _merge(base: Any, extra: Any) -> Any:
     return extra if base is None else base
 
 
-def read_run_config(run_dir: str | os.PathLike) -> dict[str, Any]:
-    return read_json(Path(run_dir) / "config.json", "run config")
+def read_run(run_dir: str | os.PathLike, experiments: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A finished run's config.json and metrics.json (timings folded in), checked against their schemas; a folder
+    that is not a run of one of `experiments` is a one-line error."""
+    run_dir = input_folder(run_dir, "run folder")
+    config = check(read_json(run_dir / "config.json", "run config"), RUN_CONFIG, run_dir / "config.json")
+    if config["experiment"] not in experiments:
+        raise Hw3Error(f"{run_dir} is not a {' or '.join(experiments)} run (it holds a {config['experiment']} run)")
+    metrics = check(read_metrics(run_dir), METRICS.get(config["experiment"], dict), run_dir / "metrics.json")
+    return config, metrics
 
 
 def _jsonable(value: Any) -> Any:
@@ -110,19 +117,19 @@ def _jsonable(value: Any) -> Any:
 def check_run_folder(out: Path, experiment: str, run_files: tuple[str, ...], overwrite: bool = False) -> None:
     """Refuse an output folder that holds anything but a run of this same experiment, and a finished run of
     it unless `overwrite`. Called before any training, so a refusal costs nothing."""
-    from hw3cli.errors import Hw3Error
-
     out = Path(out)
+    here = Path(os.path.realpath(Path.cwd()))
+    if out.name in ("", ".", "..") or Path(os.path.realpath(out)) in (here, *here.parents):
+        raise Hw3Error(f"--out {out} is the current folder or one above it; a run needs a folder of its own")
     check_writable(out)
-    if not out.exists():
+    if not os.path.lexists(out):
         return
-    if not out.is_dir():
-        raise Hw3Error(f"--out {out} is a file, not a folder")
+    input_folder(out, "--out")
     foreign = sorted(p.name for p in out.iterdir() if p.name not in run_files)
     if foreign:
         raise Hw3Error(f"--out {out} holds other files ({', '.join(foreign[:3])}); choose another folder")
     if (out / "config.json").exists():
-        previous = read_json(out / "config.json", "run config").get("experiment")
+        previous = check(read_json(out / "config.json", "run config"), RUN_CONFIG, out / "config.json")["experiment"]
         if previous != experiment:
             raise Hw3Error(f"--out {out} holds a {previous} run; choose another folder")
         if (out / "metrics.json").exists() and not overwrite:
@@ -132,11 +139,9 @@ def check_run_folder(out: Path, experiment: str, run_files: tuple[str, ...], ove
 MIN_FREE_BYTES = 100 * 2**20  # a run's checkpoints, progress file and figures: tens of MB at this tool's sizes
 
 
-def check_writable(out: Path, min_free: int = MIN_FREE_BYTES) -> None:
+def check_writable(out: Path, min_free: int = MIN_FREE_BYTES, what: str = "a run") -> None:
     """Fail before any training when the run could not be saved: the folder that will hold `out` (and its
     `.partial` progress folder beside it) is read-only, or its disk is nearly full."""
-    from hw3cli.errors import Hw3Error
-
     where = Path(out).absolute().parent
     while not where.exists():  # the folders still to be made will live in the nearest one that exists
         where = where.parent
@@ -149,5 +154,5 @@ def check_writable(out: Path, min_free: int = MIN_FREE_BYTES) -> None:
         raise Hw3Error(f"--out {out}: cannot write in {where} ({exc.strerror or exc})") from None
     free = shutil.disk_usage(where).free
     if free < min_free:
-        raise Hw3Error(f"--out {out}: only {free / 2**20:.0f} MB free on the disk of {where}; a run needs at "
-                       f"least {min_free / 2**20:.0f} MB")
+        raise Hw3Error(f"--out {out}: only {free / 2**20:,.0f} MB free on the disk of {where}; {what} needs at "
+                       f"least {min_free / 2**20:,.0f} MB")

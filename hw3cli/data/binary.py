@@ -6,11 +6,15 @@ import torch
 
 from hw3cli.errors import Hw3Error
 
+MAX_BITS = 100_000  # the per-step table and the decimal conversion of longer numbers take minutes
+
 
 def parse_binary(text: str, name: str = "number") -> str:
     """Validate a binary literal written most significant bit first; return it unchanged."""
     if text == "":
         raise Hw3Error(f"{name} is empty: give a binary number such as 100111")
+    if len(text) > MAX_BITS:
+        raise Hw3Error(f"{name} has {len(text):,} bits; at most {MAX_BITS:,} are accepted")
     bad = sorted(set(text) - {"0", "1"})
     if bad:
         raise Hw3Error(f"{name} '{text}' is not binary: it contains {', '.join(repr(c) for c in bad)}")

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hw3cli.core.files import open_input
 from hw3cli.errors import Hw3Error
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -75,23 +76,39 @@ def download(torchvision_root: Path = TORCHVISION_ROOT) -> Path:
     return torchvision_root / "FashionMNIST" / "raw"
 
 
+MAX_ITEMS = 10_000_000  # far beyond Fashion-MNIST's 60,000: a header asking for more is not this data set
+
+
 def read_idx(path: Path, magic: int) -> np.ndarray:
-    """One IDX file (gzipped or not), checked: magic number, 28x28 images, data length matching the header."""
-    try:
-        data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        raise Hw3Error(f"cannot read {path}: {exc} (truncated or corrupt?)") from None
-    if len(data) < 8 or int.from_bytes(data[:4], "big") != magic:
-        raise Hw3Error(f"{path} is not an IDX file of the expected type (magic number "
-                       f"{int.from_bytes(data[:4], 'big') if len(data) >= 4 else 'missing'}, expected {magic})")
-    dims = data[3]
-    shape = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims)]
-    header = 4 + 4 * dims
-    if dims == 3 and shape[1:] != [28, 28]:
-        raise Hw3Error(f"{path} holds images of {shape[1:]} pixels, expected 28x28")
-    if len(data) != header + int(np.prod(shape)):
-        raise Hw3Error(f"{path} has {len(data) - header} bytes of data, expected {int(np.prod(shape))} (truncated?)")
-    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
+    """One IDX file (gzipped or not), checked: magic number, 28x28 images, data length matching the header. The
+    header is read first and only as many bytes as it announces are decompressed: a file that inflates to
+    more (a gzip bomb, a file of many gzip members) is refused after reading one byte too many."""
+    with open_input(path, "Fashion-MNIST file") as raw:
+        try:
+            stream = gzip.GzipFile(fileobj=raw) if path.suffix == ".gz" else raw
+            head = stream.read(4)
+            if len(head) < 4 or int.from_bytes(head, "big") != magic:
+                found = int.from_bytes(head, "big") if len(head) == 4 else "missing"
+                raise Hw3Error(f"{path} is not an IDX file of the expected type (magic number {found}, "
+                               f"expected {magic})")
+            dims = head[3]
+            sizes = stream.read(4 * dims)
+            if len(sizes) < 4 * dims:
+                raise EOFError("the header is cut short")
+            shape = [int.from_bytes(sizes[4 * i: 4 * i + 4], "big") for i in range(dims)]
+            if dims == 3 and shape[1:] != [28, 28]:
+                raise Hw3Error(f"{path} holds images of {shape[1:]} pixels, expected 28x28")
+            if not shape or shape[0] > MAX_ITEMS:
+                raise Hw3Error(f"{path}'s header announces {shape[0] if shape else 0:,} items; Fashion-MNIST has "
+                               "60,000")
+            expected = int(np.prod(shape))
+            data = stream.read(expected + 1)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise Hw3Error(f"cannot read {path}: {exc} (truncated or corrupt?)") from None
+    if len(data) != expected:
+        more = "more" if len(data) > expected else f"{len(data):,} bytes of"
+        raise Hw3Error(f"{path} has {more} data than its header's {expected:,} bytes (truncated or corrupt?)")
+    return np.frombuffer(data, dtype=np.uint8).reshape(shape)
 
 
 def load_fashion_mnist(data_dir: Path | None = None, download_missing: bool = False) -> FashionMNIST:

@@ -19,12 +19,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hw3cli.core.files import input_file, read_input
+from hw3cli.core.memory import available_bytes, size_text
 from hw3cli.errors import Hw3Error
 
 SPLITS = ("train", "test")
 LABELS = {"pos": 1, "neg": 0}
 ACLIMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 ACLIMDB_SHA256 = "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"
+REVIEW_LIMIT = 2**20  # one review of aclImdb; the longest is about 14 kB
 _ACL_MEMBER = re.compile(r"(?:^|/)aclImdb/(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
 
 
@@ -75,10 +78,8 @@ class RawCorpus:
 def read_corpus(source: str | os.PathLike) -> RawCorpus:
     """Detect the form of `source` and read all 50,000 (or however many) labelled reviews."""
     source = Path(source)
-    if not source.exists():
-        raise Hw3Error(f"IMDB source not found: {source}")
-    if source.is_file():
-        return read_tarball(source)
+    if not source.is_dir():
+        return read_tarball(input_file(source, "IMDB source"))
     if any(_assignment_file(source, s, lab) for s in SPLITS for lab in LABELS):
         return read_assignment_folder(source)
     for root in (source, source / "aclImdb"):
@@ -114,10 +115,7 @@ def read_assignment_folder(folder: Path) -> RawCorpus:
 def _read_lines(path: Path, expected: dict[str, str]) -> tuple[bytes, int]:
     """A file's lines, each ended by a newline, after checking its SHA-256 (when listed), and how many there
     are. Lines that are not valid UTF-8 are left as they are (and counted where they are decoded)."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise Hw3Error(f"cannot read {path}: {exc.strerror or exc}") from None
+    raw = read_input(path, "review file")
     if path.name in expected and hashlib.sha256(raw).hexdigest() != expected[path.name]:
         raise Hw3Error(f"{path} does not match its checksum in SHA256SUMS: the file is corrupt or was changed")
     data = _gunzip(raw, path) if path.suffix == ".gz" else raw
@@ -129,12 +127,17 @@ def _read_lines(path: Path, expected: dict[str, str]) -> tuple[bytes, int]:
 
 
 def _gunzip(raw: bytes, path: Path) -> bytes:
-    """All members of a gzip file (zlib in one call: faster than reading through gzip.open)."""
-    parts = []
+    """All members of a gzip file (zlib in one call: faster than reading through gzip.open), inflating to at most
+    what this process can hold: a gzip bomb is refused, not unpacked."""
+    parts, room = [], max(1, int(0.25 * available_bytes()))
     try:
         while raw.strip(b"\0"):  # zero bytes after the last member are padding
             member = zlib.decompressobj(wbits=31)
-            parts.append(member.decompress(raw))
+            parts.append(member.decompress(raw, room))
+            room -= len(parts[-1])
+            if member.unconsumed_tail or room <= 0:
+                raise Hw3Error(f"{path} inflates to more than {size_text(sum(map(len, parts)))}, more than this "
+                               "machine can hold for it (a gzip bomb?)")
             if not member.eof:
                 raise EOFError("it ends in the middle of its data")
             raw = member.unused_data
@@ -149,7 +152,7 @@ def _sha256sums(folder: Path) -> dict[str, str] | None:
     if not sums.is_file():
         return None
     expected = {}
-    for line in sums.read_text(encoding="utf-8", errors="replace").splitlines():
+    for line in read_input(sums, "checksum file", 2**20).decode("utf-8", errors="replace").splitlines():
         parts = line.split()
         if len(parts) == 2:
             expected[parts[1].lstrip("*")] = parts[0].lower()
@@ -196,7 +199,7 @@ def read_aclimdb_folder(root: Path) -> RawCorpus:
         for path in folder.glob("*.txt"):
             match = re.fullmatch(r"(\d+)_(\d+)\.txt", path.name)
             if match:
-                items.append((int(match[1]), int(match[2]), path.read_bytes()))
+                items.append((int(match[1]), int(match[2]), read_input(path, "review", REVIEW_LIMIT)))
     return _assemble(found, "aclImdb folder", root)
 
 
@@ -207,6 +210,8 @@ def read_tarball(path: Path) -> RawCorpus:
             for member in archive:
                 match = _ACL_MEMBER.search(member.name)
                 if match and member.isfile():
+                    if member.size > REVIEW_LIMIT:
+                        raise Hw3Error(f"{path}: {member.name} is {member.size:,} bytes, not a review")
                     handle = archive.extractfile(member)
                     if handle is not None:
                         found[(match[1], match[2])].append((int(match[3]), int(match[4]), handle.read()))

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from hw3cli.core.checkpoint import load_checkpoint
+from hw3cli.core.files import input_folder
 from hw3cli.core.helper import Helper
 from hw3cli.data.imdb import RawCorpus, ReviewBlock
 from hw3cli.data.token_ids import KeyIndex, Tokens, distinct
@@ -212,19 +213,50 @@ class SentimentData:
 
 
 def load_sentiment_data(folder: str | Path) -> SentimentData:
-    """Read a `preprocess` output folder back; refuse anything else."""
-    folder = Path(folder)
-    if not (folder / "data.safetensors").is_file():
+    """Read a `preprocess` output folder back, checked against what preprocess writes: every split's ids a
+    (reviews, max_len) integer matrix of vocabulary indices, labels 0 or 1 with both present in training,
+    lengths that fit; the metadata's max_len and truncate. Anything else is refused, naming the file and field."""
+    folder = input_folder(folder, "preprocessed data folder")
+    path = folder / "data.safetensors"
+    if not path.exists():
         raise Hw3Error(f"{folder} is not preprocess output (no data.safetensors); run hw3cli preprocess first")
-    tensors, meta = load_checkpoint(folder / "data.safetensors", DATA_KIND)
+    tensors, meta = load_checkpoint(path, DATA_KIND)
     vocab = Vocabulary.load(folder / "vocab.json")
     if vocab.sha256() != meta.get("vocab_sha256"):
         raise Hw3Error(f"{folder}/vocab.json does not belong to {folder}/data.safetensors (hash differs)")
+    args = meta["model_args"]
+    max_len, truncate = args.get("max_len"), args.get("truncate")
+    if type(max_len) is not int or max_len < 1 or truncate not in ("head", "tail"):
+        raise Hw3Error(f"{path}: its metadata's max_len ({max_len!r}) or truncate ({truncate!r}) is not valid")
     splits = {}
     for name in SPLIT_NAMES:
         try:
-            splits[name] = {key: tensors[f"{name}_{key}"] for key in ("ids", "labels", "lengths")}
+            ids, labels, lengths = (tensors[f"{name}_{key}"] for key in ("ids", "labels", "lengths"))
         except KeyError:
-            raise Hw3Error(f"{folder}/data.safetensors lacks the {name} split") from None
-    args = meta["model_args"]
-    return SentimentData(vocab, meta["vocab_sha256"], int(args["max_len"]), args["truncate"], splits)
+            raise Hw3Error(f"{path} lacks the {name} split") from None
+        problem = _split_problem(ids, labels, lengths, max_len, len(vocab), name == "train")
+        if problem:
+            raise Hw3Error(f"{path}: {name} split: {problem}")
+        splits[name] = {"ids": ids, "labels": labels, "lengths": lengths}
+    return SentimentData(vocab, meta["vocab_sha256"], max_len, truncate, splits)
+
+
+_INTEGER = (torch.int8, torch.uint8, torch.int16, torch.int32, torch.int64)
+
+
+def _split_problem(ids, labels, lengths, max_len: int, vocab_size: int, training: bool) -> str | None:
+    if ids.dtype not in _INTEGER or ids.dim() != 2 or ids.shape[1] != max_len:
+        return f"ids should be a (reviews, {max_len}) integer matrix, found {ids.dtype} {tuple(ids.shape)}"
+    n = ids.shape[0]
+    for name, t in (("labels", labels), ("lengths", lengths)):
+        if t.dtype not in _INTEGER or t.dim() != 1 or t.shape[0] != n:
+            return f"{name} should be {n} integers, found {t.dtype} {tuple(t.shape)}"
+    if n and (int(ids.min()) < 0 or int(ids.max()) >= vocab_size):
+        return f"ids hold indices outside the vocabulary's 0-{vocab_size - 1}"
+    if n and (int(labels.min()) < 0 or int(labels.max()) > 1):
+        return "labels hold values other than 0 and 1"
+    if n and int(lengths.min()) < 0:
+        return "lengths are negative"
+    if training and (n == 0 or int(labels.min()) == int(labels.max())):
+        return "training needs reviews of both labels"
+    return None

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hw3cli.core.files import JSON_LIMIT, read_input
 from hw3cli.data.text import SETTINGS, tokenize_many
 from hw3cli.data.token_ids import eight_byte_blocks, first_bytes
 from hw3cli.errors import Hw3Error
@@ -59,21 +60,28 @@ class Vocabulary:
 
     @classmethod
     def load(cls, path: Path) -> Vocabulary:
+        raw = read_input(path, "vocabulary", JSON_LIMIT)
         try:
-            raw = Path(path).read_bytes()
             data = json.loads(raw.decode("utf-8"))
             if not isinstance(data, dict) or data.get("format") != "hw3cli-vocab":
                 raise ValueError("no hw3cli-vocab format marker")
-            words = [w for w, _ in data["words"]]
-            counts = [int(c) for _, c in data["words"]]
+            entries = data["words"]
+            if not isinstance(entries, list) or not all(
+                    isinstance(e, list) and len(e) == 2 and isinstance(e[0], str) and type(e[1]) is int and e[1] >= 0
+                    for e in entries):
+                raise ValueError("'words' is not a list of [word, count] pairs")
+            words, counts = [w for w, _ in entries], [c for _, c in entries]
             if tuple(words[:2]) != RESERVED:
                 raise ValueError("the reserved <pad>/<unk> entries are missing")
-            vocab = cls(words, counts, int(data["min_freq"]), data["max_size"])
+            if len(set(words)) != len(words):
+                raise ValueError("a word is listed twice")
+            min_freq, max_size = data["min_freq"], data["max_size"]
+            if type(min_freq) is not int or min_freq < 1 or not (max_size is None or type(max_size) is int):
+                raise ValueError("'min_freq' or 'max_size' is not a count")
+            vocab = cls(words, counts, min_freq, max_size)
             vocab._sha256 = hashlib.sha256(raw).hexdigest()
             return vocab
-        except FileNotFoundError:
-            raise Hw3Error(f"vocabulary not found: {path}") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, ValueError, KeyError, TypeError) as exc:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError, ValueError, KeyError, TypeError) as exc:
             raise Hw3Error(f"{path} is not an hw3cli vocabulary ({exc})") from None
 
     def encode(self, texts: list[str], max_len: int, truncate: str = "head") -> np.ndarray:

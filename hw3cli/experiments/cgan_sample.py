@@ -10,6 +10,8 @@ import torch
 from rich.table import Table
 
 from hw3cli.core.checkpoint import save_checkpoint
+from hw3cli.core.files import all_or_nothing
+from hw3cli.core.memory import require
 from hw3cli.data.fashion_mnist import CLASSES
 from hw3cli.errors import Hw3Error
 from hw3cli.experiments import display
@@ -40,7 +42,7 @@ def parse_classes(text: str) -> tuple[int, ...]:
     names.update({"tshirt": 0, "top": 0, "boot": 9})
     out = []
     for part in [p.strip() for p in text.split(",") if p.strip()]:
-        if part.lstrip("-").isdigit():
+        if re.fullmatch(r"-?[0-9]+", part):  # ASCII digits only: str.isdigit() also takes '²
             index = int(part)
             if not 0 <= index < len(CLASSES):
                 raise Hw3Error(f"class {index} is outside 0-{len(CLASSES) - 1}")
@@ -57,6 +59,8 @@ def parse_classes(text: str) -> tuple[int, ...]:
 def run(config: CganSampleConfig) -> int:
     if config.per_class < 1:
         raise Hw3Error(f"--per-class must be at least 1, got {config.per_class}")
+    require(4 * 4 * config.per_class * len(config.classes) * (784 + 1024),
+            f"--per-class {config.per_class:,} of {len(config.classes)} classes")
     generator = load_generator(config.generator)
     if not generator.classes:
         raise Hw3Error(f"{config.generator} holds an unconditional generator; train one with train-gan --conditional")
@@ -64,11 +68,8 @@ def run(config: CganSampleConfig) -> int:
     labels = torch.tensor(config.classes).repeat_interleave(config.per_class)
     noise = torch.randn(len(labels), generator.noise_dim, generator=torch.Generator().manual_seed(config.seed))
     images = sample(generator, noise, labels)
-    sample_grid(images, config.out, f"conditional GAN: {config.per_class} samples per class (seed {config.seed})",
-                rows=len(config.classes), row_labels=[CLASSES[c] for c in config.classes])
-    if config.tensor is not None:
-        save_checkpoint(config.tensor, {"images": images, "labels": labels}, "cgan-samples",
-                        extra={"classes": [CLASSES[c] for c in config.classes], "seed": str(config.seed)})
+    with all_or_nothing():  # the grid and the tensors, or neither
+        _write(config, images, labels)
     out = display.stdout()
     out.print(f"{len(labels)} samples of {len(config.classes)} classes -> {config.out}"
               + (f" and {config.tensor}" if config.tensor else ""))
@@ -82,3 +83,11 @@ def run(config: CganSampleConfig) -> int:
         table.add_row("[bold]all", f"[bold]{100 * result['conditional_accuracy']:.1f}%")
         out.print(table)
     return 0
+
+
+def _write(config: CganSampleConfig, images: torch.Tensor, labels: torch.Tensor) -> None:
+    sample_grid(images, config.out, f"conditional GAN: {config.per_class} samples per class (seed {config.seed})",
+                rows=len(config.classes), row_labels=[CLASSES[c] for c in config.classes])
+    if config.tensor is not None:
+        save_checkpoint(config.tensor, {"images": images, "labels": labels}, "cgan-samples",
+                        extra={"classes": [CLASSES[c] for c in config.classes], "seed": str(config.seed)})

@@ -3,6 +3,7 @@ fine-tuned on Fashion-MNIST, to measure what generators produce."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ import torch
 
 from hw3cli.core.checkpoint import load_model, save_checkpoint
 from hw3cli.core.device import resolve_device
-from hw3cli.core.files import atomic_folder
+from hw3cli.core.files import atomic_folder, where
 from hw3cli.core.hardware import PRECISIONS, machine_record
 from hw3cli.core.numerics import numerics
 from hw3cli.core.progress import RESUME_IGNORES, load_progress, progress_file, save_progress
@@ -69,9 +70,9 @@ class ClassifyConfig:
 
 def load_discriminator(run_dir: Path) -> Discriminator:
     path = Path(run_dir) / "discriminator.safetensors"
-    if not path.is_file():
-        raise Hw3Error(f"{run_dir} holds no discriminator (discriminator.safetensors); train a GAN first, or use "
-                       "--from-scratch")
+    if not os.path.lexists(path):
+        raise Hw3Error(f"{where(run_dir)} holds no discriminator (discriminator.safetensors); train a GAN first, "
+                       "or use --from-scratch")
     discriminator, _ = load_model(path, Discriminator.kind, lambda _, a: Discriminator(
         tuple(a["hidden"]), a.get("classes", 0), a.get("outputs", 1)), "discriminator")
     return discriminator
@@ -79,8 +80,8 @@ def load_discriminator(run_dir: Path) -> Discriminator:
 
 def load_classifier(run_dir: Path) -> Classifier:
     path = Path(run_dir) / "classifier.safetensors"
-    if not path.is_file():
-        raise Hw3Error(f"{run_dir} is not a classify run (no classifier.safetensors)")
+    if not os.path.lexists(path):
+        raise Hw3Error(f"{where(run_dir)} is not a classify run (no classifier.safetensors)")
     model, _ = load_model(path, Classifier.kind, lambda _, a: Classifier(
         tuple(a["hidden"]), a.get("dropout", 0.0), a["classes"]), "classifier")
     if model.args["classes"] != len(CLASSES):

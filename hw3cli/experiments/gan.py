@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -10,15 +11,15 @@ from pathlib import Path
 
 import torch
 from rich.table import Table
-from safetensors.torch import load_file
 
-from hw3cli.core.checkpoint import load_model, save_checkpoint
+from hw3cli.core.checkpoint import load_model, read_safetensors, save_checkpoint
 from hw3cli.core.device import resolve_device
-from hw3cli.core.files import atomic_folder, atomic_write_text, read_json
+from hw3cli.core.files import all_or_nothing, atomic_folder, atomic_write_text, read_json, where
 from hw3cli.core.hardware import PRECISIONS, machine_record, measured_on
+from hw3cli.core.memory import require_model
 from hw3cli.core.numerics import numerics
 from hw3cli.core.progress import RESUME_IGNORES, load_progress, progress_file, save_progress
-from hw3cli.core.runs import check_run_folder, config_record, read_metrics, write_config, write_metrics
+from hw3cli.core.runs import check_run_folder, config_record, read_metrics, read_run, write_config, write_metrics
 from hw3cli.core.seeding import seed_everything
 from hw3cli.core.stopping import graceful_stop
 from hw3cli.data.fashion_mnist import CLASSES, load_fashion_mnist, to_unit_range
@@ -129,8 +130,8 @@ def parse_sizes(text: str, option: str) -> tuple[int, ...]:
         sizes = tuple(int(part) for part in text.split(","))
     except ValueError:
         raise Hw3Error(f"{option} takes comma-separated positive integers like 256,512,1024, not '{text}'") from None
-    if any(s < 1 for s in sizes):
-        raise Hw3Error(f"{option} takes positive layer sizes, got '{text}'")
+    if any(not 1 <= s <= 65_536 for s in sizes):
+        raise Hw3Error(f"{option} takes layer sizes from 1 to 65,536, got '{text}'")
     return sizes
 
 
@@ -165,6 +166,11 @@ def run(config: GanConfig) -> int:
     if len(train_images) < config.batch_size:
         raise Hw3Error(f"--batch-size {config.batch_size} is larger than the {len(train_images)} training images")
     loss = make_loss(config.loss, config.clip, config.critic_steps)
+    batches = len(train_images) // config.batch_size
+    if batches < loss.critic_steps:  # else an epoch would end before G takes a single step
+        raise Hw3Error(f"{len(train_images)} training images make {batches} batches of {config.batch_size} per epoch, "
+                       f"fewer than the {loss.critic_steps} critic steps each generator step waits for; use more "
+                       "images (--limit), a smaller --batch-size or fewer --critic-steps")
     lr = config.lr or (5e-5 if config.loss == "wgan" else 2e-4)
     settings = GanSettings(config.epochs, config.batch_size, "rmsprop" if config.loss == "wgan" else "adam", lr,
                            precision, config.unroll or 0, config.unroll_mode, config.unroll_lr)
@@ -172,6 +178,12 @@ def run(config: GanConfig) -> int:
 
     seed_everything(config.seed)
     classes = len(CLASSES) if config.conditional else 0
+    widths = config.noise_dim + sum(config.g_hidden) + sum(config.d_hidden) + 3 * 784
+    require_model(lambda: (Generator(config.noise_dim, config.g_hidden, classes),
+                           Discriminator(config.d_hidden, classes)),
+                  f"--noise-dim {config.noise_dim} --g-hidden {','.join(map(str, config.g_hidden))} --d-hidden "
+                  f"{','.join(map(str, config.d_hidden))} --batch-size {config.batch_size}",
+                  4 * 4 * 2 * config.batch_size * widths)
     generator = Generator(config.noise_dim, config.g_hidden, classes).to(device)
     discriminator = Discriminator(config.d_hidden, classes).to(device) if loss.uses_discriminator else None
     rng = torch.Generator(device=device).manual_seed(config.seed)
@@ -346,7 +358,7 @@ def render_figures(run_dir: Path, title: str) -> None:
     loss_curves(metrics, run_dir / "loss.png", f"{title}: losses")
     if metrics["loss"] != "mse":
         score_curves(metrics, run_dir / "scores.png", f"{title}: real and fake scores")
-    samples = load_file(run_dir / "samples.safetensors")
+    samples = read_safetensors(run_dir / "samples.safetensors", "sample file")[0]
     names = sorted(samples)
     for name in names:
         epoch = int(name.split("_")[1])
@@ -361,8 +373,8 @@ def render_figures(run_dir: Path, title: str) -> None:
 
 def load_generator(run_dir: Path) -> Generator:
     path = Path(run_dir) / "generator.safetensors"
-    if not path.is_file():
-        raise Hw3Error(f"{run_dir} is not a train-gan run (no generator.safetensors)")
+    if not os.path.lexists(path):
+        raise Hw3Error(f"{where(run_dir)} is not a train-gan run (no generator.safetensors)")
     generator, _ = load_model(path, Generator.kind, lambda _, a: Generator(
         a["noise_dim"], tuple(a["hidden"]), a.get("classes", 0)), "generator")
     return generator
@@ -375,21 +387,35 @@ class CompareConfig:
 
 
 def run_compare(config: CompareConfig) -> int:
+    if not config.runs:
+        raise Hw3Error("give at least one train-gan run folder")
+    rows = []
+    for run in config.runs:
+        cfg, metrics = read_run(run, ("train-gan",))
+        samples = read_safetensors(Path(run) / "samples.safetensors", "sample file")[0]
+        if not samples or any(t.dim() != 3 or tuple(t.shape[1:]) != (28, 28) for t in samples.values()):
+            raise Hw3Error(f"{run}/samples.safetensors does not hold 28x28 sample grids")
+        rows.append((Path(run).name, cfg["config"], metrics, samples[sorted(samples)[-1]]))
+    with all_or_nothing():
+        _write_comparison(config, rows)
+    out = display.stdout()
+    rich_table = Table(title="train-gan runs")
+    for column in ("run", "final G loss", "final D loss", "sample diversity"):
+        rich_table.add_column(column)
+    for name, _, m, _ in rows:
+        rich_table.add_row(name, f"{m['epochs'][-1]['g_loss']:.4f}", _fmt(m["epochs"][-1]["d_loss"]),
+                           f"{m['sample_diversity']:.3f}")
+    out.print(rich_table)
+    out.print(f"-> {config.out_dir}")
+    return 0
+
+
+def _write_comparison(config: CompareConfig, rows: list) -> None:
     import matplotlib.pyplot as plt
 
     from hw3cli.plots import savefig
     from hw3cli.plots.gan import grid_array
 
-    if not config.runs:
-        raise Hw3Error("give at least one train-gan run folder")
-    rows = []
-    for run in config.runs:
-        cfg = read_json(Path(run) / "config.json", "run config")
-        if cfg.get("experiment") != "train-gan":
-            raise Hw3Error(f"{run} is not a train-gan run")
-        metrics = read_metrics(run)
-        samples = load_file(Path(run) / "samples.safetensors")
-        rows.append((Path(run).name, cfg["config"], metrics, samples[sorted(samples)[-1]]))
     fig, axes = plt.subplots(2, len(rows), figsize=(4 * len(rows), 7.5), squeeze=False)
     for col, (name, _, metrics, final) in enumerate(rows):
         ax = axes[0, col]
@@ -408,23 +434,14 @@ def run_compare(config: CompareConfig) -> int:
              "sample diversity | images/s |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, cfg, m, _ in rows:
         last = m["epochs"][-1]
-        lines.append(f"| {name} | {cfg['loss']} | {cfg['clip'] if cfg['loss'] == 'wgan' else '-'} | {len(m['epochs'])}"
+        loss = m["loss"]
+        lines.append(f"| {name} | {loss} | {cfg.get('clip', '?') if loss == 'wgan' else '-'} | {len(m['epochs'])}"
                      f" | {last['g_loss']:.4f} | {_fmt(last['d_loss'])} | {_fmt(last['real_score'])} | "
                      f"{_fmt(last['fake_score'])} | {m['sample_diversity']:.3f} | {m['images_per_second']:,.0f} |")
     table = "\n".join(lines)
     machines = f"Images per second measured on {measured_on(m for _, _, m, _ in rows)}."
     atomic_write_text(config.out_dir / "comparison.md",
                       f"# GAN runs compared\n\n{table}\n\n{machines}\n\n![](comparison.png)\n")
-    out = display.stdout()
-    rich_table = Table(title="train-gan runs")
-    for column in ("run", "final G loss", "final D loss", "sample diversity"):
-        rich_table.add_column(column)
-    for name, _, m, _ in rows:
-        rich_table.add_row(name, f"{m['epochs'][-1]['g_loss']:.4f}", _fmt(m["epochs"][-1]["d_loss"]),
-                           f"{m['sample_diversity']:.3f}")
-    out.print(rich_table)
-    out.print(f"-> {config.out_dir}")
-    return 0
 
 
 def _fmt(value) -> str:

@@ -8,7 +8,8 @@ from pathlib import Path
 import torch
 from rich.table import Table
 
-from hw3cli.core.files import write_json
+from hw3cli.core.files import all_or_nothing, write_json
+from hw3cli.core.memory import require
 from hw3cli.data.fashion_mnist import CLASSES, load_fashion_mnist
 from hw3cli.errors import Hw3Error
 from hw3cli.experiments import display
@@ -47,6 +48,7 @@ def run(config: HistogramConfig) -> int:
         raise Hw3Error(f"-n must be at least 1, got {config.n}")
     if not config.generators:
         raise Hw3Error("give at least one --generator RUN_DIR")
+    require(4 * 4 * config.n * (784 + 1024), f"-n {config.n:,} samples per generator")
     classifier = load_classifier(config.classifier)
     data = load_fashion_mnist(config.data_dir)
     rng = torch.Generator().manual_seed(config.seed)
@@ -63,8 +65,9 @@ def run(config: HistogramConfig) -> int:
     result = {"n": config.n, "classifier": str(config.classifier), "classes": list(CLASSES), "rows": rows,
               "note": "frechet_distance: classifier penultimate features vs real test images; the real row "
                       "compares real train with real test images (the floor)."}
-    write_json(config.out_dir / "histograms.json", result)
-    class_histograms(result, config.out_dir / "histograms.png")
+    with all_or_nothing():  # the numbers and the figure, or neither
+        write_json(config.out_dir / "histograms.json", result)
+        class_histograms(result, config.out_dir / "histograms.png")
     table = Table(title=f"class histograms of {config.n} samples, labelled by {config.classifier}")
     table.add_column("source", no_wrap=True)
     for column in ("KL", "chi2", "p", ">=1%", ">=5%", "IS", "FD"):

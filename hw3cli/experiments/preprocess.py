@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from rich.table import Table
 
 from hw3cli.core.checkpoint import TensorFile
 from hw3cli.core.files import atomic_folder, atomic_write_text, write_json
-from hw3cli.core.runs import check_writable, write_config
+from hw3cli.core.runs import MIN_FREE_BYTES, check_writable, write_config
 from hw3cli.data.imdb import download_aclimdb, read_corpus
 from hw3cli.data.sentiment import DATA_KIND, EncodeOptions, data_layout, encode_corpus
 from hw3cli.errors import Hw3Error
@@ -69,6 +71,9 @@ def run(config: PreprocessConfig) -> int:
     (train_reviews,) = layout["train_labels"][1]
     if train_reviews == 0:
         raise Hw3Error(f"{source}: the training split is empty after carving out the dev split")
+    size = sum(np.dtype(dtype).itemsize * math.prod(shape) for dtype, shape in layout.values())
+    check_writable(config.out_dir, size + MIN_FREE_BYTES, f"--max-len {config.max_len} ({size / 2**20:,.0f} MB of "
+                   "index matrices)")
     with atomic_folder(config.out_dir) as tmp:
         # The matrices are filled straight into the output file (80 MB for IMDB: no copy to write out);
         # the vocabulary's hash, known last, has a placeholder of its length until then.

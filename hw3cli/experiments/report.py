@@ -12,9 +12,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from hw3cli.core.files import atomic_write_text
+from hw3cli.core.files import all_or_nothing, atomic_write_text, read_json, where
 from hw3cli.core.hardware import describe
-from hw3cli.core.runs import read_metrics
+from hw3cli.core.runs import read_run
+from hw3cli.core.schema import ADDER_EXAMPLE, ADDER_VERIFY, HISTOGRAM_ROW, HISTOGRAMS, RUN_CONFIG, STATS, check
 from hw3cli.errors import Hw3Error
 from hw3cli.experiments import display
 
@@ -71,21 +72,19 @@ class Report:
 
 
 def _command(run_dir: Path) -> str | None:
-    try:
-        record = json.loads((run_dir / "config.json").read_text())
-    except (OSError, json.JSONDecodeError):
+    """The command that made a run, as its config.json records it."""
+    if not os.path.lexists(run_dir / "config.json"):
         return None
-    command = record.get("command")
-    return " ".join(command) if isinstance(command, list) else None
+    record = check(read_json(run_dir / "config.json", "run config"), RUN_CONFIG, run_dir / "config.json")
+    return " ".join(map(str, record["command"]))
 
 
-def _load(path: Path) -> dict:
+def _load(path: Path, schema) -> dict:
+    """A file the report reads, checked against its schema: a damaged one is an error naming it, not a wrong
+    sentence in the report."""
     if path.name == "metrics.json":
-        return read_metrics(path.parent)
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise Hw3Error(f"cannot read {path} ({exc})") from None
+        return read_run(path.parent, (schema,))[1]
+    return check(read_json(path, "result file"), schema, path)
 
 
 def _took(metrics: dict) -> str:
@@ -101,6 +100,12 @@ def _on(record: dict) -> str:
     return f" on {describe(record['machine'])}" if isinstance(record.get("machine"), dict) else ""
 
 
+def _max_len(data_dir: Path) -> str:
+    """The padded length preprocess used, as its config.json records it."""
+    record = check(read_json(data_dir / "config.json", "run config"), RUN_CONFIG, data_dir / "config.json")
+    return f"{record['config'].get('max_len', '?')}"
+
+
 def _pct(x: float) -> str:
     return f"{100 * x:.2f}%"
 
@@ -109,7 +114,7 @@ def problem0(r: Report) -> None:
     adder = r.root / "adder"
     r.heading(2, "Problem 0: binary addition with a 3-unit threshold RNN")
     if r.need(adder / "example.json", "adder", "the worked example"):
-        ex = _load(adder / "example.json")
+        ex = _load(adder / "example.json", ADDER_EXAMPLE)
         r.para(f"{ex['a']} + {ex['b']} = {ex['sum']} ({ex['decimal']['a']} + {ex['decimal']['b']} = "
                f"{ex['decimal']['sum']}), inputs least significant bit first with one extra zero of padding.")
         r.table(["t", "x1", "x2", "h1 (s>=1)", "h2 (carry)", "h3 (s=3)", "y"],
@@ -117,13 +122,13 @@ def problem0(r: Report) -> None:
         w = ex["weights"]
         r.table(["U", "W", "b_h", "v", "b_y", "h0"], [[json.dumps(w[k]) for k in ("U", "W", "b_h", "v", "b_y", "h0")]])
     if r.need(adder / "verify.json", "adder", "the exhaustive check"):
-        v = _load(adder / "verify.json")
+        v = _load(adder / "verify.json", ADDER_VERIFY)
         r.para(f"Exhaustive check: all {v['exhaustive']['checked']:,} pairs of up to {v['exhaustive']['bits']} bits, "
                f"{v['exhaustive']['mismatches']} wrong, in {v['exhaustive']['seconds']:.1f} s{_on(v)}; "
                f"{v['random']['checked']:,} random pairs of up to {v['random']['max_bits']} bits, "
                f"{v['random']['mismatches']} wrong.")
     if r.need(adder / "learned" / "metrics.json", "adder", "the learned adder"):
-        m = _load(adder / "learned" / "metrics.json")
+        m = _load(adder / "learned" / "metrics.json", "rnn-add-learn")
         r.para(f"Learning the same network by gradient descent (steep sigmoid, then hardened to steps): "
                f"{m['successes']} of {m['seeds']} seeds recover an adder that is correct on every pair up to 10 bits.")
 
@@ -132,17 +137,17 @@ def problem1(r: Report) -> None:
     imdb = r.root / "imdb"
     r.heading(2, "Problem 1: IMDB sentiment, GRU vs MLP")
     if r.need(imdb / "data" / "stats.json", "imdb-data", "the preprocessed data"):
-        s = _load(imdb / "data" / "stats.json")
+        s = _load(imdb / "data" / "stats.json", STATS)
         r.para(f"Vocabulary of {s['vocabulary_size']:,} entries (0 padding, 1 unknown) from the training reviews; "
                f"{s['splits']['train']['reviews']:,} train, {s['splits']['dev']['reviews']:,} dev and "
-               f"{s['splits']['test']['reviews']:,} test reviews of 400 indices, left-padded; "
+               f"{s['splits']['test']['reviews']:,} test reviews of {_max_len(imdb / 'data')} indices, left-padded; "
                f"{_pct(s['splits']['test']['share_truncated'])} of test reviews are longer and cut; "
                f"{_pct(s['unknown_token_rate_test'])} of test tokens are unknown.")
     runs = [("gru", "GRU"), ("mlp-embedding", "MLP on embeddings"), ("mlp-ids", "MLP on raw indices")]
     rows = []
     for folder, name in runs:
         if r.need(imdb / folder / "metrics.json", "imdb", f"the {name} run"):
-            m = _load(imdb / folder / "metrics.json")
+            m = _load(imdb / folder / "metrics.json", "train-gru" if folder == "gru" else "train-mlp")
             rows.append([name, _pct(m["test_accuracy"]), _pct(m["dev_accuracy"]), f"{m['parameters']:,}",
                          f"{m['seconds_per_epoch']:.0f}", describe(m.get("machine"))])
     if rows:
@@ -161,7 +166,7 @@ def problem2(r: Report) -> None:
         r.heading(3, title)
         if not r.need(run / "metrics.json", target, f"the {title} run"):
             continue
-        m = _load(run / "metrics.json")
+        m = _load(run / "metrics.json", "train-gan")
         r.para(m.get("summary", "") + _took(m))
         r.figure(run / "loss.png", f"{title}: G and D losses per iteration and per epoch", run)
         r.figure(run / "scores.png", f"{title}: real and fake scores per iteration and per epoch", run)
@@ -173,7 +178,7 @@ def problem2(r: Report) -> None:
     for clip in clips:
         run = gan / f"wgan-clip{clip}"
         if r.need(run / "metrics.json", "gan-wgan", f"the WGAN run with clip {clip}"):
-            m = _load(run / "metrics.json")
+            m = _load(run / "metrics.json", "train-gan")
             last = m["epochs"][-1]
             finals[clip] = m
             rows.append([clip, f"{last['d_loss']:.4f}", f"{-last['d_loss']:.4f}", f"{m['sample_diversity']:.3f}"])
@@ -194,7 +199,7 @@ def problem2(r: Report) -> None:
 
     r.heading(3, "Classifier (D's architecture with 10 outputs)")
     if r.need(gan / "classifier" / "metrics.json", "classifier", "the classifier"):
-        m = _load(gan / "classifier" / "metrics.json")
+        m = _load(gan / "classifier" / "metrics.json", "classify")
         r.para(f"Test accuracy {_pct(m['test_accuracy'])}, initialised from "
                f"{m.get('initialised_from') or 'random weights'}.")
         r.figure(gan / "classifier" / "accuracy.png", "Classifier: loss and accuracy per epoch", gan / "classifier")
@@ -204,13 +209,15 @@ def problem2(r: Report) -> None:
     for mode in ("surrogate", "exact"):
         run = gan / f"unrolled-{mode}-k5"
         if r.need(run / "metrics.json", "gan-unrolled", f"the unrolled ({mode}) run"):
-            m = _load(run / "metrics.json")
+            m = _load(run / "metrics.json", "train-gan")
             r.para(m.get("summary", "") + _took(m))
             r.figure(run / "loss.png", f"Unrolled GAN ({mode}, K = 5): losses", run)
 
     r.heading(3, "Mode collapse: class histograms")
     if r.need(gan / "histograms" / "histograms.json", "histograms", "the class histograms"):
-        h = _load(gan / "histograms" / "histograms.json")
+        h = _load(gan / "histograms" / "histograms.json", HISTOGRAMS)
+        for name, row in h["rows"].items():
+            check(row, HISTOGRAM_ROW, f"{gan / 'histograms' / 'histograms.json'} (row {name})")
         rows = [[name, f"{s['kl_from_uniform']:.3f}", f"{s['chi2_p_value']:.2g}", str(s["classes_over_5pct"]),
                  f"{s['inception_score']:.2f}", f"{s['frechet_distance']:.2f}"] for name, s in h["rows"].items()]
         r.table(["source", "KL from uniform", "chi-square p", "classes >= 5%", "inception score", "Frechet distance"],
@@ -228,7 +235,7 @@ def problem2(r: Report) -> None:
     r.heading(3, "Conditional GAN")
     run = gan / "cgan-vanilla"
     if r.need(run / "metrics.json", "cgan", "the conditional GAN"):
-        m = _load(run / "metrics.json")
+        m = _load(run / "metrics.json", "train-gan")
         r.para(m.get("summary", "") + _took(m))
         q = m.get("quality", {})
         if "conditional_accuracy_per_class" in q:
@@ -247,8 +254,8 @@ STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0
 
 
 def run(config: ReportConfig) -> int:
-    if not config.artifacts.is_dir():
-        raise Hw3Error(f"{config.artifacts} is not a folder of runs")
+    if not os.path.isdir(config.artifacts):
+        raise Hw3Error(f"--artifacts {where(config.artifacts)} is not a folder of runs")
     report = Report(config.artifacts, config.out.parent)
     report.heading(1, "hw3cli report")
     report.para(f"Built by `hw3cli report` from the run folders under {config.artifacts}; every number below is "
@@ -259,11 +266,12 @@ def run(config: ReportConfig) -> int:
     if report.missing:
         report.heading(2, "Missing runs")
         report.table(["what", "make target"], [[what, f"make {target}"] for what, target in report.missing])
-    atomic_write_text(config.out, "\n".join(report.md))
     page = "\n".join(report.html).replace("`", "")
-    atomic_write_text(config.out.with_suffix(".html"),
-                      f"<!doctype html><html><head><meta charset='utf-8'><title>hw3cli report</title>"
-                      f"<style>{STYLE}</style></head><body>\n{page}\n</body></html>\n")
+    with all_or_nothing():  # both files or neither
+        atomic_write_text(config.out, "\n".join(report.md))
+        atomic_write_text(config.out.with_suffix(".html"),
+                          f"<!doctype html><html><head><meta charset='utf-8'><title>hw3cli report</title>"
+                          f"<style>{STYLE}</style></head><body>\n{page}\n</body></html>\n")
     display.stdout().print(f"report -> {config.out} and {config.out.with_suffix('.html')}"
                            + (f"; {len(report.missing)} runs missing (listed at the end)" if report.missing else ""))
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,8 +14,9 @@ from rich.table import Table
 
 from hw3cli.core.checkpoint import load_checkpoint, save_checkpoint
 from hw3cli.core.device import resolve_device
-from hw3cli.core.files import atomic_folder, write_json
+from hw3cli.core.files import all_or_nothing, atomic_folder, write_json
 from hw3cli.core.hardware import machine_record
+from hw3cli.core.memory import require as require_memory
 from hw3cli.core.numerics import numerics
 from hw3cli.core.progress import RESUME_IGNORES, load_progress, progress_file, save_progress
 from hw3cli.core.runs import check_run_folder, config_record, write_config, write_metrics
@@ -22,7 +24,7 @@ from hw3cli.core.stopping import graceful_stop
 from hw3cli.data.binary import adder_inputs, bits_to_string, parse_binary
 from hw3cli.errors import Hw3Error, Interrupted
 from hw3cli.experiments import display
-from hw3cli.models.adder import PARAM_NAMES, ThresholdAdder
+from hw3cli.models.adder import ThresholdAdder
 from hw3cli.train.adder import SmoothAdder, train_smooth_adder, verify_exhaustive, verify_random
 
 CHECKPOINT_KIND = "threshold-adder"
@@ -78,13 +80,26 @@ def load_adder(weights: Path | None) -> ThresholdAdder:
     if weights is None:
         return ThresholdAdder.hand_set()
     tensors, _ = load_checkpoint(weights, CHECKPOINT_KIND)
-    missing = [name for name in PARAM_NAMES if name not in tensors]
-    if missing:
-        raise Hw3Error(f"{weights} lacks the adder tensors {', '.join(missing)}")
-    return ThresholdAdder.from_tensors(tensors)
+    try:
+        return ThresholdAdder.from_tensors(tensors)
+    except ValueError as exc:
+        raise Hw3Error(f"{weights} is not a usable adder: {exc}") from None
 
 
 def run(config: AddConfig) -> int:
+    # Python refuses to print integers of more than 4,300 digits by default; these are the user's own numbers.
+    limit = sys.get_int_max_str_digits() if hasattr(sys, "get_int_max_str_digits") else None
+    if limit is not None:
+        sys.set_int_max_str_digits(0)
+    try:
+        with all_or_nothing():
+            return _add(config)
+    finally:
+        if limit is not None:
+            sys.set_int_max_str_digits(limit)
+
+
+def _add(config: AddConfig) -> int:
     a, b = parse_binary(config.a, "first number"), parse_binary(config.b, "second number")
     adder = load_adder(config.weights)
     x = adder_inputs(a, b)
@@ -144,6 +159,8 @@ def run_verify(config: VerifyConfig) -> int:
         raise Hw3Error(f"--verify {config.bits} would check 4^{config.bits} pairs; 14 bits is the most allowed")
     if config.random_pairs < 0 or config.random_bits < 1:
         raise Hw3Error("--random-pairs must be >= 0 and --random-bits >= 1")
+    require_memory(64 * config.random_pairs * (config.random_bits + 1) * 2,
+                   f"--random-pairs {config.random_pairs:,} of --random-bits {config.random_bits:,}")
     adder = load_adder(config.weights)
     start = time.perf_counter()
     exhaustive = verify_exhaustive(adder, config.bits)

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 PARAM_NAMES = ("U", "W", "b_h", "v", "b_y", "h0")
+SHAPES = {"U": (3, 2), "W": (3, 3), "b_h": (3,), "v": (3,), "b_y": (), "h0": (3,)}
 
 
 def step(a: torch.Tensor) -> torch.Tensor:
@@ -40,7 +41,17 @@ class ThresholdAdder(nn.Module):
 
     @classmethod
     def from_tensors(cls, tensors: dict[str, torch.Tensor]) -> ThresholdAdder:
-        return cls(**{name: tensors[name] for name in PARAM_NAMES})
+        """The adder from its six tensors; ValueError names one that is missing, of another shape or not finite."""
+        for name, shape in SHAPES.items():
+            value = tensors.get(name)
+            if value is None:
+                raise ValueError(f"it lacks the tensor {name}")
+            if tuple(value.shape) not in ((shape, (1,)) if shape == () else (shape,)) or not value.is_floating_point():
+                raise ValueError(f"{name} should be a float tensor of shape {shape}, found {value.dtype} "
+                                 f"{tuple(value.shape)}")
+            if not bool(torch.isfinite(value).all()):
+                raise ValueError(f"{name} holds NaN or infinite values")
+        return cls(**{name: tensors[name].reshape(SHAPES[name]) for name in PARAM_NAMES})
 
     def tensors(self) -> dict[str, torch.Tensor]:
         return {name: getattr(self, name) for name in PARAM_NAMES}

@@ -1,0 +1,65 @@
+"""How much memory this process may still take, so that a request that cannot fit is refused before anything
+is allocated (a 10^9-unit hidden layer, a billion samples, a checkpoint whose header promises 10 GB)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hw3cli.errors import Hw3Error
+
+MEMINFO = Path("/proc/meminfo")
+CGROUP_FILES = (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),  # cgroup v2
+                ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"))
+UNKNOWN = 64 * 2**30  # where the system does not say (not Linux): assume a large workstation
+
+
+def available_bytes() -> int:
+    """Memory available to this process: the kernel's MemAvailable, capped by a cgroup memory limit."""
+    available = None
+    try:
+        for line in MEMINFO.read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                available = int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    for limit_file, usage_file in CGROUP_FILES:
+        try:
+            limit, usage = Path(limit_file).read_text().strip(), Path(usage_file).read_text().strip()
+            if limit != "max" and int(limit) < 2**60:
+                left = max(0, int(limit) - int(usage))
+                available = left if available is None else min(available, left)
+        except (OSError, ValueError):
+            continue
+    return UNKNOWN if available is None else available
+
+
+def size_text(nbytes: float) -> str:
+    for unit, scale in (("TB", 2**40), ("GB", 2**30), ("MB", 2**20), ("kB", 2**10)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:,.1f} {unit}"
+    return f"{int(nbytes)} bytes"
+
+
+def require(nbytes: float, what: str) -> None:
+    """Refuse `what` (named as the user asked for it: an option and its value, or a file) when it would need
+    more memory than this process may take (with a margin for everything else the command holds)."""
+    available = available_bytes()
+    if nbytes > 0.8 * available:
+        raise Hw3Error(f"{what} would need about {size_text(nbytes)} of memory, and {size_text(available)} is "
+                       "available here")
+
+
+# A parameter's weight, its gradient, two optimizer moments, and the copies a checkpoint or progress save makes.
+BYTES_PER_PARAMETER = 4 * 6
+
+
+def require_model(build, what: str, activations: int = 0) -> None:
+    """Refuse a model (built by `build()` on the meta device, so nothing is allocated) that could not be trained
+    here: its parameters and their optimizer state, plus `activations` bytes for one batch."""
+    import torch
+
+    with torch.device("meta"):
+        models = build()
+    models = models if isinstance(models, (tuple, list)) else (models,)
+    parameters = sum(p.numel() for m in models if m is not None for p in m.parameters())
+    require(parameters * BYTES_PER_PARAMETER + activations, f"{what} ({parameters:,} parameters)")

@@ -1,0 +1,107 @@
+"""Schemas for the JSON files this tool reads back (a run's config.json and metrics.json, preprocess's stats.json,
+the adder's and the histograms' JSON), checked on load so that a damaged or foreign file is a one-line error naming
+the file and the field, never a KeyError or a wrong sentence in a report.
+
+A schema is a Python value: a type (`Number` is int or float, never bool; `Maybe(x)` also allows null), a dict of
+required keys (other keys are allowed), or a one-element list `[item]` for a list of items.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from hw3cli.errors import Hw3Error
+
+
+class Number:
+    """An int or a float (JSON numbers, and NaN as Python's json writes it); not a bool."""
+
+
+class Maybe:
+    def __init__(self, inner: Any):
+        self.inner = inner
+
+
+def _name(spec: Any) -> str:
+    if spec is Number:
+        return "a number"
+    if isinstance(spec, Maybe):
+        return f"{_name(spec.inner)} or null"
+    if isinstance(spec, dict):
+        return "an object"
+    if isinstance(spec, list):
+        return "a non-empty list"
+    return {int: "an integer", str: "a string", bool: "true or false"}.get(spec, getattr(spec, "__name__", str(spec)))
+
+
+def _problem(value: Any, spec: Any, where: str) -> str | None:
+    if isinstance(spec, Maybe):
+        return None if value is None else _problem(value, spec.inner, where)
+    if spec is Number:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif spec is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(spec, dict):
+        if not isinstance(value, dict):
+            ok = False
+        else:
+            for key, inner in spec.items():
+                if key not in value:
+                    return f"{where}{key} is missing"
+                problem = _problem(value[key], inner, f"{where}{key}.")
+                if problem:
+                    return problem
+            return None
+    elif isinstance(spec, list):
+        if not isinstance(value, list) or not value:
+            ok = False
+        else:
+            for i, item in enumerate(value):
+                problem = _problem(item, spec[0], f"{where.rstrip('.')}[{i}].")
+                if problem:
+                    return problem
+            return None
+    else:
+        ok = isinstance(value, spec)
+    if ok:
+        return None
+    return f"{where.rstrip('.') or 'the file'} should be {_name(spec)}, found {type(value).__name__}"
+
+
+def check(value: Any, spec: Any, path: str | os.PathLike) -> Any:
+    """`value` (read from `path`) if it fits `spec`; otherwise a one-line error naming the file and the field."""
+    problem = _problem(value, spec, "")
+    if problem:
+        raise Hw3Error(f"{Path(path)}: {problem}")
+    return value
+
+
+RUN_CONFIG = {"experiment": str, "config": dict, "command": list}
+
+_EPOCH_GAN = {"epoch": int, "g_loss": Number, "d_loss": Maybe(Number), "real_score": Maybe(Number),
+              "fake_score": Maybe(Number)}
+_QUALITY = {"kl_from_uniform": Number, "classes_over_5pct": int, "inception_score": Number,
+            "frechet_distance": Number}
+
+# metrics.json (with timings.json folded in) of each experiment: the fields that comparisons and the report use.
+METRICS = {
+    "train-gru": {"test_accuracy": Number, "dev_accuracy": Number, "parameters": int, "epochs": [dict],
+                  "best_epoch": int, "seconds_per_epoch": Number},
+    "train-gan": {"loss": str, "epochs": [_EPOCH_GAN], "sample_diversity": Number, "real_diversity": Number,
+                  "images_per_second": Number, "total_seconds": Number, "summary": str},
+    "classify": {"test_accuracy": Number, "epochs": [dict], "per_class_accuracy": {}, "confusion": [[int]]},
+    "rnn-add-learn": {"successes": int, "seeds": int},
+}
+METRICS["train-mlp"] = METRICS["train-gru"]
+
+STATS = {"vocabulary_size": int, "unknown_token_rate_test": Number,
+         "splits": {name: {"reviews": int, "share_truncated": Number} for name in ("train", "dev", "test")}}
+ADDER_EXAMPLE = {"a": str, "b": str, "sum": str, "decimal": {"a": int, "b": int, "sum": int},
+                 "steps": [{"t": int, "x1": int, "x2": int, "h": [int], "y": int}],
+                 "weights": {**{name: list for name in ("U", "W", "b_h", "v", "h0")}, "b_y": Number}}
+ADDER_VERIFY = {"exhaustive": {"bits": int, "checked": int, "mismatches": int, "seconds": Number},
+                "random": {"max_bits": int, "checked": int, "mismatches": int}}
+HISTOGRAMS = {"rows": {"real test images": {**_QUALITY, "chi2_p_value": Number}}}
+HISTOGRAM_ROW = {**_QUALITY, "chi2_p_value": Number}
