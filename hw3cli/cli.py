@@ -328,7 +328,7 @@ def train_gan(
                                                  "else 1).", 1, 1000)] = None,
     sample_every: Annotated[int, Count("--sample-every", "Also keep samples every N epochs (0: start, middle and "
                                        "end only).", 0, 100_000)] = 0,
-    samples: Annotated[int, Count("--samples", "Fixed-noise samples per grid.", 1, 10_000)] = 64,
+    samples: Annotated[int, Count("--samples", "Fixed-noise samples per grid.", 1, 512)] = 64,
     precision: Precision = "auto",
     threads: Threads = 0,
     deterministic: Deterministic = False,
@@ -379,7 +379,8 @@ def train_gan(
 @app.command("cgan-sample")
 def cgan_sample(
     generator: Path = typer.Option(..., "--generator", help="A train-gan --conditional run folder."),
-    per_class: Annotated[int, Count("--per-class", "Samples of each class.", 1, 10_000)] = 3,
+    per_class: Annotated[int, Count("--per-class", "Samples of each class (a column each in the grid).", 1,
+                                    100)] = 3,
     classes: str = typer.Option("0,1,2,3,4,5,6,7,8,9", "--classes",
                                 help="Class indices or names, comma-separated (e.g. 0,7,9 or 'sneaker,bag')."),
     seed: Annotated[int, Count("--seed", "Seeds the noise.", 0, SEED_MAX)] = 0,
@@ -482,7 +483,8 @@ def main(argv: list[str] | None = None) -> None:
         # Typer's usage errors (click's, or the copy of click that newer Typer vendors): one line, exit 2.
         if not (hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int)):
             raise
-        if not exc.format_message():  # bare `hw3cli`: the help was printed, nothing went wrong
+        if type(exc).__name__ == "NoArgsIsHelpError" or not exc.format_message():  # bare `hw3cli`: the help
+            print(exc.format_message())
             sys.exit(0)
         ctx = getattr(exc, "ctx", None)
         where = f"hw3cli {ctx.info_name}" if ctx is not None and ctx.parent is not None else "hw3cli"

@@ -3,6 +3,8 @@ model, wrong types, out-of-range numbers. Each must exit with code 2 and one lin
 print no traceback, and leave the output folder exactly as it was."""
 
 
+import shutil
+
 import pytest
 
 from tests.conftest import TINY_GAN, assert_usage_error, snapshot
@@ -169,3 +171,287 @@ def _writable(path: str) -> bool:
             return True
     except OSError:
         return False
+
+
+# Special files where a file is expected, as inputs and as outputs ----------------------------------------------
+
+def _special(kind: str, path):
+    import os
+
+    if kind == "folder":
+        path.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "loop":
+        os.symlink(path.name, path)  # a link to itself
+    return path
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo", "loop"])
+def test_special_files_as_inputs_are_one_line_errors_never_a_hang(cli, tmp_path, world, kind):
+    w = world["w"]
+    gru = tmp_path / "gru"
+    shutil.copytree(w / "gru", gru)
+    (gru / "vocab.json").unlink()
+    _special(kind, gru / "vocab.json")
+    assert_usage_error(cli("predict", "--model", gru, w / "reviews.txt"), "vocab")
+    reviews = _special(kind, tmp_path / "reviews.txt")
+    assert_usage_error(cli("predict", "--model", w / "gru", reviews), "reviews.txt")
+    acl = tmp_path / "aclImdb"
+    for split in ("train", "test"):
+        for label in ("pos", "neg"):
+            (acl / split / label).mkdir(parents=True)
+            (acl / split / label / "1_8.txt").write_text("a fine film\n")
+    (acl / "train" / "pos" / "1_8.txt").unlink()
+    _special(kind, acl / "train" / "pos" / "1_8.txt")
+    r = cli("preprocess", "--source", acl, "--out", tmp_path / "data")
+    if kind == "folder":  # a folder named like a review is not a review: it is skipped
+        assert r.code in (0, 2) and "Traceback" not in r.err
+    else:
+        assert_usage_error(r, "1_8.txt")
+
+
+def test_a_device_is_never_replaced_by_an_output(cli, tmp_path, world):
+    import os
+    import stat
+
+    null = "/dev/null"
+    before = os.stat(null)
+    assert_usage_error(cli("rnn-add", "101", "11", "--save", null), "character device")
+    assert_usage_error(cli("cgan-sample", "--generator", world["w"] / "cgan", "--out", null), "character device")
+    after = os.stat(null)
+    assert stat.S_ISCHR(after.st_mode) and after.st_rdev == before.st_rdev
+
+
+def test_a_link_to_a_regular_file_is_written_through(cli, tmp_path):
+    import json
+    import os
+
+    target = tmp_path / "result.json"
+    target.write_text("{}")
+    os.symlink(target.name, tmp_path / "link.json")
+    assert cli("rnn-add", "101", "11", "--save", tmp_path / "link.json").code == 0
+    assert os.path.islink(tmp_path / "link.json") and json.loads(target.read_text())["sum"] == "1000"
+
+
+def test_a_failing_command_writes_none_of_its_outputs(cli, tmp_path, world):
+    (tmp_path / "tensors").mkdir()
+    r = cli("cgan-sample", "--generator", world["w"] / "cgan", "--out", tmp_path / "grid.png", "--tensor",
+            tmp_path / "tensors")
+    assert_usage_error(r, "tensors")
+    assert not (tmp_path / "grid.png").exists()
+    art = tmp_path / "art"
+    art.mkdir()
+    (art / "REPORT.html").mkdir()
+    assert_usage_error(cli("report", "--artifacts", art, "--out", art / "REPORT.md"), "REPORT.html")
+    assert not (art / "REPORT.md").exists()
+
+
+# Our own files read back: schemas, not trust ---------------------------------------------------------------------
+
+def _rewrite_data(src, dst, change):
+    """A copy of a preprocess folder whose data.safetensors went through `change(tensors, metadata)`."""
+    import json
+
+    from hw3cli.core.checkpoint import load_checkpoint, save_checkpoint
+
+    shutil.copytree(src, dst)
+    tensors, meta = load_checkpoint(dst / "data.safetensors")
+    args = meta.pop("model_args")
+    change(tensors, args)
+    extra = {k: v for k, v in meta.items() if k not in ("format", "kind", "hw3cli_version")}
+    save_checkpoint(dst / "data.safetensors", tensors, meta["kind"], args, extra)
+    return json, dst
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda t, a: t.__setitem__("train_ids", t["train_ids"] + 10**6), ["outside the vocabulary"]),
+    (lambda t, a: t.__setitem__("train_ids", t["train_ids"].unsqueeze(0)), ["integer matrix"]),
+    (lambda t, a: t.__setitem__("train_labels", t["train_labels"] * 0 + 7), ["labels"]),
+    (lambda t, a: t.__setitem__("train_labels", t["train_labels"] * 0), ["both labels"]),
+    (lambda t, a: a.pop("max_len"), ["max_len"]),
+    (lambda t, a: a.__setitem__("max_len", "abc"), ["max_len"]),
+    (lambda t, a: t.pop("dev_lengths"), ["dev split"]),
+])
+def test_preprocessed_data_is_checked_against_its_schema(cli, tmp_path, world, change, words):
+    _, data = _rewrite_data(world["w"] / "imdb", tmp_path / "imdb", change)
+    assert_usage_error(cli("train-gru", "--data", data, "--out", tmp_path / "run"), "data.safetensors", *words)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("vocab, words", [
+    ('{"format": "hw3cli-vocab", "min_freq": 1, "max_size": null, "words": [["<pad>", 0], ["<unk>", 0], [["a"], 1]]}',
+     ["word, count"]),
+    ('{"format": "hw3cli-vocab", "min_freq": 1, "max_size": null, "words": [["<pad>", 0], ["<unk>", 0], ["a", 1], '
+     '["a", 2]]}', ["twice"]),
+    ('{"format": "hw3cli-vocab", "min_freq": "1", "max_size": null, "words": [["<pad>", 0], ["<unk>", 0]]}',
+     ["min_freq"]),
+])
+def test_a_vocabulary_is_checked_against_its_schema(cli, tmp_path, world, vocab, words):
+    gru = tmp_path / "gru"
+    shutil.copytree(world["w"] / "gru", gru)
+    (gru / "vocab.json").write_text(vocab)
+    assert_usage_error(cli("predict", "--model", gru, world["w"] / "reviews.txt"), "vocab", *words)
+
+
+def test_a_learned_adder_of_the_wrong_shape_is_refused(cli, tmp_path):
+    import torch
+
+    from hw3cli.core.checkpoint import save_checkpoint
+    from hw3cli.models.adder import ThresholdAdder
+
+    tensors = ThresholdAdder.hand_set().tensors()
+    save_checkpoint(tmp_path / "a.safetensors", {**tensors, "U": torch.ones(6)}, "threshold-adder")
+    assert_usage_error(cli("rnn-add", "1", "1", "--weights", tmp_path / "a.safetensors"), "U", "shape")
+
+
+@pytest.mark.parametrize("name, content", [("metrics.json", "{}"), ("config.json", "[]"),
+                                           ("metrics.json", '{"epochs": []}')])
+def test_run_files_are_checked_against_their_schema(cli, tmp_path, world, name, content):
+    for run, command in (("gru", ["compare-imdb", "--out", tmp_path / "c.md"]),
+                         ("gan", ["compare-gan", "--out", tmp_path / "c"])):
+        copy = tmp_path / run
+        shutil.copytree(world["w"] / run, copy, dirs_exist_ok=True)
+        (copy / name).write_text(content)
+        assert_usage_error(cli(command[0], copy, *command[1:]), name)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gan", "gru"]
+
+
+def test_a_progress_file_that_is_damaged_is_refused_on_resume(cli, tmp_path, world):
+    import torch
+
+    from hw3cli.core.checkpoint import save_checkpoint
+
+    partial = tmp_path / "run.partial"
+    partial.mkdir()
+    save_checkpoint(partial / "progress.safetensors", {"x": torch.zeros(1)}, "train-gan-progress",
+                    extra={"state": "not json"})
+    r = cli("train-gan", "--data-dir", world["fashion"], "--out", tmp_path / "run", "--resume", *TINY_GAN)
+    assert_usage_error(r, "progress")
+    save_checkpoint(partial / "progress.safetensors", {"x": torch.zeros(1)}, "train-gan-progress",
+                    extra={"state": '{"config": {}}'})
+    assert_usage_error(cli("train-gan", "--data-dir", world["fashion"], "--out", tmp_path / "run", "--resume",
+                           *TINY_GAN), "--resume")
+
+
+# Memory: bounded before anything is allocated --------------------------------------------------------------------
+
+def test_a_gzip_bomb_is_refused_after_the_header_says_how_much_to_read(cli, tmp_path, world):
+    import gzip
+    import resource
+
+    bomb = tmp_path / "fashion"
+    shutil.copytree(world["fashion"], bomb)
+    good = gzip.decompress((bomb / "train-images-idx3-ubyte.gz").read_bytes())
+    zeros = gzip.compress(bytes(2**24), 9)
+    (bomb / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(good) + zeros * 32)  # 512 MB more, in 33 members
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert_usage_error(cli("train-gan", "--data-dir", bomb, "--out", tmp_path / "run", *TINY_GAN), "more data")
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak < 200 * 1024  # kB: far below the 512 MB
+
+
+def test_a_checkpoint_that_promises_more_than_memory_is_refused_unread(cli, tmp_path, world, monkeypatch):
+    import json
+
+    import hw3cli.core.memory as memory
+
+    monkeypatch.setattr(memory, "available_bytes", lambda: 64 * 2**20)
+    header = json.dumps({"__metadata__": {"format": "hw3cli", "kind": "gan-generator", "model_args": "{}"},
+                         "w": {"dtype": "F32", "shape": [2**15, 2**15], "data_offsets": [0, 2**32]}}).encode()
+    path = tmp_path / "gan" / "generator.safetensors"
+    path.parent.mkdir()
+    with open(path, "wb") as handle:  # a sparse file: 4 GB long, nothing on disk
+        handle.write(len(header).to_bytes(8, "little") + header)
+        handle.truncate(8 + len(header) + 2**32)
+    r = cli("cgan-sample", "--generator", tmp_path / "gan", "--out", tmp_path / "g.png")
+    assert_usage_error(r, "generator.safetensors", "memory")
+
+
+def test_checkpoint_arguments_that_disagree_with_its_tensors_build_nothing(cli, tmp_path, world):
+    from hw3cli.core.checkpoint import load_checkpoint, save_checkpoint
+
+    gan = tmp_path / "gan"
+    shutil.copytree(world["w"] / "cgan", gan)
+    tensors, meta = load_checkpoint(gan / "generator.safetensors")
+    save_checkpoint(gan / "generator.safetensors", tensors, meta["kind"], {**meta["model_args"],
+                                                                           "hidden": [22000, 22000, 1]})
+    assert_usage_error(cli("cgan-sample", "--generator", gan, "--out", tmp_path / "g.png"), "disagree")
+
+
+def test_sizes_the_machine_cannot_hold_are_refused_naming_the_option(cli, tmp_path, world, monkeypatch):
+    import hw3cli.core.memory as memory
+
+    monkeypatch.setattr(memory, "available_bytes", lambda: 256 * 2**20)
+    r = cli("train-mlp", "--data", world["w"] / "imdb", "--out", tmp_path / "m", "--hidden", "60000",
+            "--embed-dim", "60000")
+    assert_usage_error(r, "--hidden 60000", "memory")
+    r = cli("train-gan", "--data-dir", world["fashion"], "--out", tmp_path / "g", "--g-hidden", "60000,60000,60000")
+    assert_usage_error(r, "--g-hidden 60000,60000,60000", "memory")
+    r = cli("histogram", "--generator", world["w"] / "gan", "--classifier", world["w"] / "clf", "-n", "1000000",
+            "--data-dir", world["fashion"], "--out", tmp_path / "h")
+    assert_usage_error(r, "-n 1,000,000", "memory")
+    r = cli("rnn-add", "--verify", "2", "--random-pairs", "10000000")
+    assert_usage_error(r, "--random-pairs", "memory")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+# Quietly wrong no more -------------------------------------------------------------------------------------------
+
+def test_a_wgan_epoch_shorter_than_its_critic_steps_is_refused(cli, tmp_path, world):
+    r = cli("train-gan", "--loss", "wgan", "--data-dir", world["fashion"], "--out", tmp_path / "run", "--limit",
+            "256", "--batch-size", "64", "--g-hidden", "4,4,4", "--d-hidden", "4,4,4")
+    assert_usage_error(r, "4 batches", "5 critic steps")
+
+
+def test_a_very_long_number_is_added_and_printed(cli):
+    import json
+
+    a, b = "1" * 20_000, "1"
+    r = cli("rnn-add", a, b, "--json")
+    assert r.code == 0, r.err[-500:]
+    result = json.loads(r.out, parse_int=str)  # Python's own limit on int digits guards the test's reading too
+    assert result["correct"] and result["sum"] == "1" + "0" * 20_000 and len(result["decimal"]["sum"]) == 6021
+    assert_usage_error(cli("rnn-add", "1" * 100_001, "1"), "100,000")
+
+
+def test_non_ascii_digits_are_not_class_numbers(cli, tmp_path, world):
+    assert_usage_error(cli("cgan-sample", "--generator", world["w"] / "cgan", "--classes", "²", "--out",
+                           tmp_path / "g.png"), "²")
+
+
+def test_predict_reads_invalid_utf8_on_stdin_and_says_when_a_line_has_no_words(cli, world, monkeypatch):
+    import io
+    import sys
+
+    stdin = io.TextIOWrapper(io.BytesIO(b"a fine film\n\n\xff\xfe wonderful \xc3\n"), encoding="utf-8")
+    monkeypatch.setattr(sys, "stdin", stdin)
+    r = cli("predict", "--model", world["w"] / "gru")
+    assert r.code == 0, r.err
+    lines = r.out.splitlines()
+    assert len(lines) == 3 and lines[1] == "-\tno words" and lines[0].split("\t")[1] in ("positive", "negative")
+
+
+@pytest.mark.parametrize("out", [".", ".."])
+def test_the_current_folder_is_not_a_run_folder(cli, world, out):
+    assert_usage_error(cli("train-gru", "--data", world["w"] / "imdb", "--out", out, "--epochs", "1"),
+                       "current folder")
+
+
+def test_a_relative_default_that_is_missing_says_where_it_was_looked_for(cli, tmp_path):
+    r = cli("train-gru")
+    assert_usage_error(r, "artifacts/imdb/data", "relative to the current folder", str(tmp_path))
+
+
+def test_help_shows_every_default_and_plain_flags(cli):
+    r = cli("train-gan", "--help")
+    assert r.code == 0
+    text = " ".join(r.out.split())
+    assert "2e-4 with Adam; 5e-5 with RMSprop" in text and "5 for wgan" in text
+    assert "<bool>" not in text and "--json" not in text
+    assert "[default: 64" in text and "From 1 to 512." in text
+    assert "--conditional" in text
+
+
+def test_bare_hw3cli_prints_its_usage_and_succeeds(cli):
+    r = cli()
+    assert r.code == 0 and r.out.startswith("Usage: hw3cli") and "train-gan" in r.out and r.err == ""

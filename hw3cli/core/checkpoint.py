@@ -151,7 +151,8 @@ def read_safetensors(path: str | os.PathLike, what: str = "checkpoint") -> tuple
             require_memory(end, f"{what} {path}")
             handle.seek(0)
             tensors = st_load(handle.read())
-        except (SafetensorError, ValueError, json.JSONDecodeError, UnicodeDecodeError, OverflowError) as exc:
+        except (SafetensorError, ValueError, TypeError, json.JSONDecodeError, UnicodeDecodeError, OverflowError,
+                RecursionError) as exc:
             raise Hw3Error(f"{path} is not a readable safetensors {what} ({exc})") from None
         except OSError as exc:
             raise Hw3Error(f"cannot read {what} {path}: {exc.strerror or exc}") from None
@@ -162,7 +163,7 @@ def _check_layout(header: dict) -> int:
     """Every tensor entry well formed and the entries tiling the data without gaps; returns the data's size."""
     spans = []
     for name, info in header.items():
-        if not isinstance(info, dict) or info.get("dtype") not in _ITEMSIZE:
+        if not isinstance(info, dict) or not isinstance(info.get("dtype"), str) or info["dtype"] not in _ITEMSIZE:
             raise ValueError(f"tensor {name!r} has no known dtype")
         shape, offsets = info.get("shape"), info.get("data_offsets")
         if not (isinstance(shape, list) and all(type(d) is int and d >= 0 for d in shape)):

@@ -53,6 +53,8 @@ def parse_classes(text: str) -> tuple[int, ...]:
         out.append(index)
     if not out:
         raise Hw3Error("--classes is empty")
+    if len(out) > 20:  # a row of the grid each
+        raise Hw3Error(f"--classes names {len(out)} classes; at most 20 (repeats included) fit one grid")
     return tuple(out)
 
 
