@@ -101,6 +101,13 @@ Threads = Annotated[int, Count(
     "--threads", "torch CPU threads (0: OMP_NUM_THREADS if set, else the CPUs this process may use: its "
     "affinity and cgroup CPU quota).", 0, 256)]
 Seed = Annotated[int, Count("--seed", "Seeds weights, batch order and every random draw.", 0, SEED_MAX)]
+# The sentiment models' loop options: the same for the GRU and the MLP (their defaults differ).
+ReviewBatch = Annotated[int, Count("--batch-size", "Reviews per step.", 1, 10**6)]
+AdamLr = Annotated[float, Real("--lr", "Adam learning rate.", 0, 10, low_open=True)]
+WeightDecay = Annotated[float, Real("--weight-decay", "Adam weight decay.", 0, 10)]
+GradClip = Annotated[float, Real("--clip", "Gradient-norm clipping threshold.", 0, 1e6, low_open=True)]
+MaxEpochs = Annotated[int, Count("--epochs", "At most this many epochs.", 1, 100_000)]
+Patience = Annotated[int, Count("--patience", "Early stopping: epochs without a better dev accuracy.", 1, 100_000)]
 Deterministic = Annotated[bool, typer.Option(
     "--deterministic", help="PyTorch's deterministic kernels (for GPUs; seeded CPU runs already repeat exactly). "
     "An operation without a deterministic version is then an error.")]
@@ -213,13 +220,12 @@ def train_gru(
     layers: Annotated[int, Count("--layers", "Stacked GRU layers.", 1, 64)] = 1,
     dropout: Annotated[float, Real("--dropout", "Dropout on the embeddings and the last hidden state.", 0, 1,
                                    high_open=True)] = 0.3,
-    epochs: Annotated[int, Count("--epochs", "At most this many epochs.", 1, 100_000)] = 6,
-    batch_size: Annotated[int, Count("--batch-size", "Reviews per step.", 1, 10**6)] = 64,
-    lr: Annotated[float, Real("--lr", "Adam learning rate.", 0, 10, low_open=True)] = 2e-3,
-    weight_decay: Annotated[float, Real("--weight-decay", "Adam weight decay.", 0, 10)] = 0.0,
-    clip: Annotated[float, Real("--clip", "Gradient-norm clipping threshold.", 0, 1e6, low_open=True)] = 1.0,
-    patience: Annotated[int, Count("--patience", "Early stopping: epochs without a better dev accuracy.", 1,
-                                   100_000)] = 2,
+    epochs: MaxEpochs = 6,
+    batch_size: ReviewBatch = 64,
+    lr: AdamLr = 2e-3,
+    weight_decay: WeightDecay = 0.0,
+    clip: GradClip = 1.0,
+    patience: Patience = 2,
     bucket: bool = typer.Option(True, "--bucket/--no-bucket", help=BUCKET_HELP),
     precision: Precision = "auto",
     threads: Threads = 0,
@@ -254,13 +260,12 @@ def train_mlp(
     hidden: Annotated[int, Count("--hidden", "Hidden units.", 1, SIZE_MAX)] = 64,
     dropout: Annotated[float, Real("--dropout", "Dropout on the input features and the hidden layer.", 0, 1,
                                    high_open=True)] = 0.5,
-    epochs: Annotated[int, Count("--epochs", "At most this many epochs.", 1, 100_000)] = 30,
-    batch_size: Annotated[int, Count("--batch-size", "Reviews per step.", 1, 10**6)] = 64,
-    lr: Annotated[float, Real("--lr", "Adam learning rate.", 0, 10, low_open=True)] = 2e-3,
-    weight_decay: Annotated[float, Real("--weight-decay", "Adam weight decay.", 0, 10)] = 0.0,
-    clip: Annotated[float, Real("--clip", "Gradient-norm clipping threshold.", 0, 1e6, low_open=True)] = 1.0,
-    patience: Annotated[int, Count("--patience", "Early stopping: epochs without a better dev accuracy.", 1,
-                                   100_000)] = 6,
+    epochs: MaxEpochs = 30,
+    batch_size: ReviewBatch = 64,
+    lr: AdamLr = 2e-3,
+    weight_decay: WeightDecay = 0.0,
+    clip: GradClip = 1.0,
+    patience: Patience = 6,
     precision: Precision = "auto",
     threads: Threads = 0,
     deterministic: Deterministic = False,

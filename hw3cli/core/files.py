@@ -35,16 +35,21 @@ def where(path: str | os.PathLike) -> str:
     return str(path) if path.is_absolute() else f"{path} (relative to the current folder {Path.cwd()})"
 
 
-def input_file(path: str | os.PathLike, what: str = "file") -> Path:
-    """`path` if it is a regular file (after following links); otherwise a one-line error saying what it is."""
-    path = Path(path)
+def _mode(path: Path, what: str) -> int:
+    """The file type and mode of what `path` names (links followed); a one-line error if there is nothing."""
     try:
-        mode = os.stat(path).st_mode
+        return os.stat(path).st_mode
     except FileNotFoundError:
         raise Hw3Error(f"{what} not found: {where(path)}") from None
     except OSError as exc:
         reason = "a loop of symbolic links" if exc.errno == errno.ELOOP else (exc.strerror or str(exc))
         raise Hw3Error(f"cannot read {what} {path}: {reason}") from None
+
+
+def input_file(path: str | os.PathLike, what: str = "file") -> Path:
+    """`path` if it is a regular file (after following links); otherwise a one-line error saying what it is."""
+    path = Path(path)
+    mode = _mode(path, what)
     if not stat.S_ISREG(mode):
         raise Hw3Error(f"{what} {path} is {_kind(mode)}, not a regular file")
     return path
@@ -53,13 +58,7 @@ def input_file(path: str | os.PathLike, what: str = "file") -> Path:
 def input_folder(path: str | os.PathLike, what: str = "folder") -> Path:
     """`path` if it is a folder; otherwise a one-line error."""
     path = Path(path)
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        raise Hw3Error(f"{what} not found: {where(path)}") from None
-    except OSError as exc:
-        reason = "a loop of symbolic links" if exc.errno == errno.ELOOP else (exc.strerror or str(exc))
-        raise Hw3Error(f"cannot read {what} {path}: {reason}") from None
+    mode = _mode(path, what)
     if not stat.S_ISDIR(mode):
         raise Hw3Error(f"{what} {path} is {_kind(mode) if not stat.S_ISREG(mode) else 'a file'}, not a folder")
     return path
