@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,13 +36,17 @@ def cli(capsys, monkeypatch, tmp_path):
 
     def run(*args: str) -> Result:
         capsys.readouterr()
-        try:
-            main([str(a) for a in args])
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
+        # Python warnings reach a user's terminal on stderr; pytest would otherwise collect them out of sight.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            try:
+                main([str(a) for a in args])
+                code = 0
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
         captured = capsys.readouterr()
-        return Result(code, captured.out, captured.err)
+        shown = "".join(f"{w.filename}:{w.lineno}: {w.category.__name__}: {w.message}\n" for w in caught)
+        return Result(code, captured.out, shown + captured.err)
 
     return run
 

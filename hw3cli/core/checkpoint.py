@@ -7,6 +7,7 @@ import json
 import math
 import mmap
 import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -209,7 +210,8 @@ def load_model(path: str | os.PathLike, kind: str | tuple[str, ...],
     try:
         # Built on the meta device first: arguments that do not match the file's tensors (or that ask for a model
         # of many GB) are refused before anything is allocated; the real model is then the file's own size.
-        with torch.device("meta"):
+        with torch.device("meta"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. torch's note on zero-size layers: the error below says it all
             skeleton = build(metadata["kind"], metadata["model_args"])
         expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
         found = {k: tuple(v.shape) for k, v in tensors.items()}
