@@ -78,9 +78,9 @@ def Count(flag: str, help: str, low: int = 1, high: int = COUNT_MAX, metavar: st
 
 
 def _device(text: str) -> str:
-    if not re.fullmatch(r"auto|cpu|mps|cuda(:[0-9]{1,3})?", str(text)):
+    if not re.fullmatch(r"auto|cpu|mps|cuda(:[0-9]{1,3})?", str(text).lower()):
         raise typer.BadParameter(f"'{text}' is not a device: auto, cpu, cuda, cuda:N or mps")
-    return str(text)
+    return str(text).lower()
 
 
 def _version(value: bool) -> None:

@@ -455,3 +455,48 @@ def test_help_shows_every_default_and_plain_flags(cli):
 def test_bare_hw3cli_prints_its_usage_and_succeeds(cli):
     r = cli()
     assert r.code == 0 and r.out.startswith("Usage: hw3cli") and "train-gan" in r.out and r.err == ""
+
+
+def test_model_arguments_no_model_has_are_refused_before_anything_is_built(cli, tmp_path, world):
+    from hw3cli.core.checkpoint import load_checkpoint, save_checkpoint
+
+    gan = tmp_path / "gan"
+    shutil.copytree(world["w"] / "cgan", gan)
+    tensors, meta = load_checkpoint(gan / "generator.safetensors")
+    for args, word in (({**meta["model_args"], "hidden": [8] * 1_000_000}, "layers"), ("[" * 50_000, "corrupt")):
+        save_checkpoint(gan / "generator.safetensors", tensors, meta["kind"], extra={"model_args": args}
+                        if isinstance(args, str) else None, model_args=None if isinstance(args, str) else args)
+        assert_usage_error(cli("cgan-sample", "--generator", gan, "--out", tmp_path / "g.png"), "model arguments",
+                           word)
+
+
+def test_an_idx_header_announcing_more_than_memory_is_refused(cli, tmp_path, world, monkeypatch):
+    import gzip
+
+    import hw3cli.core.memory as memory
+
+    monkeypatch.setattr(memory, "available_bytes", lambda: 32 * 2**20)
+    fashion = tmp_path / "fashion"
+    shutil.copytree(world["fashion"], fashion)
+    images = bytearray(gzip.decompress((fashion / "train-images-idx3-ubyte.gz").read_bytes()))
+    images[4:8] = (900_000).to_bytes(4, "big")  # one field of the header changed: 900,000 images (705 MB)
+    (fashion / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(bytes(images)))
+    assert_usage_error(cli("train-gan", "--data-dir", fashion, "--out", tmp_path / "run", *TINY_GAN),
+                       "train-images", "memory")
+
+
+def test_device_names_are_case_blind_and_a_missing_gpu_index_is_named(cli, tmp_path, world, monkeypatch):
+    import torch
+
+    r = cli("rnn-add", "--verify", "2", "--random-pairs", "0")
+    assert r.code == 0
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert_usage_error(cli("train-gan", "--device", "CUDA:3", "--data-dir", world["fashion"], "--out",
+                           tmp_path / "run", *TINY_GAN), "cuda:3", "cuda:0 to cuda:0")
+
+
+def test_report_refuses_an_html_out_that_would_swallow_the_markdown(cli, tmp_path):
+    (tmp_path / "art").mkdir()
+    assert_usage_error(cli("report", "--artifacts", tmp_path / "art", "--out", tmp_path / "R.html"), "Markdown")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["art"]

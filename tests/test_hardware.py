@@ -60,6 +60,7 @@ def fake_cgroup(tmp_path, monkeypatch, self_cgroup: str, files: dict[str, str], 
     monkeypatch.setattr(hardware, "CGROUP_ROOT", tmp_path / "cg")
     monkeypatch.setattr(hardware, "SELF_CGROUP", tmp_path / "self")
     monkeypatch.setattr(hardware.os, "sched_getaffinity", lambda pid: set(range(cpus)), raising=False)
+    monkeypatch.setattr(hardware, "SYS_CPU", tmp_path / "no-topology")  # each CPU its own core
 
 
 @pytest.mark.parametrize("self_cgroup, files, cpus, expected", [
@@ -133,3 +134,17 @@ def test_describe_names_the_machine_in_one_line():
     text = hardware.describe(record)
     assert record["cpu"] in text and "fp32" in text and "\n" not in text
     assert hardware.describe(None) == "an unrecorded machine"
+
+
+def test_hyper_threads_of_one_core_count_once(tmp_path, monkeypatch):
+    for cpu, (package, core) in enumerate([(0, 0), (0, 1), (0, 0), (0, 1), (1, 0), (1, 0)]):
+        topology = tmp_path / f"cpu{cpu}" / "topology"
+        topology.mkdir(parents=True)
+        (topology / "physical_package_id").write_text(f"{package}\n")
+        (topology / "core_id").write_text(f"{core}\n")
+    monkeypatch.setattr(hardware, "SYS_CPU", tmp_path)
+    monkeypatch.setattr(hardware, "SELF_CGROUP", tmp_path / "none")
+    monkeypatch.setattr(hardware.os, "sched_getaffinity", lambda pid: set(range(6)), raising=False)
+    assert hardware.usable_cpus() == 3  # cores (0,0), (0,1) and (1,0)
+    monkeypatch.setattr(hardware.os, "sched_getaffinity", lambda pid: {0, 2}, raising=False)
+    assert hardware.usable_cpus() == 1  # two hyper-threads of one core

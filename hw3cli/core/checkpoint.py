@@ -195,11 +195,28 @@ def load_checkpoint(path: str | os.PathLike, kind: str | tuple[str, ...] | None 
         )
     try:
         metadata["model_args"] = json.loads(metadata.get("model_args", "{}"))
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         raise Hw3Error(f"{path} has corrupt model arguments in its metadata") from None
-    if not isinstance(metadata["model_args"], dict):
-        raise Hw3Error(f"{path} has corrupt model arguments in its metadata (not a JSON object)")
+    problem = _implausible(metadata["model_args"])
+    if problem:
+        raise Hw3Error(f"{path} has corrupt model arguments in its metadata ({problem})")
     return tensors, metadata
+
+
+def _implausible(args: Any) -> str | None:
+    """What is wrong with model arguments that no model of this tool has: building even a skeleton of a model
+    with a million layers takes minutes, so they are refused before anything is built."""
+    if not isinstance(args, dict):
+        return "not a JSON object"
+    for key, value in args.items():
+        values = value if isinstance(value, list) else [value]
+        if isinstance(value, list) and len(value) > 64:
+            return f"{key} lists {len(value)} layers"
+        if any(isinstance(v, (list, dict)) for v in values):
+            return f"{key} is nested"
+        if key == "layers" and isinstance(value, int) and value > 64:
+            return f"{value} layers"
+    return None
 
 
 def load_model(path: str | os.PathLike, kind: str | tuple[str, ...],

@@ -27,6 +27,9 @@ def resolve_device(name: str, threads: int = 0) -> torch.device:
         return torch.device("cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise Hw3Error(f"--device {name} was asked for, but torch sees no CUDA device")
+    if name.startswith("cuda:") and int(name[5:]) >= torch.cuda.device_count():
+        raise Hw3Error(f"--device {name} was asked for, but torch sees {torch.cuda.device_count()} CUDA device(s), "
+                       f"cuda:0 to cuda:{torch.cuda.device_count() - 1}")
     if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise Hw3Error("--device mps was asked for, but MPS is not available")
     return torch.device(name)

@@ -122,6 +122,9 @@ _held: contextvars.ContextVar[list | None] = contextvars.ContextVar("held_writes
 def all_or_nothing() -> Iterator[None]:
     """Hold back every `atomic_write_bytes` inside until the block has finished without an error, then write
     them all; an error anywhere in the block writes nothing. For commands with several output files."""
+    if _held.get() is not None:  # inside another such block: its files are written with the outer block's
+        yield
+        return
     held: list[tuple[Path, Any]] = []
     token = _held.set(held)
     try:
@@ -165,6 +168,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes | list) -> Path:
     path = output_target(path)
     held = _held.get()
     if held is not None:
+        if any(path == other for other, _ in held):
+            raise Hw3Error(f"{path} would be written twice by one command; give the outputs different names")
         held.append((path, data))
         return path
     try:

@@ -19,6 +19,7 @@ import torch
 PRECISIONS = ("auto", "fp32", "bf16")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 SELF_CGROUP = Path("/proc/self/cgroup")
+SYS_CPU = Path("/sys/devices/system/cpu")
 
 
 def cpu_model() -> str:
@@ -115,14 +116,29 @@ def _read_quota(folder: Path, files: tuple[str, ...]) -> float | None:
         return None
 
 
+def _physical_cores(cpus: set[int]) -> int:
+    """The physical cores among these logical CPUs: two hyper-threads of one core share its matrix units, and a
+    second torch thread there gains little (torch's own default counts physical cores too)."""
+    cores = set()
+    for cpu in cpus:
+        topology = SYS_CPU / f"cpu{cpu}" / "topology"
+        try:
+            cores.add(((topology / "physical_package_id").read_text().strip(),
+                       (topology / "core_id").read_text().strip()))
+        except OSError:
+            return len(cpus)
+    return len(cores) or len(cpus)
+
+
 def usable_cpus() -> int:
-    """How many CPUs this process may really use: its affinity mask, capped by a cgroup CPU quota (as in
-    containers), not the host's core count. A fractional quota rounds down (at least 1): a thread more than
-    the quota allows spins waiting for a core it does not get."""
+    """How many CPUs this process may really use: the physical cores of its affinity mask, capped by a cgroup CPU
+    quota (as in containers), not the host's core count. A fractional quota rounds down (at least 1): a thread
+    more than the quota allows spins waiting for a core it does not get."""
     try:
-        cpus = len(os.sched_getaffinity(0))
+        allowed = os.sched_getaffinity(0)
     except (AttributeError, OSError):
-        cpus = os.cpu_count() or 1
+        allowed = set(range(os.cpu_count() or 1))
+    cpus = _physical_cores(allowed)
     quota = _quota_cpus()
     if quota is not None:
         cpus = min(cpus, max(1, math.floor(quota)))

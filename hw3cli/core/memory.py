@@ -8,13 +8,54 @@ from pathlib import Path
 from hw3cli.errors import Hw3Error
 
 MEMINFO = Path("/proc/meminfo")
-CGROUP_FILES = (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),  # cgroup v2
-                ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"))
+SELF_CGROUP = Path("/proc/self/cgroup")
+CGROUP_ROOT = Path("/sys/fs/cgroup")
 UNKNOWN = 64 * 2**30  # where the system does not say (not Linux): assume a large workstation
 
 
+def _cgroup_left() -> int | None:
+    """Memory left under this process's cgroup limits (v2 memory.max, v1 memory.limit_in_bytes), its own group and
+    every parent's; page cache that the kernel can drop (inactive_file) counts as free."""
+    try:
+        lines = SELF_CGROUP.read_text().splitlines()
+    except OSError:
+        return None
+    left = []
+    for line in lines:
+        _, controllers, path = (line.split(":", 2) + ["", ""])[:3]
+        if controllers == "":
+            base, files = CGROUP_ROOT, ("memory.max", "memory.current")
+        elif "memory" in controllers.split(","):
+            base, files = CGROUP_ROOT / "memory", ("memory.limit_in_bytes", "memory.usage_in_bytes")
+        else:
+            continue
+        folder = base / path.strip("/")
+        while True:
+            try:
+                limit, usage = ((folder / f).read_text().strip() for f in files)
+                if limit != "max" and int(limit) < 2**60:
+                    left.append(max(0, int(limit) - int(usage) + _inactive_file(folder)))
+            except (OSError, ValueError):
+                pass
+            if folder == base or base not in folder.parents:
+                break
+            folder = folder.parent
+    return min(left) if left else None
+
+
+def _inactive_file(folder: Path) -> int:
+    try:
+        for line in (folder / "memory.stat").read_text().splitlines():
+            key, _, value = line.partition(" ")
+            if key in ("inactive_file", "total_inactive_file"):
+                return int(value)
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
 def available_bytes() -> int:
-    """Memory available to this process: the kernel's MemAvailable, capped by a cgroup memory limit."""
+    """Memory available to this process: the kernel's MemAvailable, capped by what its cgroups leave it."""
     available = None
     try:
         for line in MEMINFO.read_text().splitlines():
@@ -22,14 +63,9 @@ def available_bytes() -> int:
                 available = int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
-    for limit_file, usage_file in CGROUP_FILES:
-        try:
-            limit, usage = Path(limit_file).read_text().strip(), Path(usage_file).read_text().strip()
-            if limit != "max" and int(limit) < 2**60:
-                left = max(0, int(limit) - int(usage))
-                available = left if available is None else min(available, left)
-        except (OSError, ValueError):
-            continue
+    left = _cgroup_left()
+    if left is not None:
+        available = left if available is None else min(available, left)
     return UNKNOWN if available is None else available
 
 

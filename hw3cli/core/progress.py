@@ -10,10 +10,11 @@ import torch
 from torch import nn
 
 from hw3cli.core.checkpoint import load_checkpoint, load_optimizer_tensors, optimizer_tensors, save_checkpoint
+from hw3cli.core.schema import problem_of
 from hw3cli.errors import Hw3Error
 
 # Options that may differ between a run and its resumption.
-RESUME_IGNORES = ("resume", "overwrite", "threads", "deterministic", "detect_anomaly")
+RESUME_IGNORES = ("resume", "overwrite", "threads", "deterministic", "detect_anomaly", "precision")
 
 
 def progress_file(run_dir: Path) -> Path:
@@ -37,20 +38,25 @@ def save_progress(path: Path, kind: str, modules: dict[str, nn.Module], optimize
 
 
 def load_progress(path: Path, kind: str, modules: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer],
-                  generators: dict[str, torch.Generator], config: dict, ignore: tuple[str, ...]
-                  ) -> tuple[dict, dict[str, torch.Tensor]]:
-    """Restore everything `save_progress` saved; refuse progress made with other options. Returns the JSON
+                  generators: dict[str, torch.Generator], config: dict, ignore: tuple[str, ...], schema: dict,
+                  same: dict | None = None) -> tuple[dict, dict[str, torch.Tensor]]:
+    """Restore everything `save_progress` saved; refuse progress made with other options, or whose record does not
+    fit `schema`, or whose values differ from `same` (e.g. the precision `auto` resolved to). Returns the JSON
     record and the extra tensors."""
     tensors, meta = load_checkpoint(path, kind)
+    unusable = f"--resume: {path} is not a usable progress file"
     try:
         state = json.loads(meta["state"])
         if not isinstance(state, dict) or not isinstance(state.get("config"), dict):
             raise ValueError("its state is not a JSON object with the run's config")
-    except (KeyError, ValueError) as exc:
-        raise Hw3Error(f"--resume: {path} is not a usable progress file ({exc}); delete {path.parent} to start "
-                       "over") from None
+    except (KeyError, ValueError, RecursionError) as exc:
+        raise Hw3Error(f"{unusable} ({exc}); delete {path.parent} to start over") from None
+    problem = problem_of(state, {**schema, "optimizers": dict}, "")
+    if problem:
+        raise Hw3Error(f"{unusable} ({problem}); delete {path.parent} to start over")
     saved = state["config"]
     changed = sorted(k for k in set(saved) | set(config) if k not in ignore and saved.get(k) != config.get(k))
+    changed += sorted(k for k, v in (same or {}).items() if k in state and state[k] != v)
     if changed:
         raise Hw3Error(f"--resume: the interrupted run used other values of {', '.join(changed)}; "
                        "resume with the same options")
@@ -67,6 +73,5 @@ def load_progress(path: Path, kind: str, modules: dict[str, nn.Module], optimize
             g.set_state(tensors[f"rng.{name}"])
         torch.set_rng_state(tensors["rng.torch"])
     except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as exc:
-        raise Hw3Error(f"--resume: {path} is not a usable progress file ({' '.join(str(exc).split())[:200]}); "
-                       f"delete {path.parent} to start over") from None
+        raise Hw3Error(f"{unusable} ({' '.join(str(exc).split())[:200]}); delete {path.parent} to start over") from None
     return state, part("extra")

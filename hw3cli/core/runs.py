@@ -125,7 +125,10 @@ def check_run_folder(out: Path, experiment: str, run_files: tuple[str, ...], ove
     if not os.path.lexists(out):
         return
     input_folder(out, "--out")
-    foreign = sorted(p.name for p in out.iterdir() if p.name not in run_files)
+    try:
+        foreign = sorted(p.name for p in out.iterdir() if p.name not in run_files)
+    except OSError as exc:
+        raise Hw3Error(f"--out {out}: cannot list it ({exc.strerror or exc})") from None
     if foreign:
         raise Hw3Error(f"--out {out} holds other files ({', '.join(foreign[:3])}); choose another folder")
     if (out / "config.json").exists():

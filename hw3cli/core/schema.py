@@ -36,9 +36,9 @@ def _name(spec: Any) -> str:
     return {int: "an integer", str: "a string", bool: "true or false"}.get(spec, getattr(spec, "__name__", str(spec)))
 
 
-def _problem(value: Any, spec: Any, where: str) -> str | None:
+def problem_of(value: Any, spec: Any, where: str) -> str | None:
     if isinstance(spec, Maybe):
-        return None if value is None else _problem(value, spec.inner, where)
+        return None if value is None else problem_of(value, spec.inner, where)
     if spec is Number:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     elif spec is int:
@@ -48,9 +48,12 @@ def _problem(value: Any, spec: Any, where: str) -> str | None:
             ok = False
         else:
             for key, inner in spec.items():
+                optional, key = key.startswith("?"), key.lstrip("?")
                 if key not in value:
+                    if optional:
+                        continue
                     return f"{where}{key} is missing"
-                problem = _problem(value[key], inner, f"{where}{key}.")
+                problem = problem_of(value[key], inner, f"{where}{key}.")
                 if problem:
                     return problem
             return None
@@ -59,7 +62,7 @@ def _problem(value: Any, spec: Any, where: str) -> str | None:
             ok = False
         else:
             for i, item in enumerate(value):
-                problem = _problem(item, spec[0], f"{where.rstrip('.')}[{i}].")
+                problem = problem_of(item, spec[0], f"{where.rstrip('.')}[{i}].")
                 if problem:
                     return problem
             return None
@@ -72,7 +75,7 @@ def _problem(value: Any, spec: Any, where: str) -> str | None:
 
 def check(value: Any, spec: Any, path: str | os.PathLike) -> Any:
     """`value` (read from `path`) if it fits `spec`; otherwise a one-line error naming the file and the field."""
-    problem = _problem(value, spec, "")
+    problem = problem_of(value, spec, "")
     if problem:
         raise Hw3Error(f"{Path(path)}: {problem}")
     return value
@@ -85,12 +88,13 @@ _EPOCH_GAN = {"epoch": int, "g_loss": Number, "d_loss": Maybe(Number), "real_sco
 _QUALITY = {"kl_from_uniform": Number, "classes_over_5pct": int, "inception_score": Number,
             "frechet_distance": Number}
 
-# metrics.json (with timings.json folded in) of each experiment: the fields that comparisons and the report use.
+# metrics.json (with timings.json folded in) of each experiment: the fields that comparisons and the report use;
+# the wall-clock ones may be missing (a run folder without its timings.json).
 METRICS = {
     "train-gru": {"test_accuracy": Number, "dev_accuracy": Number, "parameters": int, "epochs": [dict],
-                  "best_epoch": int, "seconds_per_epoch": Number},
+                  "best_epoch": int, "?seconds_per_epoch": Number},
     "train-gan": {"loss": str, "epochs": [_EPOCH_GAN], "sample_diversity": Number, "real_diversity": Number,
-                  "images_per_second": Number, "total_seconds": Number, "summary": str},
+                  "?images_per_second": Number, "?total_seconds": Number, "summary": str, "?quality": dict},
     "classify": {"test_accuracy": Number, "epochs": [dict], "per_class_accuracy": {}, "confusion": [[int]]},
     "rnn-add-learn": {"successes": int, "seeds": int},
 }
@@ -105,3 +109,13 @@ ADDER_VERIFY = {"exhaustive": {"bits": int, "checked": int, "mismatches": int, "
                 "random": {"max_bits": int, "checked": int, "mismatches": int}}
 HISTOGRAMS = {"rows": {"real test images": {**_QUALITY, "chi2_p_value": Number}}}
 HISTOGRAM_ROW = {**_QUALITY, "chi2_p_value": Number}
+
+# The JSON record of each experiment's progress file (what --resume reads back).
+PROGRESS = {
+    "train-gan": {"epoch": int, "epochs": [dict],
+                  "history": {k: list for k in ("iteration", "g_loss", "d_loss", "real_score", "fake_score")}},
+    "train-gru": {"epochs": [{"epoch": int, "best_accuracy": Number, "stale": int, "step": int}], "best_epoch": int},
+    "classify": {"epochs": [{"epoch": int, "step": int}], "schedule": dict},
+    "rnn-add-learn": {"runs": [dict], "best": [int]},
+}
+PROGRESS["train-mlp"] = PROGRESS["train-gru"]

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from hw3cli.core.files import open_input
+from hw3cli.core.memory import require as require_memory
 from hw3cli.errors import Hw3Error
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -76,7 +77,7 @@ def download(torchvision_root: Path = TORCHVISION_ROOT) -> Path:
     return torchvision_root / "FashionMNIST" / "raw"
 
 
-MAX_ITEMS = 10_000_000  # far beyond Fashion-MNIST's 60,000: a header asking for more is not this data set
+MAX_ITEMS = 1_000_000  # far beyond Fashion-MNIST's 60,000: a header asking for more is not this data set
 
 
 def read_idx(path: Path, magic: int) -> np.ndarray:
@@ -102,6 +103,7 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
                 raise Hw3Error(f"{path}'s header announces {shape[0] if shape else 0:,} items; Fashion-MNIST has "
                                "60,000")
             expected = int(np.prod(shape))
+            require_memory(2 * expected, f"{path}, whose header announces {expected:,} bytes")
             data = stream.read(expected + 1)
         except (OSError, EOFError, zlib.error) as exc:
             raise Hw3Error(f"cannot read {path}: {exc} (truncated or corrupt?)") from None

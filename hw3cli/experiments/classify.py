@@ -18,6 +18,7 @@ from hw3cli.core.hardware import PRECISIONS, machine_record
 from hw3cli.core.numerics import numerics
 from hw3cli.core.progress import RESUME_IGNORES, load_progress, progress_file, save_progress
 from hw3cli.core.runs import check_run_folder, config_record, write_config, write_metrics
+from hw3cli.core.schema import PROGRESS
 from hw3cli.core.seeding import seed_everything
 from hw3cli.core.stopping import graceful_stop
 from hw3cli.data.fashion_mnist import CLASSES, load_fashion_mnist
@@ -124,8 +125,12 @@ def run(config: ClassifyConfig) -> int:
     parts = ({"model": model}, {"model": optimizer}, {"batches": generator})
     record_now = config_record("classify", config)["config"]
     if config.resume:
-        state, _ = load_progress(config.progress_file, "classify-progress", *parts, record_now, RESUME_IGNORES)
-        schedule.load_state_dict(state["schedule"])
+        state, _ = load_progress(config.progress_file, "classify-progress", *parts, record_now, RESUME_IGNORES,
+                                 PROGRESS["classify"], {"precision": precision})
+        try:
+            schedule.load_state_dict(state["schedule"])
+        except (KeyError, TypeError, ValueError):
+            raise Hw3Error(f"--resume: {config.progress_file} holds no usable learning-rate schedule") from None
         epochs = state["epochs"]
         resume_at = {"start_epoch": epochs[-1]["epoch"] + 1, "step": epochs[-1]["step"]}
     with display.progress_bar() as bar, graceful_stop() as stop, numerics(config.deterministic,
@@ -147,7 +152,8 @@ def run(config: ClassifyConfig) -> int:
             epochs.append({k: v for k, v in record.items() if k != "event"})
             note = f"  val acc {100 * record['val_accuracy']:.1f}%"
             save_progress(config.progress_file, "classify-progress", *parts,
-                          {"epochs": epochs, "schedule": schedule.state_dict(), "config": record_now})
+                          {"epochs": epochs, "schedule": schedule.state_dict(), "config": record_now,
+                           "precision": precision})
         bar.update(task, completed=steps)
     test_images, test_labels = data.test_images.to(device), data.test_labels.to(device)
     probs, _ = predict(model, test_images.float() / 255)

@@ -20,6 +20,7 @@ from hw3cli.core.memory import require_model
 from hw3cli.core.numerics import numerics
 from hw3cli.core.progress import RESUME_IGNORES, load_progress, progress_file, save_progress
 from hw3cli.core.runs import check_run_folder, config_record, read_metrics, read_run, write_config, write_metrics
+from hw3cli.core.schema import PROGRESS
 from hw3cli.core.seeding import seed_everything
 from hw3cli.core.stopping import graceful_stop
 from hw3cli.data.fashion_mnist import CLASSES, load_fashion_mnist, to_unit_range
@@ -198,7 +199,8 @@ def run(config: GanConfig) -> int:
     opt_d = make_optimizer(discriminator.parameters(), settings) if discriminator is not None else None
     start_epoch = 1
     if config.resume:
-        start_epoch, history, epochs, samples = load_gan_progress(config, generator, discriminator, opt_g, opt_d, rng)
+        start_epoch, history, epochs, samples = load_gan_progress(config, generator, discriminator, opt_g, opt_d, rng,
+                                                                  precision)
     per_epoch = len(train_images) // config.batch_size // loss.critic_steps
     started = time.perf_counter()
     with display.progress_bar() as bar, graceful_stop() as stop, numerics(config.deterministic,
@@ -229,7 +231,8 @@ def run(config: GanConfig) -> int:
             if quality is not None and (record["epoch"] == config.epochs or
                                         (config.eval_every and record["epoch"] % config.eval_every == 0)):
                 epochs[-1]["quality"] = quality.measure(generator)
-            save_gan_progress(config, generator, discriminator, opt_g, opt_d, rng, history, epochs, samples)
+            save_gan_progress(config, generator, discriminator, opt_g, opt_d, rng, history, epochs, samples,
+                              precision)
     real = to_unit_range(data.test_images[:1000]).add(1).div(2)
     final = samples[f"epoch_{config.epochs:03d}"]
     metrics = {
@@ -304,18 +307,19 @@ def _progress_parts(generator, discriminator, opt_g, opt_d, rng):
 
 
 def save_gan_progress(config: GanConfig, generator, discriminator, opt_g, opt_d, rng, history, epochs,
-                      samples) -> None:
+                      samples, precision: str) -> None:
     """Everything a resumed run needs, written atomically after every epoch."""
-    state = {"epoch": epochs[-1]["epoch"], "history": history, "epochs": epochs,
+    state = {"epoch": epochs[-1]["epoch"], "history": history, "epochs": epochs, "precision": precision,
              "config": config_record("train-gan", config)["config"]}
     save_progress(config.progress_file, "train-gan-progress", *_progress_parts(generator, discriminator, opt_g,
                                                                               opt_d, rng), state, samples)
 
 
-def load_gan_progress(config: GanConfig, generator, discriminator, opt_g, opt_d, rng):
+def load_gan_progress(config: GanConfig, generator, discriminator, opt_g, opt_d, rng, precision: str):
     state, samples = load_progress(config.progress_file, "train-gan-progress",
                                    *_progress_parts(generator, discriminator, opt_g, opt_d, rng),
-                                   config_record("train-gan", config)["config"], RESUME_IGNORES)
+                                   config_record("train-gan", config)["config"], RESUME_IGNORES,
+                                   PROGRESS["train-gan"], {"precision": precision})
     return state["epoch"] + 1, state["history"], state["epochs"], samples
 
 
@@ -437,7 +441,8 @@ def _write_comparison(config: CompareConfig, rows: list) -> None:
         loss = m["loss"]
         lines.append(f"| {name} | {loss} | {cfg.get('clip', '?') if loss == 'wgan' else '-'} | {len(m['epochs'])}"
                      f" | {last['g_loss']:.4f} | {_fmt(last['d_loss'])} | {_fmt(last['real_score'])} | "
-                     f"{_fmt(last['fake_score'])} | {m['sample_diversity']:.3f} | {m['images_per_second']:,.0f} |")
+                     f"{_fmt(last['fake_score'])} | {m['sample_diversity']:.3f} | "
+                     f"{'-' if 'images_per_second' not in m else format(m['images_per_second'], ',.0f')} |")
     table = "\n".join(lines)
     machines = f"Images per second measured on {measured_on(m for _, _, m, _ in rows)}."
     atomic_write_text(config.out_dir / "comparison.md",

@@ -15,7 +15,16 @@ from pathlib import Path
 from hw3cli.core.files import all_or_nothing, atomic_write_text, read_json, where
 from hw3cli.core.hardware import describe
 from hw3cli.core.runs import read_run
-from hw3cli.core.schema import ADDER_EXAMPLE, ADDER_VERIFY, HISTOGRAM_ROW, HISTOGRAMS, RUN_CONFIG, STATS, check
+from hw3cli.core.schema import (
+    ADDER_EXAMPLE,
+    ADDER_VERIFY,
+    HISTOGRAM_ROW,
+    HISTOGRAMS,
+    RUN_CONFIG,
+    STATS,
+    Number,
+    check,
+)
 from hw3cli.errors import Hw3Error
 from hw3cli.experiments import display
 
@@ -149,7 +158,8 @@ def problem1(r: Report) -> None:
         if r.need(imdb / folder / "metrics.json", "imdb", f"the {name} run"):
             m = _load(imdb / folder / "metrics.json", "train-gru" if folder == "gru" else "train-mlp")
             rows.append([name, _pct(m["test_accuracy"]), _pct(m["dev_accuracy"]), f"{m['parameters']:,}",
-                         f"{m['seconds_per_epoch']:.0f}", describe(m.get("machine"))])
+                         f"{m['seconds_per_epoch']:.0f}" if "seconds_per_epoch" in m else "-",
+                         describe(m.get("machine"))])
     if rows:
         r.table(["model", "test accuracy", "dev accuracy", "parameters", "seconds / epoch", "measured on"], rows)
     for folder, name in runs:
@@ -181,6 +191,8 @@ def problem2(r: Report) -> None:
             m = _load(run / "metrics.json", "train-gan")
             last = m["epochs"][-1]
             finals[clip] = m
+            if last["d_loss"] is None:
+                raise Hw3Error(f"{run / 'metrics.json'}: a WGAN run without a critic loss in its last epoch")
             rows.append([clip, f"{last['d_loss']:.4f}", f"{-last['d_loss']:.4f}", f"{m['sample_diversity']:.3f}"])
     if rows:
         r.table(["clip c", "final critic loss", "Wasserstein estimate (-critic loss)", "sample diversity"], rows)
@@ -239,6 +251,8 @@ def problem2(r: Report) -> None:
         r.para(m.get("summary", "") + _took(m))
         q = m.get("quality", {})
         if "conditional_accuracy_per_class" in q:
+            check(q, {"conditional_accuracy_per_class": {}, "conditional_accuracy": Number}, run / "metrics.json")
+            check(list(q["conditional_accuracy_per_class"].values()), [Number], run / "metrics.json")
             r.table(["class", "conditional accuracy"],
                     [[k, _pct(v)] for k, v in q["conditional_accuracy_per_class"].items()]
                     + [["all", _pct(q["conditional_accuracy"])]])
@@ -254,6 +268,8 @@ STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0
 
 
 def run(config: ReportConfig) -> int:
+    if config.out.suffix.lower() == ".html":
+        raise Hw3Error(f"--out {config.out}: give the Markdown file (REPORT.md); the HTML page is written beside it")
     if not os.path.isdir(config.artifacts):
         raise Hw3Error(f"--artifacts {where(config.artifacts)} is not a folder of runs")
     report = Report(config.artifacts, config.out.parent)

@@ -20,6 +20,7 @@ from hw3cli.core.memory import require as require_memory
 from hw3cli.core.numerics import numerics
 from hw3cli.core.progress import RESUME_IGNORES, load_progress, progress_file, save_progress
 from hw3cli.core.runs import check_run_folder, config_record, write_config, write_metrics
+from hw3cli.core.schema import PROGRESS
 from hw3cli.core.stopping import graceful_stop
 from hw3cli.data.binary import adder_inputs, bits_to_string, parse_binary
 from hw3cli.errors import Hw3Error, Interrupted
@@ -255,5 +256,11 @@ def save_learn_progress(config: LearnConfig, runs: list[dict], best: tuple[int, 
 
 def load_learn_progress(config: LearnConfig) -> tuple[list[dict], tuple[int, int, ThresholdAdder]]:
     state, tensors = load_progress(config.progress_file, "rnn-add-learn-progress", {}, {}, {},
-                                   config_record("rnn-add-learn", config)["config"], RESUME_IGNORES)
-    return state["runs"], (*state["best"], ThresholdAdder.from_tensors(tensors))
+                                   config_record("rnn-add-learn", config)["config"], RESUME_IGNORES,
+                                   PROGRESS["rnn-add-learn"])
+    try:
+        if len(state["best"]) != 2:
+            raise ValueError("its best seed is not a (mismatches, seed) pair")
+        return state["runs"], (*state["best"], ThresholdAdder.from_tensors(tensors))
+    except ValueError as exc:
+        raise Hw3Error(f"--resume: {config.progress_file} is not a usable progress file ({exc})") from None

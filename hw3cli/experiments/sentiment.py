@@ -19,6 +19,7 @@ from hw3cli.core.memory import require_model
 from hw3cli.core.numerics import numerics
 from hw3cli.core.progress import RESUME_IGNORES, load_progress, progress_file, save_progress
 from hw3cli.core.runs import check_run_folder, config_record, read_run, write_config, write_metrics
+from hw3cli.core.schema import PROGRESS
 from hw3cli.core.seeding import seed_everything
 from hw3cli.core.stopping import graceful_stop
 from hw3cli.data.sentiment import load_sentiment_data
@@ -135,9 +136,13 @@ def run_train(config: TrainConfig) -> int:
     if config.resume:
         state, extra = load_progress(config.progress_file, f"{experiment}-progress", {"model": model},
                                      {"model": optimizer}, {"batches": generator},
-                                     config_record(experiment, config)["config"], RESUME_IGNORES)
+                                     config_record(experiment, config)["config"], RESUME_IGNORES,
+                                     PROGRESS[experiment], {"precision": precision})
         epochs, best_epoch = state["epochs"], state["best_epoch"]
         best_state = {k[len("best."):]: v for k, v in extra.items() if k.startswith("best.")}
+        if set(best_state) != set(model.state_dict()):
+            raise Hw3Error(f"--resume: {config.progress_file} lacks the best weights so far; delete "
+                           f"{config.progress_file.parent} to start over")
         last = epochs[-1]
         resume_at = {"start_epoch": last["epoch"] + 1, "best": last["best_accuracy"], "stale": last["stale"],
                      "step": last["step"]}
@@ -161,7 +166,7 @@ def run_train(config: TrainConfig) -> int:
             dev_note = f"  dev acc {100 * record['dev_accuracy']:.1f}%"
             bar.update(task, completed=steps_per_epoch * record["epoch"])
             save_progress(config.progress_file, f"{experiment}-progress", {"model": model}, {"model": optimizer},
-                          {"batches": generator}, {"epochs": epochs, "best_epoch": best_epoch,
+                          {"batches": generator}, {"epochs": epochs, "best_epoch": best_epoch, "precision": precision,
                                                    "config": config_record(experiment, config)["config"]},
                           {f"best.{k}": v for k, v in best_state.items()})
         bar.update(task, total=bar.tasks[0].completed)
@@ -269,13 +274,19 @@ def run_compare(config: CompareConfig) -> int:
              "| --- | --- | --- | --- | --- | --- |"]
     for name, m, _ in rows:
         lines.append(f"| {name} | {100 * m['test_accuracy']:.2f}% | {100 * m['dev_accuracy']:.2f}% | "
-                     f"{m['parameters']:,} | {m['seconds_per_epoch']:.0f} | {len(m['epochs'])} ({m['best_epoch']}) |")
+                     f"{m['parameters']:,} | {_number(m.get('seconds_per_epoch'), '.0f')} | {len(m['epochs'])} "
+                     f"({m['best_epoch']}) |")
     lines += ["", f"Seconds per epoch measured on {measured_on(m for _, m, _ in rows)}."]
     lines += ["", *_discussion(rows), "", "Made by `hw3cli compare-imdb` from: "
               + ", ".join(f"`{r}`" for r in config.runs) + "."]
     atomic_write_text(config.out, "\n".join(lines) + "\n")
     display.stdout().print("\n".join(lines))
     return 0
+
+
+def _number(value, spec: str) -> str:
+    """A measured number, or '-' where a run folder kept none (no timings.json)."""
+    return "-" if value is None else format(value, spec)
 
 
 def _discussion(rows) -> list[str]:
