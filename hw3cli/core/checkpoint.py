@@ -195,7 +195,7 @@ def load_checkpoint(path: str | os.PathLike, kind: str | tuple[str, ...] | None 
         )
     try:
         metadata["model_args"] = json.loads(metadata.get("model_args", "{}"))
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # ValueError: bad JSON, or an integer of over 4,300 digits
         raise Hw3Error(f"{path} has corrupt model arguments in its metadata") from None
     problem = _implausible(metadata["model_args"])
     if problem:

@@ -24,9 +24,10 @@ def parse_binary(text: str, name: str = "number") -> str:
 def adder_inputs(a: str, b: str) -> torch.Tensor:
     """Two binary strings (MSB first) to a (time, 2) tensor, LSB first, padded with one extra zero."""
     length = max(len(a), len(b)) + 1
-    rows = [[float(a[::-1][t]) if t < len(a) else 0.0, float(b[::-1][t]) if t < len(b) else 0.0]
-            for t in range(length)]
-    return torch.tensor(rows)
+    bits = torch.zeros(length, 2)
+    for column, number in enumerate((a, b)):
+        bits[: len(number), column] = torch.tensor([float(c) for c in reversed(number)])
+    return bits
 
 
 def bits_to_string(bits) -> str:

@@ -28,7 +28,7 @@ LABELS = {"pos": 1, "neg": 0}
 ACLIMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 ACLIMDB_SHA256 = "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"
 REVIEW_LIMIT = 2**20  # one review of aclImdb; the longest is about 14 kB
-_ACL_MEMBER = re.compile(r"(?:^|/)aclImdb/(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
+_ACL_MEMBER = re.compile(r"(?:^|/)aclImdb/(train|test)/(pos|neg)/([0-9]{1,9})_([0-9]{1,2})\.txt$")
 
 
 @dataclass
@@ -197,7 +197,7 @@ def read_aclimdb_folder(root: Path) -> RawCorpus:
         if not folder.is_dir():
             raise Hw3Error(f"{root} is an incomplete aclImdb folder: {split}/{label}/ is missing")
         for path in folder.glob("*.txt"):
-            match = re.fullmatch(r"(\d+)_(\d+)\.txt", path.name)
+            match = re.fullmatch(r"([0-9]{1,9})_([0-9]{1,2})\.txt", path.name)  # id_rating, as aclImdb names them
             if match:
                 items.append((int(match[1]), int(match[2]), read_input(path, "review", REVIEW_LIMIT)))
     return _assemble(found, "aclImdb folder", root)

@@ -106,8 +106,9 @@ def _add(config: AddConfig) -> int:
     x = adder_inputs(a, b)
     with torch.no_grad():
         y, h = adder(x.unsqueeze(0))
-    y, h = y[0], h[0]
-    total = bits_to_string(y.tolist())
+    # Python ints from one tolist() each: indexing tensors element by element costs seconds on long sums.
+    xs, hs, ys = x.int().tolist(), h[0].int().tolist(), y[0].int().tolist()
+    total = bits_to_string(ys)
     correct = int(total, 2) == int(a, 2) + int(b, 2)
     result = {
         "a": a,
@@ -115,27 +116,32 @@ def _add(config: AddConfig) -> int:
         "sum": total,
         "decimal": {"a": int(a, 2), "b": int(b, 2), "sum": int(total, 2)},
         "correct": correct,
-        "x1": [int(v) for v in x[:, 0].tolist()],
-        "x2": [int(v) for v in x[:, 1].tolist()],
-        "steps": [
-            {"t": t, "x1": int(x[t, 0]), "x2": int(x[t, 1]), "h": [int(v) for v in h[t].tolist()], "y": int(y[t])}
-            for t in range(x.shape[0])
-        ],
-        "y": [int(v) for v in y.tolist()],
+        "x1": [v[0] for v in xs],
+        "x2": [v[1] for v in xs],
+        "steps": [{"t": t, "x1": xt[0], "x2": xt[1], "h": ht, "y": yt}
+                  for t, (xt, ht, yt) in enumerate(zip(xs, hs, ys))],
+        "y": ys,
         "weights": {name: t.tolist() for name, t in adder.tensors().items()},
     }
     if config.save is not None:
         write_json(config.save, result)
     out = display.stdout()
     if config.as_json:
-        out.print_json(json.dumps(result))
+        # Plain json: rich's highlighter takes minutes on long sums, and indenting them seconds.
+        sys.stdout.write(json.dumps(result, indent=2 if len(result["steps"]) <= 200 else None) + "\n")
         return 0 if correct else 1
-    table = Table(title=f"{a} + {b}, least significant bit first")
-    for column in ("t", "x1", "x2", "h1 (s>=1)", "h2 (carry)", "h3 (s=3)", "y"):
-        table.add_column(column, justify="right")
-    for s in result["steps"]:
-        table.add_row(str(s["t"]), str(s["x1"]), str(s["x2"]), *map(str, s["h"]), f"[bold]{s['y']}")
-    out.print(table)
+    columns = ("t", "x1", "x2", "h1 (s>=1)", "h2 (carry)", "h3 (s=3)", "y")
+    if len(result["steps"]) > 200:  # a rich table of thousands of rows takes minutes to lay out: plain columns
+        sys.stdout.write(f"{a} + {b}, least significant bit first\n" + "  ".join(columns) + "\n" + "".join(
+            f"{s['t']:>1}  {s['x1']:>2}  {s['x2']:>2}  {s['h'][0]:>9}  {s['h'][1]:>10}  {s['h'][2]:>8}  {s['y']:>1}\n"
+            for s in result["steps"]))
+    else:
+        table = Table(title=f"{a} + {b}, least significant bit first")
+        for column in columns:
+            table.add_column(column, justify="right")
+        for s in result["steps"]:
+            table.add_row(str(s["t"]), str(s["x1"]), str(s["x2"]), *map(str, s["h"]), f"[bold]{s['y']}")
+        out.print(table)
     if config.show_weights:
         out.print(_weights_table(adder))
     mark = "[green]correct[/]" if correct else "[red]WRONG[/]"

@@ -15,7 +15,7 @@ from hw3cli.core.checkpoint import load_model, save_checkpoint
 from hw3cli.core.device import resolve_device
 from hw3cli.core.files import atomic_folder, atomic_write_bytes, atomic_write_text, read_input, where
 from hw3cli.core.hardware import PRECISIONS, machine_record, measured_on
-from hw3cli.core.memory import require_model
+from hw3cli.core.memory import available_bytes, require_model, size_text
 from hw3cli.core.numerics import numerics
 from hw3cli.core.progress import RESUME_IGNORES, load_progress, progress_file, save_progress
 from hw3cli.core.runs import check_run_folder, config_record, read_run, write_config, write_metrics
@@ -242,7 +242,13 @@ def run_predict(config: PredictConfig) -> int:
     model, vocab, meta = load_classifier(config.model_dir)
     device = resolve_device(config.device)
     # Bytes, decoded leniently, from a file or standard input alike: a review is text whatever its encoding.
-    raw = sys.stdin.buffer.read() if config.source == "-" else read_input(config.source, "review file")
+    limit = max(2**26, int(0.1 * available_bytes()))  # encoding takes about 10 bytes per byte of text
+    if config.source == "-":
+        raw = sys.stdin.buffer.read(limit + 1)
+        if len(raw) > limit:
+            raise Hw3Error(f"standard input holds more than {size_text(limit)} of reviews; split it into parts")
+    else:
+        raw = read_input(config.source, "review file", limit)
     lines = raw.decode("utf-8", errors="replace").splitlines()
     if not lines:
         raise Hw3Error(f"no reviews to classify in {config.source if config.source != '-' else 'standard input'}")
