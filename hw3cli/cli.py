@@ -440,7 +440,8 @@ def classify(
 def histogram(
     generator: list[Path] = typer.Option(..., "--generator", help="A train-gan run folder (repeat the option)."),
     classifier: Path = typer.Option(Path("artifacts/gan/classifier"), "--classifier", help="A classify run."),
-    n: Annotated[int, Count("-n", "Samples per generator.", 1, 10**6)] = 3000,
+    n: Annotated[int, Count("-n", "Samples per generator (and real test images for the baseline row).", 10,
+                            10**6)] = 3000,
     seed: Annotated[int, Count("--seed", "Seeds the noise and the real baseline images.", 0, SEED_MAX)] = 0,
     out: Path = typer.Option(Path("artifacts/gan/histograms"), "--out", help="Folder for the figure and JSON."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder with the four Fashion-MNIST IDX files."),
@@ -475,9 +476,12 @@ def report(
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app and turn every failure into a one-line message."""
+    from hw3cli.core.files import tracking_inputs
+
     args = sys.argv[1:] if argv is None else argv
     try:
-        code = app(args=args, prog_name="hw3cli", standalone_mode=False)
+        with tracking_inputs():
+            code = app(args=args, prog_name="hw3cli", standalone_mode=False)
     except Interrupted as exc:
         _fail(str(exc), exc.exit_code)
     except Hw3Error as exc:

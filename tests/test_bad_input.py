@@ -500,3 +500,32 @@ def test_report_refuses_an_html_out_that_would_swallow_the_markdown(cli, tmp_pat
     (tmp_path / "art").mkdir()
     assert_usage_error(cli("report", "--artifacts", tmp_path / "art", "--out", tmp_path / "R.html"), "Markdown")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["art"]
+
+
+def test_an_output_never_replaces_one_of_the_commands_inputs(cli, tmp_path, world):
+    cgan = tmp_path / "cgan"
+    shutil.copytree(world["w"] / "cgan", cgan)
+    before = snapshot(cgan)
+    assert_usage_error(cli("cgan-sample", "--generator", cgan, "--out", cgan / "generator.safetensors"),
+                       "reads it")
+    assert_usage_error(cli("cgan-sample", "--generator", cgan, "--out", tmp_path / "g.png", "--tensor",
+                           tmp_path / "g.png"), "twice")
+    assert snapshot(cgan) == before and not (tmp_path / "g.png").exists()
+
+
+def test_a_generator_given_twice_or_with_nan_weights_is_refused(cli, tmp_path, world):
+    import torch
+
+    from hw3cli.core.checkpoint import load_checkpoint, save_checkpoint
+
+    common = ["--classifier", world["w"] / "clf", "-n", "20", "--data-dir", world["fashion"], "--out", tmp_path / "h"]
+    assert_usage_error(cli("histogram", "--generator", world["w"] / "gan", "--generator", world["w"] / "gan",
+                           *common), "twice")
+    gan = tmp_path / "gan"
+    shutil.copytree(world["w"] / "gan", gan)
+    tensors, meta = load_checkpoint(gan / "generator.safetensors")
+    name = sorted(tensors)[0]
+    tensors[name] = torch.full_like(tensors[name], float("nan"))
+    save_checkpoint(gan / "generator.safetensors", tensors, meta["kind"], meta["model_args"])
+    assert_usage_error(cli("histogram", "--generator", gan, *common), "NaN")
+    assert not (tmp_path / "h").exists()

@@ -216,6 +216,8 @@ def _implausible(args: Any) -> str | None:
             return f"{key} is nested"
         if key == "layers" and isinstance(value, int) and value > 64:
             return f"{value} layers"
+        if any(isinstance(v, (int, float)) and not isinstance(v, bool) and v < 0 for v in values):
+            return f"{key} is negative"
     return None
 
 
@@ -235,6 +237,9 @@ def load_model(path: str | os.PathLike, kind: str | tuple[str, ...],
         if expected != found:
             differ = sorted(set(expected) ^ set(found)) or sorted(k for k in expected if expected[k] != found[k])
             raise ValueError(f"its arguments and its tensors disagree on {', '.join(differ[:3])}")
+        broken = [k for k, v in tensors.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+        if broken:
+            raise ValueError(f"{broken[0]} holds NaN or infinite weights")
         model = build(metadata["kind"], metadata["model_args"])
         model.load_state_dict(tensors)
     except (KeyError, TypeError, ValueError, RuntimeError, OverflowError) as exc:

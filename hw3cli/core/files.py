@@ -46,12 +46,34 @@ def _mode(path: Path, what: str) -> int:
         raise Hw3Error(f"cannot read {what} {path}: {reason}") from None
 
 
+# Every file the running command has opened as an input: it never writes an output over one of them.
+_read: contextvars.ContextVar[set | None] = contextvars.ContextVar("inputs_read", default=None)
+
+
+@contextlib.contextmanager
+def tracking_inputs() -> Iterator[None]:
+    """One command (the CLI wraps each in this): the files it reads are remembered and never written over."""
+    token = _read.set(set())
+    try:
+        yield
+    finally:
+        _read.reset(token)
+
+
+def rewritable(path: str | os.PathLike) -> None:
+    """`path` was read, and is the command's own to write again (a resumed run's progress file)."""
+    if _read.get() is not None:
+        _read.get().discard(os.path.realpath(path))
+
+
 def input_file(path: str | os.PathLike, what: str = "file") -> Path:
     """`path` if it is a regular file (after following links); otherwise a one-line error saying what it is."""
     path = Path(path)
     mode = _mode(path, what)
     if not stat.S_ISREG(mode):
         raise Hw3Error(f"{what} {path} is {_kind(mode)}, not a regular file")
+    if _read.get() is not None:
+        _read.get().add(os.path.realpath(path))
     return path
 
 
@@ -112,6 +134,8 @@ def output_target(path: str | os.PathLike) -> Path:
         path = Path(os.path.realpath(path))
     if not stat.S_ISREG(mode):
         raise Hw3Error(f"refusing to write {path}: it is {_kind(mode)}, which only a regular file may replace")
+    if os.path.realpath(path) in (_read.get() or ()):
+        raise Hw3Error(f"refusing to write {path}: this command reads it; give the output another name")
     return path
 
 
@@ -180,7 +204,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes | list) -> Path:
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    return atomic_write_bytes(path, text.encode("utf-8"))
+    # "replace": a lone surrogate read from a damaged JSON file cannot be written as UTF-8
+    return atomic_write_bytes(path, text.encode("utf-8", errors="replace"))
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from hw3cli.core.checkpoint import load_checkpoint, load_optimizer_tensors, optimizer_tensors, save_checkpoint
+from hw3cli.core.files import rewritable
 from hw3cli.core.schema import problem_of
 from hw3cli.errors import Hw3Error
 
@@ -44,6 +45,7 @@ def load_progress(path: Path, kind: str, modules: dict[str, nn.Module], optimize
     fit `schema`, or whose values differ from `same` (e.g. the precision `auto` resolved to). Returns the JSON
     record and the extra tensors."""
     tensors, meta = load_checkpoint(path, kind)
+    rewritable(path)  # the resumed run saves its progress there again
     unusable = f"--resume: {path} is not a usable progress file"
     try:
         state = json.loads(meta["state"])

@@ -39,8 +39,9 @@ def _name(spec: Any) -> str:
 def problem_of(value: Any, spec: Any, where: str) -> str | None:
     if isinstance(spec, Maybe):
         return None if value is None else problem_of(value, spec.inner, where)
-    if spec is Number:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if spec is Number:  # an int too large for a float (1e400 written without its point) is no measurement
+        ok = isinstance(value, float) or (isinstance(value, int) and not isinstance(value, bool)
+                                          and abs(value) < 2**63)
     elif spec is int:
         ok = isinstance(value, int) and not isinstance(value, bool)
     elif isinstance(spec, dict):

@@ -397,9 +397,10 @@ def run_compare(config: CompareConfig) -> int:
     for run in config.runs:
         cfg, metrics = read_run(run, ("train-gan",))
         samples = read_safetensors(Path(run) / "samples.safetensors", "sample file")[0]
-        if not samples or any(t.dim() != 3 or tuple(t.shape[1:]) != (28, 28) for t in samples.values()):
-            raise Hw3Error(f"{run}/samples.safetensors does not hold 28x28 sample grids")
-        rows.append((Path(run).name, cfg["config"], metrics, samples[sorted(samples)[-1]]))
+        if not samples or any(t.dim() != 3 or tuple(t.shape[1:]) != (28, 28) or not len(t) or
+                              not t.is_floating_point() for t in samples.values()):
+            raise Hw3Error(f"{run}/samples.safetensors does not hold grids of 28x28 float images")
+        rows.append((Path(run).name, cfg["config"], metrics, samples[sorted(samples)[-1]].float()))
     with all_or_nothing():
         _write_comparison(config, rows)
     out = display.stdout()

@@ -61,7 +61,10 @@ def run(config: HistogramConfig) -> int:
     rows["real test images"]["frechet_distance"] = frechet_distance(train_features, real_features)
     for run_dir in config.generators:
         images, _ = generator_samples(run_dir, config.n, config.seed)
-        rows[Path(run_dir).name] = measure_samples(images, classifier, real_features)
+        name = Path(run_dir).name if Path(run_dir).name not in rows else str(run_dir)
+        if name in rows:
+            raise Hw3Error(f"--generator {run_dir} is given twice")
+        rows[name] = measure_samples(images, classifier, real_features)
     result = {"n": config.n, "classifier": str(config.classifier), "classes": list(CLASSES), "rows": rows,
               "note": "frechet_distance: classifier penultimate features vs real test images; the real row "
                       "compares real train with real test images (the floor)."}
