@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,9 +62,9 @@ def run(config: HistogramConfig) -> int:
     rows["real test images"]["frechet_distance"] = frechet_distance(train_features, real_features)
     for run_dir in config.generators:
         images, _ = generator_samples(run_dir, config.n, config.seed)
-        name = Path(run_dir).name if Path(run_dir).name not in rows else str(run_dir)
-        if name in rows:
+        if sum(os.path.realpath(g) == os.path.realpath(run_dir) for g in config.generators) > 1:
             raise Hw3Error(f"--generator {run_dir} is given twice")
+        name = Path(run_dir).name if Path(run_dir).name not in rows else str(run_dir)  # two folders of one name
         rows[name] = measure_samples(images, classifier, real_features)
     result = {"n": config.n, "classifier": str(config.classifier), "classes": list(CLASSES), "rows": rows,
               "note": "frechet_distance: classifier penultimate features vs real test images; the real row "
