@@ -248,6 +248,8 @@ def _split_problem(ids, labels, lengths, max_len: int, vocab_size: int, training
     if ids.dtype not in _INTEGER or ids.dim() != 2 or ids.shape[1] != max_len:
         return f"ids should be a (reviews, {max_len}) integer matrix, found {ids.dtype} {tuple(ids.shape)}"
     n = ids.shape[0]
+    if n == 0:  # an accuracy over no reviews would read as 0%
+        return "it holds no reviews"
     for name, t in (("labels", labels), ("lengths", lengths)):
         if t.dtype not in _INTEGER or t.dim() != 1 or t.shape[0] != n:
             return f"{name} should be {n} integers, found {t.dtype} {tuple(t.shape)}"
