@@ -531,3 +531,20 @@ def test_a_generator_given_twice_or_with_nan_weights_is_refused(cli, tmp_path, w
     save_checkpoint(gan / "generator.safetensors", tensors, meta["kind"], meta["model_args"])
     assert_usage_error(cli("histogram", "--generator", gan, *common), "NaN")
     assert not (tmp_path / "h").exists()
+
+
+def test_a_progress_file_without_its_optimizer_state_is_refused(cli, tmp_path, world, monkeypatch):
+    import hw3cli.experiments.gan as gan
+    from hw3cli.core.checkpoint import load_checkpoint, save_checkpoint
+    from tests.conftest import interrupt_after_epoch
+
+    monkeypatch.setattr(gan, "train_gan", interrupt_after_epoch(gan.train_gan, 1))
+    args = ["train-gan", "--data-dir", world["fashion"], "--out", tmp_path / "run", "--g-hidden", "4,4,4",
+            "--d-hidden", "4,4,4", "--epochs", "2", "--limit", "256", "--samples", "4"]
+    assert cli(*args).code == 130
+    monkeypatch.undo()
+    progress = tmp_path / "run.partial" / "progress.safetensors"
+    tensors, meta = load_checkpoint(progress)
+    kept = {k: v for k, v in tensors.items() if not k.startswith("optimizer.D.")}
+    save_checkpoint(progress, kept, meta["kind"], meta["model_args"], {"state": meta["state"]})
+    assert_usage_error(cli(*args, "--resume"), "optimizer")

@@ -70,7 +70,12 @@ def load_progress(path: Path, kind: str, modules: dict[str, nn.Module], optimize
         for name, module in modules.items():
             module.load_state_dict(part(name))
         for name, optimizer in optimizers.items():
-            load_optimizer_tensors(optimizer, f"optimizer.{name}", tensors, state["optimizers"][name])
+            rest = state["optimizers"][name]
+            # Progress is saved after a finished epoch, when every optimizer has state: without it, it would
+            # silently start over.
+            if not any(k.startswith(f"optimizer.{name}.") for k in tensors):
+                raise KeyError(f"the {name} optimizer's state tensors are missing")
+            load_optimizer_tensors(optimizer, f"optimizer.{name}", tensors, rest)
         for name, g in generators.items():
             g.set_state(tensors[f"rng.{name}"])
         torch.set_rng_state(tensors["rng.torch"])
