@@ -148,3 +148,20 @@ def test_hyper_threads_of_one_core_count_once(tmp_path, monkeypatch):
     assert hardware.usable_cpus() == 3  # cores (0,0), (0,1) and (1,0)
     monkeypatch.setattr(hardware.os, "sched_getaffinity", lambda pid: {0, 2}, raising=False)
     assert hardware.usable_cpus() == 1  # two hyper-threads of one core
+
+
+def test_memory_left_under_a_cgroup_limit_counts_droppable_cache_as_free(tmp_path, monkeypatch):
+    from hw3cli.core import memory
+
+    group = tmp_path / "cg" / "job"
+    group.mkdir(parents=True)
+    (group / "memory.max").write_text(f"{2**30}\n")
+    (group / "memory.current").write_text(f"{900 * 2**20}\n")
+    (group / "memory.stat").write_text(f"anon 1\ninactive_file {500 * 2**20}\n")
+    (tmp_path / "self").write_text("0::/job\n")
+    monkeypatch.setattr(memory, "CGROUP_ROOT", tmp_path / "cg")
+    monkeypatch.setattr(memory, "SELF_CGROUP", tmp_path / "self")
+    monkeypatch.setattr(memory, "MEMINFO", tmp_path / "no-meminfo")
+    assert memory.available_bytes() == 2**30 - 900 * 2**20 + 500 * 2**20
+    with pytest.raises(Exception, match="--hidden 9 would need about 1.0 GB"):
+        memory.require(2**30, "--hidden 9")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import platform
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -74,32 +75,38 @@ def resolve_precision(requested: str, device: torch.device) -> tuple[str, str | 
     return requested, None
 
 
-def _quota_cpus() -> float | None:
-    """The CPU quota of this process's cgroup and its parents, in CPUs (cgroup v2 cpu.max, or v1
-    cpu.cfs_quota_us / cpu.cfs_period_us); None when there is none."""
-    root = CGROUP_ROOT
+def own_cgroups(controller: str, root: Path | None = None,
+                self_cgroup: Path | None = None) -> Iterator[tuple[Path, bool]]:
+    """The folders of this process's cgroup and of each parent up to the root, for one controller ('cpu',
+    'memory'): (folder, True) in the cgroup v2 hierarchy, (folder, False) in v1's."""
+    root = root or CGROUP_ROOT
     try:
-        lines = SELF_CGROUP.read_text().splitlines()
+        lines = (self_cgroup or SELF_CGROUP).read_text().splitlines()
     except OSError:
-        return None
-    limits = []
+        return
     for line in lines:
         _, controllers, path = (line.split(":", 2) + ["", ""])[:3]
-        if controllers == "":  # v2 unified hierarchy
-            base, files = root, ("cpu.max",)
-        elif "cpu" in controllers.split(","):
-            base = next((root / d for d in ("cpu", "cpu,cpuacct", "cpuacct,cpu") if (root / d).is_dir()), root / "cpu")
-            files = ("cpu.cfs_quota_us", "cpu.cfs_period_us")
+        if controllers == "":
+            base, v2 = root, True
+        elif controller in controllers.split(","):
+            names = (controller, *(",".join(p) for p in ((controller, "cpuacct"), ("cpuacct", controller))))
+            base, v2 = next((root / d for d in names if (root / d).is_dir()), root / controller), False
         else:
             continue
         folder = base / path.strip("/")
         while True:
-            limit = _read_quota(folder, files)
-            if limit is not None:
-                limits.append(limit)
+            yield folder, v2
             if folder == base or base not in folder.parents:
                 break
             folder = folder.parent
+
+
+def _quota_cpus() -> float | None:
+    """The CPU quota of this process's cgroup and its parents, in CPUs (cgroup v2 cpu.max, or v1
+    cpu.cfs_quota_us / cpu.cfs_period_us); None when there is none."""
+    limits = [_read_quota(folder, ("cpu.max",) if v2 else ("cpu.cfs_quota_us", "cpu.cfs_period_us"))
+              for folder, v2 in own_cgroups("cpu")]
+    limits = [limit for limit in limits if limit is not None]
     return min(limits) if limits else None
 
 

@@ -16,30 +16,17 @@ UNKNOWN = 64 * 2**30  # where the system does not say (not Linux): assume a larg
 def _cgroup_left() -> int | None:
     """Memory left under this process's cgroup limits (v2 memory.max, v1 memory.limit_in_bytes), its own group and
     every parent's; page cache that the kernel can drop (inactive_file) counts as free."""
-    try:
-        lines = SELF_CGROUP.read_text().splitlines()
-    except OSError:
-        return None
+    from hw3cli.core.hardware import own_cgroups
+
     left = []
-    for line in lines:
-        _, controllers, path = (line.split(":", 2) + ["", ""])[:3]
-        if controllers == "":
-            base, files = CGROUP_ROOT, ("memory.max", "memory.current")
-        elif "memory" in controllers.split(","):
-            base, files = CGROUP_ROOT / "memory", ("memory.limit_in_bytes", "memory.usage_in_bytes")
-        else:
-            continue
-        folder = base / path.strip("/")
-        while True:
-            try:
-                limit, usage = ((folder / f).read_text().strip() for f in files)
-                if limit != "max" and int(limit) < 2**60:
-                    left.append(max(0, int(limit) - int(usage) + _inactive_file(folder)))
-            except (OSError, ValueError):
-                pass
-            if folder == base or base not in folder.parents:
-                break
-            folder = folder.parent
+    for folder, v2 in own_cgroups("memory", CGROUP_ROOT, SELF_CGROUP):
+        files = ("memory.max", "memory.current") if v2 else ("memory.limit_in_bytes", "memory.usage_in_bytes")
+        try:
+            limit, usage = ((folder / f).read_text().strip() for f in files)
+            if limit != "max" and int(limit) < 2**60:
+                left.append(max(0, int(limit) - int(usage) + _inactive_file(folder)))
+        except (OSError, ValueError):
+            pass
     return min(left) if left else None
 
 
