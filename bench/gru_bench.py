@@ -18,15 +18,16 @@ import torch
 from hw3cli.core.hardware import cpu_native_bf16, describe, machine_record
 from hw3cli.data.sentiment import load_sentiment_data
 from hw3cli.models.sentiment import GRUClassifier
-from hw3cli.train.classifier import LoopSettings, evaluate, train_classifier
+from hw3cli.train.sentiment import SentimentSettings, evaluate, train_sentiment
 
 
 def one(data, bucket: bool, precision: str, epochs: int) -> tuple[float, float]:
     torch.manual_seed(0)
     model = GRUClassifier(len(data.vocab))
-    settings = LoopSettings(epochs=epochs, bucket=bucket, precision=precision, patience=epochs)
+    settings = SentimentSettings(epochs=epochs, batch_size=64, lr=2e-3, weight_decay=0.0, clip=1.0, patience=epochs,
+                                 bucket=bucket, precision=precision)
     seconds = 0.0
-    for record in train_classifier(model, data.splits, settings, torch.Generator().manual_seed(0),
+    for record in train_sentiment(model, data.splits, settings, torch.Generator().manual_seed(0),
                                    torch.device("cpu")):
         if record["event"] == "epoch":
             seconds += record["seconds"]

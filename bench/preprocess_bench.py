@@ -28,7 +28,8 @@ from pathlib import Path
 
 
 def ours(source: str) -> float:
-    from hw3cli.experiments.preprocess import PreprocessConfig, run
+    from hw3cli.configs import PreprocessConfig
+    from hw3cli.experiments.preprocess import run
 
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()

@@ -5,16 +5,21 @@
   and >= 5% of the samples;
 - Frechet distance between Gaussian fits of classifier features (FID with our classifier instead of
   Inception: comparable across our runs, not with published FIDs);
-- classifier-based inception score exp(E_x KL(p(y|x) || p(y))): 1 for one class, 10 for confident, balanced.
+- classifier-based inception score exp(E_x KL(p(y|x) || p(y))): 1 for one class, 10 for confident, balanced;
+- for a conditional generator, the share of samples classified as the class they were asked for;
+- pixel diversity, which needs no classifier.
 """
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import torch
 
-from hw3cli.train.image_classifier import predict
+from hw3cli.models.gan import Generator, load_classifier
+from hw3cli.train.fashion_classifier import predict
+from hw3cli.train.gan_loop import sample
 
 
 def histogram_stats(counts: torch.Tensor) -> dict:
@@ -67,3 +72,38 @@ def measure_samples(images01: torch.Tensor, classifier, real_features: torch.Ten
     if real_features is not None:
         stats["frechet_distance"] = frechet_distance(features, real_features)
     return stats
+
+
+def pixel_diversity(images: torch.Tensor) -> float:
+    """Mean over pixels of the standard deviation across images: about 0 when every sample is the same."""
+    return float(images.reshape(len(images), -1).float().std(0).mean())
+
+
+def conditional_accuracy(classifier, images01: torch.Tensor, labels: torch.Tensor, class_names) -> dict:
+    """The share of samples the classifier assigns to the class they were asked for, overall and per class."""
+    probs, _ = predict(classifier, images01)
+    hit = probs.argmax(1).cpu() == labels.cpu()
+    per_class = {class_names[c]: float(hit[labels.cpu() == c].float().mean()) for c in range(len(class_names))
+                 if (labels == c).any()}
+    return {"conditional_accuracy": float(hit.float().mean()), "conditional_accuracy_per_class": per_class}
+
+
+class SampleQuality:
+    """Classifier-measured quality of a generator's samples, against features of `n` real test images; the noise
+    is fixed (seed + 1), so every measurement of a run compares like with like."""
+
+    def __init__(self, classifier_dir: Path, data, noise_dim: int, seed: int, class_names, n: int = 1000):
+        self.classifier, self.class_names = load_classifier(classifier_dir, len(class_names)), class_names
+        self.noise = torch.randn(n, noise_dim, generator=torch.Generator().manual_seed(seed + 1))
+        _, self.real_features = predict(self.classifier, data.test_images[:n].float() / 255)
+        _, train_features = predict(self.classifier, data.train_images[:n].float() / 255)
+        self.floor = {"frechet_distance_train_vs_test": frechet_distance(train_features, self.real_features)}
+
+    def measure(self, generator: Generator) -> dict:
+        device = next(generator.parameters()).device
+        labels = torch.arange(len(self.noise)) % generator.classes if generator.classes else None
+        images = sample(generator, self.noise.to(device), labels.to(device) if labels is not None else None)
+        stats = measure_samples(images, self.classifier, self.real_features)
+        if labels is not None:
+            stats.update(conditional_accuracy(self.classifier, images, labels, self.class_names))
+        return stats

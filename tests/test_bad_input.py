@@ -534,7 +534,7 @@ def test_a_generator_given_twice_or_with_nan_weights_is_refused(cli, tmp_path, w
 
 
 def test_a_progress_file_without_its_optimizer_state_is_refused(cli, tmp_path, world, monkeypatch):
-    import hw3cli.experiments.gan as gan
+    import hw3cli.experiments.train_gan as gan
     from hw3cli.core.checkpoint import load_checkpoint, save_checkpoint
     from tests.conftest import interrupt_after_epoch
 

@@ -197,11 +197,11 @@ def test_classify_resumes_to_the_same_model(cli, trained, tmp_path, monkeypatch)
     args = ("classify", "--data-dir", data, "--init-from", root / "gan", "--epochs", "3", "--validation", "200",
             "--batch-size", "64", "--flip")
     assert cli(*args, "--out", tmp_path / "straight").code == 0
-    original = classify_experiment.train_image_classifier
+    original = classify_experiment.train_fashion_classifier
 
-    monkeypatch.setattr(classify_experiment, "train_image_classifier", interrupt_after_epoch(original, 1))
+    monkeypatch.setattr(classify_experiment, "train_fashion_classifier", interrupt_after_epoch(original, 1))
     assert cli(*args, "--out", tmp_path / "resumed").code == 130
-    monkeypatch.setattr(classify_experiment, "train_image_classifier", original)
+    monkeypatch.setattr(classify_experiment, "train_fashion_classifier", original)
     assert cli(*args, "--out", tmp_path / "resumed", "--resume").code == 0
 
     assert (tmp_path / "resumed" / "metrics.json").read_bytes() == (tmp_path / "straight" / "metrics.json").read_bytes()

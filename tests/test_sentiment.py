@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from hw3cli.models.sentiment import GRUClassifier, MLPClassifier
-from hw3cli.train.classifier import LoopSettings, batches, evaluate, predict_probabilities, train_classifier
+from hw3cli.train.sentiment import SentimentSettings, batches, evaluate, predict_probabilities, train_sentiment
 from tests.conftest import assert_usage_error, interrupt_after_epoch, snapshot
 from tests.test_preprocess import write_assignment
 
@@ -32,7 +32,7 @@ def test_shapes_and_gradients(model):
     grads = [p.grad for p in model.parameters() if p.requires_grad]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
     assert any(g.abs().sum() > 0 for g in grads)
-    assert ((model.probability(ids) > 0) & (model.probability(ids) < 1)).all()
+    assert ((torch.sigmoid(model(ids)) > 0) & (torch.sigmoid(model(ids)) < 1)).all()
 
 
 def test_padding_embedding_stays_zero():
@@ -57,8 +57,9 @@ def test_loop_learns_a_token_that_decides_the_label(kind):
     torch.manual_seed(0)
     splits = {"train": synthetic_split(600, 1), "dev": synthetic_split(200, 2), "test": synthetic_split(200, 3)}
     model = GRUClassifier(30, 16, 16, dropout=0.0) if kind == "gru" else MLPClassifier(30, 12, "embedding", 8, 16, 0.0)
-    settings = LoopSettings(epochs=15, batch_size=32, lr=1e-2, patience=15)
-    records = list(train_classifier(model, splits, settings, torch.Generator().manual_seed(0), torch.device("cpu")))
+    settings = SentimentSettings(epochs=15, batch_size=32, lr=1e-2, weight_decay=0.0, clip=1.0, patience=15,
+                                 bucket=True, precision="fp32")
+    records = list(train_sentiment(model, splits, settings, torch.Generator().manual_seed(0), torch.device("cpu")))
     epochs = [r for r in records if r["event"] == "epoch"]
     best = max(e["dev_accuracy"] for e in epochs)
     assert best >= 0.97
@@ -156,8 +157,8 @@ def test_a_nan_loss_stops_training_naming_the_step():
 
     splits = {"train": synthetic_split(40, 1), "dev": synthetic_split(10, 2)}
     with pytest.raises(TrainingDiverged, match="epoch 1, step 1"):
-        list(train_classifier(Broken(), splits, LoopSettings(epochs=1, batch_size=8), torch.Generator(),
-                              torch.device("cpu")))
+        list(train_sentiment(Broken(), splits, SentimentSettings(1, 8, 2e-3, 0.0, 1.0, 2, True, "fp32"),
+                             torch.Generator(), torch.device("cpu")))
     assert TrainingDiverged.exit_code == 3
 
 
@@ -166,17 +167,17 @@ def test_interrupted_training_resumes_to_the_same_model(cli, tmp_path, imdb_data
 
     from safetensors.torch import load_file
 
-    import hw3cli.experiments.sentiment as sentiment_experiment
+    import hw3cli.experiments.train_sentiment as sentiment_experiment
 
     args = ("train-gru", "--data", imdb_data, "--epochs", "4", "--patience", "4", "--embed-dim", "8", "--hidden", "8",
             "--batch-size", "8")
     assert cli(*args, "--out", tmp_path / "straight").code == 0
-    original = sentiment_experiment.train_classifier
+    original = sentiment_experiment.train_sentiment
 
-    monkeypatch.setattr(sentiment_experiment, "train_classifier", interrupt_after_epoch(original, 2, signal.SIGTERM))
+    monkeypatch.setattr(sentiment_experiment, "train_sentiment", interrupt_after_epoch(original, 2, signal.SIGTERM))
     r = cli(*args, "--out", tmp_path / "resumed")
     assert r.code == 143 and "--resume" in r.err
-    monkeypatch.setattr(sentiment_experiment, "train_classifier", original)
+    monkeypatch.setattr(sentiment_experiment, "train_sentiment", original)
     assert cli(*args, "--out", tmp_path / "resumed", "--resume").code == 0
 
     assert (tmp_path / "resumed" / "metrics.json").read_bytes() == (tmp_path / "straight" / "metrics.json").read_bytes()

@@ -22,7 +22,7 @@ from hw3cli.errors import Hw3Error
 
 def config_record(experiment: str, config: Any) -> dict[str, Any]:
     """What `config.json` holds: the experiment, every option, the command line and the software."""
-    fields = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
+    fields = _flat(config) if dataclasses.is_dataclass(config) else dict(config)
     return {
         "experiment": experiment,
         "config": _jsonable(fields),
@@ -35,6 +35,15 @@ def config_record(experiment: str, config: Any) -> dict[str, Any]:
         },
         "host": {"machine": platform.machine(), "cpus": os.cpu_count()},
     }
+
+
+def _flat(config: Any) -> dict[str, Any]:
+    """A config's fields as one level: its nested option groups (run options, data source) merged in."""
+    fields = {}
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        fields.update(_flat(value) if dataclasses.is_dataclass(value) else {f.name: value})
+    return fields
 
 
 def write_config(run_dir: str | os.PathLike, experiment: str, config: Any) -> Path:

@@ -112,11 +112,11 @@ HISTOGRAMS = {"rows": {"real test images": {**_QUALITY, "chi2_p_value": Number}}
 HISTOGRAM_ROW = {**_QUALITY, "chi2_p_value": Number}
 
 # The JSON record of each experiment's progress file (what --resume reads back).
-PROGRESS = {
+RESUME_STATE = {
     "train-gan": {"epoch": int, "epochs": [dict],
                   "history": {k: list for k in ("iteration", "g_loss", "d_loss", "real_score", "fake_score")}},
     "train-gru": {"epochs": [{"epoch": int, "best_accuracy": Number, "stale": int, "step": int}], "best_epoch": int},
     "classify": {"epochs": [{"epoch": int, "step": int}], "schedule": dict},
     "rnn-add-learn": {"runs": [dict], "best": [int]},
 }
-PROGRESS["train-mlp"] = PROGRESS["train-gru"]
+RESUME_STATE["train-mlp"] = RESUME_STATE["train-gru"]

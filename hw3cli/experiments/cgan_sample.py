@@ -3,33 +3,21 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from rich.table import Table
 
+from hw3cli.configs import CganSampleConfig
 from hw3cli.core.checkpoint import save_checkpoint
 from hw3cli.core.files import all_or_nothing
 from hw3cli.core.memory import require
 from hw3cli.data.fashion_mnist import CLASSES
 from hw3cli.errors import Hw3Error
 from hw3cli.experiments import display
-from hw3cli.experiments.classify import load_classifier
-from hw3cli.experiments.gan import conditional_accuracy, load_generator
+from hw3cli.metrics import conditional_accuracy
+from hw3cli.models.gan import load_classifier, load_generator
 from hw3cli.plots.gan import sample_grid
 from hw3cli.train.gan_loop import sample
-
-
-@dataclass(frozen=True)
-class CganSampleConfig:
-    generator: Path  # a train-gan --conditional run folder
-    per_class: int = 3  # samples of each class
-    classes: tuple[int, ...] = tuple(range(len(CLASSES)))  # which classes, in this order
-    seed: int = 0  # seeds the noise
-    out: Path = Path("artifacts/gan/cgan-samples.png")  # the labelled grid
-    tensor: Path | None = None  # also save the samples and their requested labels as safetensors
-    classifier: Path | None = None  # a classify run: report the share of samples of the requested class
 
 
 def _key(name: str) -> str:
@@ -76,7 +64,7 @@ def run(config: CganSampleConfig) -> int:
     out.print(f"{len(labels)} samples of {len(config.classes)} classes -> {config.out}"
               + (f" and {config.tensor}" if config.tensor else ""))
     if classifier is not None:
-        result = conditional_accuracy(classifier, images, labels)
+        result = conditional_accuracy(classifier, images, labels, CLASSES)
         table = Table(title="conditional accuracy: samples the classifier assigns to the requested class")
         table.add_column("class")
         table.add_column("accuracy", justify="right")

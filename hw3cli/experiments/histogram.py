@@ -3,33 +3,22 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from rich.table import Table
 
+from hw3cli.configs import HistogramConfig
 from hw3cli.core.files import all_or_nothing, write_json
 from hw3cli.core.memory import require
 from hw3cli.data.fashion_mnist import CLASSES, load_fashion_mnist
 from hw3cli.errors import Hw3Error
 from hw3cli.experiments import display
-from hw3cli.experiments.classify import load_classifier
-from hw3cli.experiments.gan import load_generator
 from hw3cli.metrics import frechet_distance, measure_samples
+from hw3cli.models.gan import load_classifier, load_generator
 from hw3cli.plots.histogram import class_histograms
+from hw3cli.train.fashion_classifier import predict
 from hw3cli.train.gan_loop import sample
-from hw3cli.train.image_classifier import predict
-
-
-@dataclass(frozen=True)
-class HistogramConfig:
-    generators: tuple[Path, ...]  # train-gan run folders
-    classifier: Path = Path("artifacts/gan/classifier")  # a classify run folder
-    n: int = 3000  # samples per generator (and real test images for the baseline row)
-    seed: int = 0  # seeds the noise (and the choice of real images)
-    out_dir: Path = Path("artifacts/gan/histograms")  # histograms.png and histograms.json
-    data_dir: Path | None = None  # Fashion-MNIST folder, for the real baseline
 
 
 def generator_samples(run_dir: Path, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import math
-import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from rich.table import Table
 
+from hw3cli.configs import PreprocessConfig
 from hw3cli.core.checkpoint import TensorFile
 from hw3cli.core.files import atomic_folder, atomic_write_text, write_json
 from hw3cli.core.runs import MIN_FREE_BYTES, check_writable, write_config
@@ -20,20 +19,6 @@ from hw3cli.errors import Hw3Error
 from hw3cli.experiments import display
 
 OUTPUT_FILES = ("vocab.json", "data.safetensors", "stats.json", "config.json")
-
-
-@dataclass(frozen=True)
-class PreprocessConfig:
-    source: Path | None = Path("../shared/data/imdb")  # assignment folder, aclImdb/ folder or aclImdb_v1.tar.gz
-    download: bool = False  # fetch aclImdb_v1.tar.gz into cache_dir instead of reading source
-    cache_dir: Path = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "hw3cli"
-    out_dir: Path = Path("artifacts/imdb/data")  # vocab.json, data.safetensors, stats.json, config.json
-    max_len: int = 400  # every review becomes exactly this many indices
-    truncate: str = "head"  # longer reviews keep their first (head) or last (tail) max_len tokens
-    min_freq: int = 1  # words seen fewer times in the training split are unknown (index 1)
-    max_vocab: int | None = None  # at most this many entries, <pad> and <unk> included
-    dev_fraction: float = 0.2  # share of each label of the training file held out as the dev split
-    seed: int = 0  # seeds the dev split
 
 
 def validate(config: PreprocessConfig) -> None:

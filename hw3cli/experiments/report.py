@@ -9,9 +9,9 @@ from __future__ import annotations
 import html
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
+from hw3cli.configs import ReportConfig
 from hw3cli.core.files import all_or_nothing, atomic_write_text, read_json, where
 from hw3cli.core.hardware import describe
 from hw3cli.core.runs import read_run
@@ -27,12 +27,6 @@ from hw3cli.core.schema import (
 )
 from hw3cli.errors import Hw3Error
 from hw3cli.experiments import display
-
-
-@dataclass(frozen=True)
-class ReportConfig:
-    artifacts: Path = Path("artifacts")  # the folder the make targets write into
-    out: Path = Path("artifacts/REPORT.md")  # the Markdown report; REPORT.html is written beside it
 
 
 class Report:

@@ -3,75 +3,28 @@
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from rich.table import Table
 
+from hw3cli.configs import AddConfig, LearnConfig, VerifyConfig
 from hw3cli.core.checkpoint import load_checkpoint, save_checkpoint
 from hw3cli.core.device import resolve_device
-from hw3cli.core.files import all_or_nothing, atomic_folder, write_json
+from hw3cli.core.files import all_or_nothing, write_json
 from hw3cli.core.hardware import machine_record
 from hw3cli.core.memory import require as require_memory
-from hw3cli.core.numerics import numerics
-from hw3cli.core.progress import RESUME_IGNORES, load_progress, progress_file, save_progress
-from hw3cli.core.runs import check_run_folder, config_record, write_config, write_metrics
-from hw3cli.core.schema import PROGRESS
-from hw3cli.core.stopping import graceful_stop
+from hw3cli.core.schema import RESUME_STATE
 from hw3cli.data.binary import adder_inputs, bits_to_string, parse_binary
-from hw3cli.errors import Hw3Error, Interrupted
+from hw3cli.errors import Hw3Error
 from hw3cli.experiments import display
+from hw3cli.experiments.lifecycle import TrainingRun
 from hw3cli.models.adder import ThresholdAdder
 from hw3cli.train.adder import SmoothAdder, train_smooth_adder, verify_exhaustive, verify_random
 
 CHECKPOINT_KIND = "threshold-adder"
-
-
-@dataclass(frozen=True)
-class AddConfig:
-    a: str  # first addend, binary, most significant bit first (as written)
-    b: str  # second addend, likewise
-    show_weights: bool = False  # also print U, W, b_h, v, b_y and h0
-    as_json: bool = False  # print one JSON object instead of tables
-    weights: Path | None = None  # a learned adder checkpoint; None uses the hand-set weights
-    save: Path | None = None  # also write the JSON result to this file
-
-
-@dataclass(frozen=True)
-class VerifyConfig:
-    bits: int  # check every pair of numbers of up to this many bits
-    random_pairs: int = 1000  # then this many random pairs ...
-    random_bits: int = 256  # ... of up to this many bits each
-    seed: int = 0  # seeds the random pairs
-    weights: Path | None = None  # a learned adder checkpoint; None uses the hand-set weights
-    as_json: bool = False  # print one JSON object instead of text
-    threads: int = 0  # torch CPU threads; 0 keeps torch's default
-
-
-@dataclass(frozen=True)
-class LearnConfig:
-    seeds: int = 5  # train this many networks, seeds first_seed, first_seed + 1, ...
-    first_seed: int = 0  # the first seed
-    steps: int = 2000  # Adam steps per network
-    batch: int = 128  # random additions per step
-    width: int = 8  # bits per training addend
-    lr: float = 0.1  # Adam learning rate
-    max_steepness: float = 8.0  # the sigmoid's final steepness (it rises linearly from 1)
-    verify_bits: int = 10  # the hardened network is checked on every pair up to this width
-    out_dir: Path = Path("artifacts/adder/learned")  # run folder: learned.safetensors, config.json, metrics.json
-    overwrite: bool = False  # replace a finished run in out_dir
-    threads: int = 0  # torch CPU threads; 0 keeps torch's default
-    resume: bool = False  # continue an interrupted run from its last finished seed
-    deterministic: bool = False  # PyTorch's deterministic kernels (CPU runs repeat exactly without it)
-    detect_anomaly: bool = False  # autograd anomaly mode: name the backward op that made a NaN (slow)
-
-    @property
-    def progress_file(self) -> Path:
-        return progress_file(self.out_dir)
 
 
 LEARN_FILES = ("learned.safetensors", "config.json", "metrics.json", "timings.json")
@@ -200,27 +153,27 @@ def run_learn(config: LearnConfig) -> int:
         raise Hw3Error("--seeds, --steps, --batch and --width must all be at least 1")
     if not 1 <= config.verify_bits <= 14:
         raise Hw3Error("--verify-bits must be between 1 and 14")
-    resolve_device("cpu", config.threads)
-    if config.resume and not config.progress_file.is_file():
-        raise Hw3Error(f"--resume: no interrupted run to continue ({config.progress_file} does not exist)")
-    check_run_folder(config.out_dir, "rnn-add-learn", LEARN_FILES, config.overwrite or config.resume)
-    runs, best = [], None
-    if config.resume:  # the finished seeds are kept; the interrupted one starts again (a few seconds)
-        runs, best = load_learn_progress(config)
-    with display.progress_bar() as bar, graceful_stop() as stop, numerics(config.deterministic,
-                                                                          config.detect_anomaly):
-        for seed in range(config.first_seed + len(runs), config.first_seed + config.seeds):
+    run = TrainingRun(config, "rnn-add-learn", LEARN_FILES)
+    state, tensors = run.restore(RESUME_STATE["rnn-add-learn"])
+    # The finished seeds are kept; the interrupted one starts again (a few seconds).
+    runs, best = state.get("runs", []), None
+    if runs:
+        try:
+            if len(state["best"]) != 2:
+                raise ValueError("its best seed is not a (mismatches, seed) pair")
+            best = (*state["best"], ThresholdAdder.from_tensors(tensors))
+        except ValueError as exc:
+            raise Hw3Error(f"--resume: {run.state_file} is not a usable progress file ({exc})") from None
+    first = config.run.seed
+    with run.training() as bar:
+        for seed in range(first + len(runs), first + config.seeds):
             generator = torch.Generator().manual_seed(seed)
             model = SmoothAdder(generator)
             task = bar.add_task(f"seed {seed}", total=config.steps, status="")
             start, curve = time.perf_counter(), []
-            for record in train_smooth_adder(model, generator, config.steps, config.batch, config.width,
-                                             config.lr, config.max_steepness):
-                if stop.requested:
-                    raise Interrupted(
-                        f"hw3cli: interrupted at seed {seed}; the {len(runs)} finished seeds are saved in "
-                        f"{config.progress_file.parent}. Continue with the same command and --resume.",
-                        stop.exit_code)
+            steps = train_smooth_adder(model, generator, config.steps, config.batch, config.width, config.lr,
+                                       config.max_steepness)
+            for record in run.watch(({**r, "seed": seed} for r in steps), "seed", lambda: len(runs)):
                 if record["step"] % 10 == 0 or record["step"] == config.steps:
                     curve.append([record["step"], record["loss"]])
                     bar.update(task, completed=record["step"], status=f"loss {record['loss']:.4f}")
@@ -232,15 +185,13 @@ def run_learn(config: LearnConfig) -> int:
             bar.update(task, status=f"loss {curve[-1][1]:.4f}  {'adder' if check.ok else 'not an adder'}")
             if best is None or check.mismatches < best[0]:
                 best = (check.mismatches, seed, hard)
-            save_learn_progress(config, runs, best)
+            run.save({"runs": runs, "best": best[:2]}, best[2].tensors())
     successes = sum(r["correct"] for r in runs)
-    with atomic_folder(config.out_dir) as tmp:
-        write_config(tmp, "rnn-add-learn", config)
-        write_metrics(tmp, {"successes": successes, "seeds": config.seeds, "best_seed": best[1],
-                            "best_mismatches": best[0], "runs": runs, "machine": machine_record(torch.device("cpu"))})
-        save_checkpoint(tmp / "learned.safetensors", best[2].tensors(), CHECKPOINT_KIND,
+    metrics = {"successes": successes, "seeds": config.seeds, "best_seed": best[1], "best_mismatches": best[0],
+               "runs": runs, "machine": machine_record(torch.device("cpu"))}
+    with run.finish(metrics) as folder:
+        save_checkpoint(folder / "learned.safetensors", best[2].tensors(), CHECKPOINT_KIND,
                         extra={"seed": str(best[1]), "mismatches": str(best[0])})
-    shutil.rmtree(config.progress_file.parent, ignore_errors=True)
     out = display.stdout()
     table = Table(title=f"3-unit adders learned by gradient descent, hardened, checked to {config.verify_bits} bits")
     for column in ("seed", "final loss", "wrong pairs", "correct adder", "seconds"):
@@ -250,23 +201,5 @@ def run_learn(config: LearnConfig) -> int:
                       "[green]yes[/]" if r["correct"] else "[red]no[/]", f"{r['seconds']:.1f}")
     out.print(table)
     out.print(f"{successes} of {config.seeds} seeds recovered a correct adder; saved seed {best[1]} "
-              f"({best[0]:,} wrong pairs) to {config.out_dir / 'learned.safetensors'}")
+              f"({best[0]:,} wrong pairs) to {run.dir / 'learned.safetensors'}")
     return 0
-
-
-def save_learn_progress(config: LearnConfig, runs: list[dict], best: tuple[int, int, ThresholdAdder]) -> None:
-    """After every seed: the finished seeds' results and the best adder so far, written atomically."""
-    state = {"runs": runs, "best": best[:2], "config": config_record("rnn-add-learn", config)["config"]}
-    save_progress(config.progress_file, "rnn-add-learn-progress", {}, {}, {}, state, best[2].tensors())
-
-
-def load_learn_progress(config: LearnConfig) -> tuple[list[dict], tuple[int, int, ThresholdAdder]]:
-    state, tensors = load_progress(config.progress_file, "rnn-add-learn-progress", {}, {}, {},
-                                   config_record("rnn-add-learn", config)["config"], RESUME_IGNORES,
-                                   PROGRESS["rnn-add-learn"])
-    try:
-        if len(state["best"]) != 2:
-            raise ValueError("its best seed is not a (mismatches, seed) pair")
-        return state["runs"], (*state["best"], ThresholdAdder.from_tensors(tensors))
-    except ValueError as exc:
-        raise Hw3Error(f"--resume: {config.progress_file} is not a usable progress file ({exc})") from None

@@ -4,8 +4,15 @@ one-hot label concatenated to their input (the conditional GAN)."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import torch
 from torch import nn
+
+from hw3cli.core.checkpoint import load_model
+from hw3cli.core.files import where
+from hw3cli.errors import Hw3Error
 
 IMAGE_SIZE = 784
 
@@ -35,7 +42,8 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """`forward` returns logits (raw critic values for WGAN); `probability` is the assignment's sigmoid output."""
+    """`forward` returns logits (raw critic values for WGAN). The assignment's sigmoid output is applied inside the
+    losses (binary cross-entropy on logits), where it is numerically stable."""
 
     kind = "gan-discriminator"
 
@@ -45,14 +53,10 @@ class Discriminator(nn.Module):
         self.args = {"hidden": list(hidden), "classes": classes, "outputs": outputs, "dropout": dropout}
         self.classes = classes
         self.net = _mlp([IMAGE_SIZE + classes, *hidden, outputs], dropout)
-        self.sigmoid = nn.Sigmoid()
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         out = self.net(_with_labels(images, labels, self.classes))
         return out.squeeze(-1) if out.shape[-1] == 1 else out
-
-    def probability(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.sigmoid(self.forward(images, labels))
 
 
 def _with_labels(x: torch.Tensor, labels: torch.Tensor | None, classes: int) -> torch.Tensor:
@@ -87,3 +91,36 @@ class Classifier(Discriminator):
                 a.weight.copy_(b.weight)
                 a.bias.copy_(b.bias)
         return len(ours)
+
+
+# Loaders: a run folder back to the model it saved (the checkpoint's arguments rebuild it).
+
+def load_generator(run_dir: Path) -> Generator:
+    path = Path(run_dir) / "generator.safetensors"
+    if not os.path.lexists(path):
+        raise Hw3Error(f"{where(run_dir)} is not a train-gan run (no generator.safetensors)")
+    generator, _ = load_model(path, Generator.kind, lambda _, a: Generator(
+        a["noise_dim"], tuple(a["hidden"]), a.get("classes", 0)), "generator")
+    return generator
+
+
+def load_discriminator(run_dir: Path) -> Discriminator:
+    path = Path(run_dir) / "discriminator.safetensors"
+    if not os.path.lexists(path):
+        raise Hw3Error(f"{where(run_dir)} holds no discriminator (discriminator.safetensors); train a GAN first, "
+                       "or use --from-scratch")
+    discriminator, _ = load_model(path, Discriminator.kind, lambda _, a: Discriminator(
+        tuple(a["hidden"]), a.get("classes", 0), a.get("outputs", 1)), "discriminator")
+    return discriminator
+
+
+def load_classifier(run_dir: Path, classes: int = 10) -> Classifier:
+    """A classify run's Fashion-MNIST classifier, in eval mode."""
+    path = Path(run_dir) / "classifier.safetensors"
+    if not os.path.lexists(path):
+        raise Hw3Error(f"{where(run_dir)} is not a classify run (no classifier.safetensors)")
+    model, _ = load_model(path, Classifier.kind, lambda _, a: Classifier(
+        tuple(a["hidden"]), a.get("dropout", 0.0), a["classes"]), "classifier")
+    if model.args["classes"] != classes:
+        raise Hw3Error(f"{path} classifies {model.args['classes']} classes, not the {classes} of Fashion-MNIST")
+    return model.eval()

@@ -1,12 +1,18 @@
-"""Problem 1's two classifiers over left-padded index sequences. Both return logits; `probability` applies the
-sigmoid (the loss works on logits for numerical stability)."""
+"""Problem 1's two classifiers over left-padded index sequences. Both return logits: the assignment's final sigmoid
+is applied by the loss (binary cross-entropy on logits, numerically stable) and by prediction."""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import torch
 from torch import nn
 
-from hw3cli.data.vocab import PAD
+from hw3cli.core.checkpoint import load_model
+from hw3cli.core.files import where
+from hw3cli.data.vocab import PAD, Vocabulary
+from hw3cli.errors import Hw3Error
 
 
 class GRUClassifier(nn.Module):
@@ -24,14 +30,10 @@ class GRUClassifier(nn.Module):
         self.gru = nn.GRU(embed_dim, hidden, num_layers=layers, batch_first=True,
                           dropout=dropout if layers > 1 else 0.0)
         self.head = nn.Linear(hidden, 1)
-        self.sigmoid = nn.Sigmoid()
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         outputs, _ = self.gru(self.dropout(self.embedding(ids)))
         return self.head(self.dropout(outputs[:, -1])).squeeze(-1)  # left padding: the last step is the last word
-
-    def probability(self, ids: torch.Tensor) -> torch.Tensor:
-        return self.sigmoid(self.forward(ids))
 
 
 class MLPClassifier(nn.Module):
@@ -57,7 +59,6 @@ class MLPClassifier(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.hidden = nn.Linear(features, hidden)
         self.head = nn.Linear(hidden, 1)
-        self.sigmoid = nn.Sigmoid()
 
     def features(self, ids: torch.Tensor) -> torch.Tensor:
         if self.embedding is None:
@@ -70,12 +71,33 @@ class MLPClassifier(nn.Module):
         hidden = torch.relu(self.hidden(self.features(ids)))
         return self.head(self.dropout(hidden)).squeeze(-1)
 
-    def probability(self, ids: torch.Tensor) -> torch.Tensor:
-        return self.sigmoid(self.forward(ids))
-
 
 MODELS = {GRUClassifier.kind: GRUClassifier, MLPClassifier.kind: MLPClassifier}
 
 
 def build_classifier(kind: str, args: dict) -> nn.Module:
     return MODELS[kind](**args)
+
+
+def load_sentiment_run(model_dir: Path) -> tuple[nn.Module, Vocabulary, dict]:
+    """A train-gru or train-mlp run folder back to (model, vocabulary, checkpoint metadata); refuses a vocabulary
+    the model was not trained with."""
+    model_dir = Path(model_dir)
+    if not os.path.lexists(model_dir / "model.safetensors"):
+        raise Hw3Error(f"{where(model_dir)} is not a train-gru or train-mlp run (no model.safetensors)")
+    model, meta = load_model(model_dir / "model.safetensors", tuple(MODELS), build_classifier,
+                             "train-gru or train-mlp model")
+    vocab = Vocabulary.load(model_dir / "vocab.json")
+    if vocab.sha256() != meta.get("vocab_sha256"):
+        raise Hw3Error(f"{model_dir}/vocab.json is not the vocabulary this model was trained with")
+    if model.args["vocab_size"] != len(vocab):
+        raise Hw3Error(f"{model_dir}: the model expects {model.args['vocab_size']} words, the vocabulary has "
+                       f"{len(vocab)}")
+    try:  # written by train-gru/train-mlp as strings
+        meta["max_len"], meta["bucket"] = int(meta["max_len"]), {"True": True, "False": False}[meta["bucket"]]
+        if not 1 <= meta["max_len"] <= 100_000 or meta["truncate"] not in ("head", "tail"):
+            raise ValueError
+    except (KeyError, ValueError):
+        raise Hw3Error(f"{model_dir}/model.safetensors: its metadata lacks a valid max_len, truncate or "
+                       "bucket") from None
+    return model, vocab, meta

@@ -8,7 +8,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.ticker import MaxNLocator
+from torchvision.utils import make_grid
 
+from hw3cli.core.checkpoint import read_safetensors
+from hw3cli.core.files import read_json
+from hw3cli.core.runs import read_metrics
+from hw3cli.data.fashion_mnist import CLASSES
 from hw3cli.plots import savefig
 
 
@@ -56,14 +61,9 @@ def score_curves(metrics: dict, path: Path, title: str) -> Path:
 
 
 def grid_array(images: torch.Tensor, rows: int) -> np.ndarray:
-    """(n, 28, 28) images in [0, 1] to one array with a 2-pixel gap between tiles."""
-    n = images.shape[0]
-    cols = -(-n // rows)
-    out = np.ones((rows * 30 - 2, cols * 30 - 2))
-    for i in range(n):
-        r, c = divmod(i, cols)
-        out[r * 30:r * 30 + 28, c * 30:c * 30 + 28] = images[i].numpy()
-    return out
+    """(n, 28, 28) images in [0, 1] to one array in `rows` rows, with a white 2-pixel gap around every tile."""
+    cols = -(-images.shape[0] // rows)
+    return make_grid(images.float().unsqueeze(1), nrow=cols, padding=2, pad_value=1.0)[0].numpy()
 
 
 def sample_grid(images: torch.Tensor, path: Path, title: str, rows: int = 8,
@@ -73,7 +73,7 @@ def sample_grid(images: torch.Tensor, path: Path, title: str, rows: int = 8,
     ax.imshow(grid_array(images, rows), cmap="gray", vmin=0, vmax=1)
     ax.set_xticks([])
     if row_labels:
-        ax.set_yticks([r * 30 + 14 for r in range(rows)], row_labels, fontsize=8)
+        ax.set_yticks([2 + r * 30 + 14 for r in range(rows)], row_labels, fontsize=8)
     else:
         ax.set_yticks([])
     ax.set_title(title, fontsize=9)
@@ -88,4 +88,39 @@ def sample_strip(grids: list[tuple[str, torch.Tensor]], path: Path, title: str, 
         ax.set_title(label, fontsize=10)
         ax.axis("off")
     fig.suptitle(title)
+    return savefig(fig, path)
+
+
+def run_figures(run_dir: Path, title: str) -> None:
+    """Every figure of a train-gan run, from its config.json, metrics.json and samples.safetensors alone."""
+    metrics = read_metrics(run_dir)
+    conditional = read_json(run_dir / "config.json", "run config")["config"].get("conditional", False)
+    loss_curves(metrics, run_dir / "loss.png", f"{title}: losses")
+    if metrics["loss"] != "mse":
+        score_curves(metrics, run_dir / "scores.png", f"{title}: real and fake scores")
+    samples = read_safetensors(run_dir / "samples.safetensors", "sample file")[0]
+    names = sorted(samples)
+    labels = {"rows": len(CLASSES), "row_labels": list(CLASSES)} if conditional else {}
+    for name in names:
+        sample_grid(samples[name], run_dir / "samples" / f"{name}.png", f"{title}: epoch {int(name.split('_')[1])}",
+                    **labels)
+    sample_strip([(f"epoch {int(n.split('_')[1])}", samples[n]) for n in names], run_dir / "samples_strip.png",
+                 f"{title}: the same fixed noise over training", rows=len(CLASSES) if conditional else 8)
+
+
+def comparison(rows: list[tuple[str, dict, torch.Tensor]], path: Path) -> Path:
+    """compare-gan's figure: each run's epoch losses above its final samples."""
+    fig, axes = plt.subplots(2, len(rows), figsize=(4 * len(rows), 7.5), squeeze=False)
+    for col, (name, metrics, final) in enumerate(rows):
+        ax = axes[0, col]
+        for key, label in (("g_loss", "G"), ("d_loss", "D")):
+            ax.plot([e["epoch"] for e in metrics["epochs"]], [e[key] for e in metrics["epochs"]], "o-", ms=3,
+                    label=label)
+        ax.set(title=name, xlabel="epoch", ylabel="loss (epoch mean)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        axes[1, col].imshow(grid_array(final, 8), cmap="gray", vmin=0, vmax=1)
+        axes[1, col].set_title(f"samples after {len(metrics['epochs'])} epochs", fontsize=9)
+        axes[1, col].axis("off")
+    fig.suptitle("train-gan runs side by side")
     return savefig(fig, path)

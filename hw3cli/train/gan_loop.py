@@ -19,17 +19,19 @@ from hw3cli.train.unroll import exact_g_loss, surrogate_g_loss
 
 @dataclass(frozen=True)
 class GanSettings:
-    epochs: int = 20
-    batch_size: int = 64
-    optimizer: str = "adam"  # adam (betas 0.5, 0.999) or rmsprop
-    lr: float = 2e-4
-    precision: str = "fp32"  # fp32, or bf16 autocast
-    unroll: int = 0  # K look-ahead D steps for the G step (0: plain GAN)
-    unroll_mode: str = "surrogate"  # surrogate or exact (see unroll.py)
-    unroll_lr: float = 1e-3  # SGD step of the exact unroll
+    """What the loop needs, resolved from the command's options (no defaults of its own: configs.py has them)."""
+
+    epochs: int
+    batch_size: int
+    optimizer: str  # adam (betas 0.5, 0.999) or rmsprop
+    lr: float
+    precision: str  # fp32, or bf16 autocast
+    unroll: int  # K look-ahead D steps for the G step (0: plain GAN)
+    unroll_mode: str  # surrogate or exact (see unroll.py)
+    unroll_lr: float  # SGD step of the exact unroll
 
 
-def make_optimizer(params, settings: GanSettings) -> torch.optim.Optimizer:
+def gan_optimizer(params, settings: GanSettings) -> torch.optim.Optimizer:
     if settings.optimizer == "rmsprop":
         return torch.optim.RMSprop(params, lr=settings.lr)
     return adam(params, lr=settings.lr, betas=(0.5, 0.999))
@@ -43,8 +45,8 @@ def train_gan(generator: Generator, discriminator: Discriminator | None, loss, i
     epoch. `images` (uint8) and `labels` live on `device`; `rng` (on `device`) draws batches and noise.
     A resumed run passes its restored optimizers, rng and where it stopped."""
     if optimizers is None:
-        optimizers = (make_optimizer(generator.parameters(), settings),
-                      make_optimizer(discriminator.parameters(), settings) if discriminator is not None else None)
+        optimizers = (gan_optimizer(generator.parameters(), settings),
+                      gan_optimizer(discriminator.parameters(), settings) if discriminator is not None else None)
     opt_g, opt_d = optimizers
     conditional = generator.classes > 0
     g_params = list(generator.parameters())

@@ -1,4 +1,4 @@
-"""Resumable training progress: one safetensors file, written atomically after every epoch, holding the
+"""Resumable training state: one safetensors file, written atomically after every epoch, holding the
 weights, optimizer states, random-number-generator states and a JSON record of everything else."""
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from hw3cli.errors import Hw3Error
 RESUME_IGNORES = ("resume", "overwrite", "threads", "deterministic", "detect_anomaly", "precision")
 
 
-def progress_file(run_dir: Path) -> Path:
-    """Where a run's progress lives while it trains: beside the run folder, removed once the run is in place."""
+def state_file(run_dir: Path) -> Path:
+    """Where a run's resumable state lives while it trains: beside the run folder, removed once the run is in place."""
     return run_dir.with_name(run_dir.name + ".partial") / "progress.safetensors"
 
 
-def save_progress(path: Path, kind: str, modules: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer],
+def save_state(path: Path, kind: str, modules: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer],
                   generators: dict[str, torch.Generator], state: dict,
                   extra: dict[str, torch.Tensor] | None = None) -> None:
     tensors = {f"{name}.{k}": v for name, m in modules.items() for k, v in m.state_dict().items()}
@@ -38,10 +38,10 @@ def save_progress(path: Path, kind: str, modules: dict[str, nn.Module], optimize
     save_checkpoint(path, tensors, kind, extra={"state": json.dumps(record)})
 
 
-def load_progress(path: Path, kind: str, modules: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer],
+def load_state(path: Path, kind: str, modules: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer],
                   generators: dict[str, torch.Generator], config: dict, ignore: tuple[str, ...], schema: dict,
                   same: dict | None = None) -> tuple[dict, dict[str, torch.Tensor]]:
-    """Restore everything `save_progress` saved; refuse progress made with other options, or whose record does not
+    """Restore everything `save_state` saved; refuse progress made with other options, or whose record does not
     fit `schema`, or whose values differ from `same` (e.g. the precision `auto` resolved to). Returns the JSON
     record and the extra tensors."""
     tensors, meta = load_checkpoint(path, kind)

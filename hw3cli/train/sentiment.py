@@ -16,15 +16,17 @@ from hw3cli.train.optim import adam
 
 
 @dataclass(frozen=True)
-class LoopSettings:
-    epochs: int = 6
-    batch_size: int = 64
-    lr: float = 2e-3
-    weight_decay: float = 0.0
-    clip: float = 1.0
-    patience: int = 2
-    bucket: bool = True
-    precision: str = "fp32"
+class SentimentSettings:
+    """What the loop needs, resolved from the command's options (no defaults of its own: configs.py has them)."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    clip: float
+    patience: int
+    bucket: bool
+    precision: str  # fp32, or bf16 autocast
 
 
 def batches(ids: torch.Tensor, labels: torch.Tensor, lengths: torch.Tensor, batch_size: int,
@@ -75,17 +77,17 @@ def evaluate(model: nn.Module, split: dict[str, torch.Tensor], device: torch.dev
     return {"accuracy": correct / max(count, 1), "loss": loss_sum / max(count, 1)}
 
 
-def make_optimizer(model: nn.Module, settings: LoopSettings) -> torch.optim.Optimizer:
+def sentiment_optimizer(model: nn.Module, settings: SentimentSettings) -> torch.optim.Optimizer:
     return adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
 
 
-def train_classifier(model: nn.Module, splits: dict[str, dict[str, torch.Tensor]], settings: LoopSettings,
+def train_sentiment(model: nn.Module, splits: dict[str, dict[str, torch.Tensor]], settings: SentimentSettings,
                      generator: torch.Generator, device: torch.device, optimizer: torch.optim.Optimizer | None = None,
                      start_epoch: int = 1, best: float = -1.0, stale: int = 0, step: int = 0) -> Iterator[dict]:
     """Yields {"event": "batch", ...} after every step and {"event": "epoch", ...} after every dev
     evaluation; an epoch record whose `improved` is true carries `state`, a copy of the best weights.
     A resumed run passes its restored optimizer and where it stopped (epoch, best dev accuracy, stale epochs)."""
-    optimizer = optimizer or make_optimizer(model, settings)
+    optimizer = optimizer or sentiment_optimizer(model, settings)
     train = splits["train"]
     if stale >= settings.patience:
         return

@@ -18,14 +18,16 @@ from hw3cli.train.optim import adamw
 
 @dataclass(frozen=True)
 class ClassifierSettings:
-    epochs: int = 20
-    batch_size: int = 128
-    lr: float = 1e-3
-    weight_decay: float = 5e-4
-    label_smoothing: float = 0.1
-    shift: int = 2  # random translation of up to this many pixels
-    flip: bool = True  # random horizontal flips
-    precision: str = "fp32"  # fp32, or bf16 autocast for the training steps (evaluation stays fp32)
+    """What the loop needs, resolved from the command's options (no defaults of its own: configs.py has them)."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    label_smoothing: float
+    shift: int  # random translation of up to this many pixels
+    flip: bool  # random horizontal flips
+    precision: str  # fp32, or bf16 autocast for the training steps (evaluation stays fp32)
 
 
 def augment(x: torch.Tensor, shift: int, flip: bool, rng: torch.Generator) -> torch.Tensor:
@@ -69,7 +71,7 @@ def predict(model: nn.Module, images01: torch.Tensor, batch_size: int = 1000) ->
     return torch.cat(probs), torch.cat(feats)
 
 
-def make_optimizer(model: nn.Module, settings: ClassifierSettings, train_images: int):
+def adamw_with_cosine(model: nn.Module, settings: ClassifierSettings, train_images: int):
     """AdamW and its cosine schedule (to 0 over all the steps of all the epochs)."""
     optimizer = adamw(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     steps = settings.epochs * (train_images // settings.batch_size)
@@ -77,13 +79,13 @@ def make_optimizer(model: nn.Module, settings: ClassifierSettings, train_images:
     return optimizer, schedule
 
 
-def train_image_classifier(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, val_images: torch.Tensor,
+def train_fashion_classifier(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, val_images: torch.Tensor,
                            val_labels: torch.Tensor, settings: ClassifierSettings, rng: torch.Generator,
                            optimizer=None, schedule=None, start_epoch: int = 1, step: int = 0) -> Iterator[dict]:
     """Yields {"event": "batch", ...} per step and {"event": "epoch", ...} with the validation accuracy.
     A resumed run passes its restored optimizer and schedule and where it stopped."""
     if optimizer is None:
-        optimizer, schedule = make_optimizer(model, settings, len(images))
+        optimizer, schedule = adamw_with_cosine(model, settings, len(images))
     loss_fn = nn.CrossEntropyLoss(label_smoothing=settings.label_smoothing)
     for epoch in range(start_epoch, settings.epochs + 1):
         model.train()

@@ -1,0 +1,323 @@
+"""Every command's options, declared once: a frozen dataclass per command, one field per option with its default,
+its flag, its range and a line of help. The command line (cli.py) builds its options from these fields and the
+experiments read them; config.json records them (the nested option groups flattened in, as one level).
+
+This module imports no torch, so `hw3cli --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+SEED_MAX = 2**63 - 1
+SIZE_MAX = 65_536  # widths of layers and embeddings
+COUNT_MAX = 10**9  # images, epochs, steps
+
+GanLoss = Literal["vanilla", "mse", "wgan", "lsgan"]
+UnrollMode = Literal["surrogate", "exact"]
+Precision = Literal["auto", "fp32", "bf16"]
+MlpInput = Literal["ids", "embedding"]
+Truncate = Literal["head", "tail"]
+
+
+def option(default: Any, flag: str, help: str, low: float | None = None, high: float | None = None, *,
+           low_open: bool = False, high_open: bool = False, metavar: str | None = None, sizes: bool = False) -> Any:
+    """A config field that is also a command-line option: `flag`, `help`, and for numbers the range [low, high]
+    (open at an end with low_open/high_open), which the CLI enforces and shows. `sizes`: a tuple of layer widths
+    written as comma-separated integers."""
+    meta = {"flag": flag, "help": help, "low": low, "high": high, "low_open": low_open, "high_open": high_open,
+            "metavar": metavar, "sizes": sizes}
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def like(base: type, name: str, default: Any) -> Any:
+    """The option `name` of `base` with another default (the GRU and the MLP share their loop options)."""
+    return dataclasses.field(default=default, metadata=base.__dataclass_fields__[name].metadata)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What every training command shares: how it is seeded, where and how it computes, and what it does with
+    an existing run folder."""
+
+    seed: int = option(0, "--seed", "Seeds the weights, the batch order, the noise and every other random draw.",
+                       0, SEED_MAX)
+    device: str = option("auto", "--device", "auto, cpu, cuda, cuda:N or mps.", metavar="DEVICE")
+    precision: Precision = option(
+        "auto", "--precision", "auto: bf16 autocast where the device computes bf16 natively (CUDA with bf16, a CPU "
+        "with AVX512_BF16 or AMX), else fp32; or fp32, or bf16 (autocast; changes the arithmetic, and is slow where "
+        "bf16 is emulated).")
+    threads: int = option(0, "--threads", "torch CPU threads (0: OMP_NUM_THREADS if set, else the CPUs this process "
+                          "may use: its affinity and cgroup CPU quota).", 0, 256)
+    deterministic: bool = option(False, "--deterministic", "PyTorch's deterministic kernels (for GPUs; seeded CPU "
+                                 "runs already repeat exactly). An operation without a deterministic version is then "
+                                 "an error.")
+    detect_anomaly: bool = option(False, "--detect-anomaly", "Debugging: autograd anomaly mode names the operation "
+                                  "whose backward made a NaN (several times slower).")
+    overwrite: bool = option(False, "--overwrite", "Replace a finished run in the output folder.")
+    resume: bool = option(False, "--resume", "Continue an interrupted run (same options) from its last finished "
+                          "epoch, saved beside the run folder as RUN.partial/.")
+
+
+# --- Problem 0: the adder -------------------------------------------------------------------------------------
+
+WEIGHTS_HELP = "Use a learned adder (learned.safetensors) instead of the hand-set weights."
+
+
+@dataclass(frozen=True)
+class AddConfig:
+    a: str  # first addend, binary, most significant bit first (as written)
+    b: str  # second addend, likewise
+    show_weights: bool = option(False, "--show-weights", "Also print U, W, b_h, v, b_y and h0.")
+    as_json: bool = option(False, "--json", "Print one JSON object for scripts.")
+    weights: Path | None = option(None, "--weights", WEIGHTS_HELP)
+    save: Path | None = option(None, "--save", "Also write the JSON result to this file.")
+
+
+@dataclass(frozen=True)
+class VerifyConfig:
+    bits: int = option(None, "--verify", "Check every pair of numbers up to N bits, then random pairs.", 1, 14,
+                       metavar="N")
+    random_pairs: int = option(1000, "--random-pairs", "With --verify: random pairs to check.", 0, 10**7)
+    random_bits: int = option(256, "--random-bits", "With --verify: bits of the random pairs.", 1, 100_000)
+    seed: int = option(0, "--seed", "First seed (--learn) or the random pairs' seed (--verify).", 0, SEED_MAX)
+    weights: Path | None = option(None, "--weights", WEIGHTS_HELP)
+    as_json: bool = option(False, "--json", "Print one JSON object for scripts.")
+    threads: int = RunOptions.__dataclass_fields__["threads"].default
+
+
+@dataclass(frozen=True)
+class LearnConfig:
+    seeds: int = option(5, "--seeds", "With --learn: how many seeds to train (--seed, --seed + 1, ...).", 1, 10_000)
+    steps: int = option(2000, "--steps", "With --learn: Adam steps per seed.", 1, 10**7)
+    batch: int = 128  # random additions per step
+    width: int = 8  # bits per training addend
+    lr: float = 0.1  # Adam learning rate
+    max_steepness: float = 8.0  # the sigmoid's final steepness (it rises linearly from 1)
+    verify_bits: int = 10  # the hardened network is checked on every pair up to this width
+    out_dir: Path = option(Path("artifacts/adder/learned"), "--out", "With --learn: the run folder.")
+    run: RunOptions = RunOptions(device="cpu", precision="fp32")  # seed: the first seed; CPU, fp32
+
+    @property
+    def run_dir(self) -> Path:
+        return self.out_dir
+
+
+# --- Problem 1: IMDB sentiment --------------------------------------------------------------------------------
+
+DATA_HELP = "The output folder of hw3cli preprocess."
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    source: Path | None = option(
+        Path("../shared/data/imdb"), "--source", "The assignment's folder ({train,test}_{pos,neg}_reviews.txt[.gz]), "
+        "an aclImdb/ folder, or aclImdb_v1.tar.gz (read without unpacking).")
+    download: bool = option(False, "--download", "Fetch aclImdb_v1.tar.gz (checksummed) into --cache-dir.")
+    cache_dir: Path = option(Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "hw3cli",
+                             "--cache-dir", "Where --download keeps the tarball.")
+    out_dir: Path = option(Path("artifacts/imdb/data"), "--out", "Output folder.")
+    max_len: int = option(400, "--max-len", "Indices per review: shorter ones are left-padded with 0.", 1, 100_000)
+    truncate: Truncate = option("head", "--truncate", "Longer reviews keep their first (head) or last (tail) tokens.")
+    min_freq: int = option(1, "--min-freq", "Words seen fewer times in training become <unk>.", 1, COUNT_MAX)
+    max_vocab: int | None = option(None, "--max-vocab", "Vocabulary size cap, <pad> and <unk> included.", 3, 10**8)
+    dev_fraction: float = option(0.2, "--dev-fraction", "Share of training held out as dev (stratified).", 0, 1,
+                                 low_open=True, high_open=True)
+    seed: int = option(0, "--seed", "Seeds the dev split.", 0, SEED_MAX)
+
+
+@dataclass(frozen=True)
+class SentimentConfig:
+    """The loop options train-gru and train-mlp share (their defaults differ)."""
+
+    data_dir: Path = option(Path("artifacts/imdb/data"), "--data", DATA_HELP)
+    out_dir: Path | None = option(None, "--out", "Run folder to write (default: artifacts/imdb/gru, or "
+                                  "artifacts/imdb/mlp-INPUT).")
+    epochs: int = option(6, "--epochs", "At most this many epochs.", 1, 100_000)
+    batch_size: int = option(64, "--batch-size", "Reviews per step.", 1, 10**6)
+    lr: float = option(2e-3, "--lr", "Adam learning rate.", 0, 10, low_open=True)
+    weight_decay: float = option(0.0, "--weight-decay", "Adam weight decay.", 0, 10)
+    clip: float = option(1.0, "--clip", "Gradient-norm clipping threshold.", 0, 1e6, low_open=True)
+    patience: int = option(2, "--patience", "Early stopping: epochs without a better dev accuracy.", 1, 100_000)
+    bucket: bool = option(True, "--bucket/--no-bucket", "Batch reviews of similar length and drop the columns that "
+                          "are padding in the whole batch. Faster, and it changes what the GRU computes: it starts at "
+                          "the batch's longest review instead of running over padding first (the MLP is unaffected: "
+                          "it pads back to full length).")
+    run: RunOptions = RunOptions()
+
+
+@dataclass(frozen=True)
+class GRUConfig(SentimentConfig):
+    embed_dim: int = option(128, "--embed-dim", "Embedding size.", 1, SIZE_MAX)
+    hidden: int = option(128, "--hidden", "GRU hidden units.", 1, SIZE_MAX)
+    layers: int = option(1, "--layers", "Stacked GRU layers.", 1, 64)
+    dropout: float = option(0.3, "--dropout", "Dropout on the embeddings and the last hidden state.", 0, 1,
+                            high_open=True)
+
+    @property
+    def run_dir(self) -> Path:
+        return self.out_dir or Path("artifacts/imdb/gru")
+
+
+@dataclass(frozen=True)
+class MLPConfig(SentimentConfig):
+    input: MlpInput = option("embedding", "--input", "ids: the 400 raw indices are the features (the assignment's "
+                             "literal reading); embedding: each index embedded, the 400 embeddings concatenated.")
+    embed_dim: int = option(16, "--embed-dim", "Embedding size (--input embedding).", 1, SIZE_MAX)
+    hidden: int = option(64, "--hidden", "Hidden units.", 1, SIZE_MAX)
+    dropout: float = option(0.5, "--dropout", "Dropout on the input features and the hidden layer.", 0, 1,
+                            high_open=True)
+    # Its dev accuracy climbs slowly and noisily: a longer budget and patience pay.
+    epochs: int = like(SentimentConfig, "epochs", 30)
+    patience: int = like(SentimentConfig, "patience", 6)
+
+    @property
+    def run_dir(self) -> Path:
+        return self.out_dir or Path(f"artifacts/imdb/mlp-{self.input}")
+
+
+@dataclass(frozen=True)
+class PredictConfig:
+    model_dir: Path = option(None, "--model", "A run folder of train-gru or train-mlp.")
+    source: str = "-"  # a file of reviews, one per line, or "-" for standard input
+    batch_size: int = option(256, "--batch-size", "Reviews per forward pass.", 1, 100_000)
+    device: str = RunOptions.__dataclass_fields__["device"].default
+
+
+@dataclass(frozen=True)
+class CompareImdbConfig:
+    runs: tuple[Path, ...]  # run folders of train-gru / train-mlp
+    out: Path = option(Path("artifacts/imdb/comparison.md"), "--out", "Markdown file to write.")
+
+
+# --- Problem 2: Fashion-MNIST GANs ----------------------------------------------------------------------------
+
+DATA_DIR_HELP = ("Folder with the four Fashion-MNIST IDX files (default: /usr/share/datasets/fashion-mnist, then "
+                 "torchvision's root).")
+
+
+@dataclass(frozen=True)
+class FashionData:
+    """Where the Fashion-MNIST images come from."""
+
+    data_dir: Path | None = option(None, "--data-dir", DATA_DIR_HELP)
+    download: bool = option(False, "--download", "Let torchvision download Fashion-MNIST.")
+    limit: int = option(0, "--limit", "Train on the first N training images only (0: all).", 0, COUNT_MAX)
+
+
+@dataclass(frozen=True)
+class GanConfig:
+    loss: GanLoss = option(
+        "vanilla", "--loss", "vanilla (D: -log D(x) - log(1-D(G(z))), G: -log D(G(z))); mse (no D: G minimises "
+        "(x - G(z))^2); wgan (critic without sigmoid, weights clipped to [-clip, clip], RMSprop, 5 critic steps); "
+        "lsgan (least squares).")
+    out_dir: Path | None = option(None, "--out", "Run folder (default: artifacts/gan/LOSS; artifacts/gan/wgan-clipC "
+                                  "for wgan; unrolled-MODE-kK, cgan-LOSS).")
+    epochs: int = option(30, "--epochs", "Passes over the training images.", 1, 100_000)
+    batch_size: int = option(64, "--batch-size", "Images per step.", 1, 10**6)
+    noise_dim: int = option(100, "--noise-dim", "Size of G's Gaussian input.", 1, SIZE_MAX)
+    g_hidden: tuple[int, ...] = option((256, 512, 1024), "--g-hidden", "G's three hidden layer sizes.", sizes=True)
+    d_hidden: tuple[int, ...] = option((1024, 512, 256), "--d-hidden", "D's three hidden layer sizes.", sizes=True)
+    lr: float | None = option(None, "--lr", "Learning rate (default: 2e-4 with Adam(0.5, 0.999); 5e-5 with RMSprop "
+                              "for wgan, as in its paper).", 0, 10, low_open=True)
+    clip: float = option(0.01, "--clip", "wgan: clip every critic weight to [-clip, clip] after each critic step.",
+                         0, 1000, low_open=True)
+    critic_steps: int | None = option(None, "--critic-steps", "D steps per G step (default: 5 for wgan, else 1).",
+                                      1, 1000)
+    sample_every: int = option(0, "--sample-every", "Also keep samples every N epochs (0: start, middle and end "
+                               "only).", 0, 100_000)
+    samples: int = option(64, "--samples", "Fixed-noise samples per grid.", 1, 512)
+    unroll: int | None = option(None, "--unroll", "Unrolled GAN: train G against D as it will be after K more "
+                                "steps. See --unroll-mode.", 1, 100, metavar="K")
+    unroll_mode: UnrollMode = option(
+        "surrogate", "--unroll-mode", "surrogate (the assignment's scheme): a copy of D (and of its optimizer state) "
+        "takes K steps on fresh batches and G is trained against the copy; the real D is untouched and no gradient "
+        "flows through the K steps. exact (Metz et al. 2016): D's weights are unrolled through K differentiable SGD "
+        "steps, so G's gradient also flows through D's reaction to G's samples (vanilla and lsgan only).")
+    unroll_lr: float = option(1e-3, "--unroll-lr", "Exact unrolling: the SGD step size.", 0, 10, low_open=True)
+    classifier: Path | None = option(None, "--classifier", "A classify run: measure sample quality (Frechet "
+                                     "distance, inception score, class histogram) at the end and every --eval-every "
+                                     "epochs.")
+    eval_every: int = option(0, "--eval-every", "With --classifier: measure every N epochs (0: at the end).", 0,
+                             100_000)
+    conditional: bool = option(False, "--conditional", "Conditional GAN: a one-hot class label is concatenated to "
+                               "G's noise and to D's image (first layers widened); sample grids show one row per "
+                               "class. Works with vanilla, lsgan and wgan.")
+    data: FashionData = FashionData()
+    run: RunOptions = RunOptions()
+
+    @property
+    def run_dir(self) -> Path:
+        if self.out_dir is not None:
+            return self.out_dir
+        if self.unroll:
+            return Path("artifacts/gan") / f"unrolled-{self.unroll_mode}-k{self.unroll}"
+        if self.conditional:
+            return Path("artifacts/gan") / f"cgan-{self.loss}"
+        return Path("artifacts/gan") / (f"wgan-clip{self.clip:g}" if self.loss == "wgan" else self.loss)
+
+
+@dataclass(frozen=True)
+class ClassifyConfig:
+    init_from: Path | None = option(Path("artifacts/gan/vanilla"), "--init-from",
+                                    "A train-gan run whose discriminator initialises the hidden layers.")
+    from_scratch: bool = option(False, "--from-scratch", "Start from random weights instead.")
+    out_dir: Path = option(Path("artifacts/gan/classifier"), "--out", "Run folder.")
+    epochs: int = option(30, "--epochs", "Passes over the training images.", 1, 100_000)
+    batch_size: int = option(128, "--batch-size", "Images per step.", 1, 10**6)
+    lr: float = option(1e-3, "--lr", "AdamW peak learning rate (cosine decay to 0).", 0, 10, low_open=True)
+    weight_decay: float = 5e-4  # AdamW weight decay
+    dropout: float = option(0.2, "--dropout", "Dropout after every hidden layer.", 0, 1, high_open=True)
+    label_smoothing: float = 0.1  # cross-entropy label smoothing
+    # An MLP is not shift-invariant: shifts of 1 pixel cost 0.5 points of test accuracy.
+    shift: int = option(0, "--shift", "Random shifts of up to this many pixels (augmentation).", 0, 13)
+    flip: bool = option(True, "--flip/--no-flip", "Random horizontal flips (augmentation).")
+    validation: int = option(5000, "--validation", "Training images held out to watch accuracy.", 1, COUNT_MAX)
+    data: FashionData = FashionData()
+    run: RunOptions = RunOptions()
+
+    @property
+    def run_dir(self) -> Path:
+        return self.out_dir
+
+
+@dataclass(frozen=True)
+class HistogramConfig:
+    generators: tuple[Path, ...] = option((), "--generator", "A train-gan run folder (repeat the option).")
+    classifier: Path = option(Path("artifacts/gan/classifier"), "--classifier", "A classify run.")
+    n: int = option(3000, "-n", "Samples per generator (and real test images for the baseline row).", 10, 10**6)
+    seed: int = option(0, "--seed", "Seeds the noise and the real baseline images.", 0, SEED_MAX)
+    out_dir: Path = option(Path("artifacts/gan/histograms"), "--out", "Folder for the figure and JSON.")
+    data_dir: Path | None = option(None, "--data-dir", DATA_DIR_HELP)
+
+
+ALL_CLASSES = tuple(range(10))
+
+
+@dataclass(frozen=True)
+class CganSampleConfig:
+    generator: Path = option(None, "--generator", "A train-gan --conditional run folder.")
+    per_class: int = option(3, "--per-class", "Samples of each class (a column each in the grid).", 1, 100)
+    classes: tuple[int, ...] = option(ALL_CLASSES, "--classes", "Class indices or names, comma-separated (e.g. 0,7,9 "
+                                      "or 'sneaker,bag').")
+    seed: int = option(0, "--seed", "Seeds the noise.", 0, SEED_MAX)
+    out: Path = option(Path("artifacts/gan/cgan-samples.png"), "--out", "The labelled grid (PNG).")
+    tensor: Path | None = option(None, "--tensor", "Also save images and labels as safetensors.")
+    classifier: Path | None = option(None, "--classifier", "A classify run: print the conditional accuracy.")
+
+
+@dataclass(frozen=True)
+class CompareGanConfig:
+    runs: tuple[Path, ...]  # train-gan run folders to put side by side
+    out_dir: Path = option(Path("artifacts/gan/comparison"), "--out", "Folder for comparison.png/.md.")
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    artifacts: Path = option(Path("artifacts"), "--artifacts", "The folder the runs are in.")
+    out: Path = option(Path("artifacts/REPORT.md"), "--out", "The Markdown report (HTML beside it).")
+

@@ -1,0 +1,212 @@
+"""`hw3cli train-gan`: Fashion-MNIST MLP GANs with the vanilla, MSE, WGAN and least-squares losses, unrolled or
+conditional. The run folder holds both networks, the fixed-noise samples, the curves and the grids."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+
+from hw3cli.configs import GanConfig
+from hw3cli.core.checkpoint import save_checkpoint
+from hw3cli.core.hardware import machine_record
+from hw3cli.core.memory import require_model
+from hw3cli.core.schema import RESUME_STATE
+from hw3cli.data.fashion_mnist import CLASSES, load_fashion_mnist, to_unit_range
+from hw3cli.errors import Hw3Error
+from hw3cli.experiments import display
+from hw3cli.experiments.lifecycle import TrainingRun
+from hw3cli.metrics import SampleQuality, pixel_diversity
+from hw3cli.models.gan import Discriminator, Generator
+from hw3cli.plots.gan import run_figures
+from hw3cli.train.gan_loop import GanSettings, gan_optimizer, sample, train_gan
+from hw3cli.train.gan_losses import make_loss
+from hw3cli.train.unroll import EXACT_LOSSES
+
+RUN_FILES = ("generator.safetensors", "discriminator.safetensors", "samples.safetensors", "config.json",
+             "metrics.json", "timings.json", "loss.png", "scores.png", "samples_strip.png", "samples")
+HISTORY = ("iteration", "g_loss", "d_loss", "real_score", "fake_score")
+
+
+def validate(config: GanConfig) -> None:
+    """The combinations no single option's range can refuse."""
+    if config.unroll is not None and config.loss == "mse":
+        raise Hw3Error("--unroll needs a discriminator; --loss mse has none")
+    if config.unroll is not None and config.unroll_mode == "exact" and config.loss not in EXACT_LOSSES:
+        raise Hw3Error(f"--unroll-mode exact supports --loss {' or '.join(EXACT_LOSSES)}, not {config.loss} "
+                       "(its critic clipping is not a differentiable step)")
+    if config.conditional and config.loss == "mse":
+        raise Hw3Error("--conditional needs a discriminator; --loss mse has none")
+    if config.conditional and config.unroll:
+        raise Hw3Error("--conditional cannot be combined with --unroll")
+    for name in ("g_hidden", "d_hidden"):
+        sizes = getattr(config, name)
+        if len(sizes) != 3 or any(s < 1 for s in sizes):
+            raise Hw3Error(f"--{name.replace('_', '-')} needs three positive layer sizes, got {list(sizes)}")
+
+
+def sample_epochs(epochs: int, every: int) -> list[int]:
+    keep = {0, max(1, epochs // 2), epochs}
+    if every:
+        keep |= set(range(every, epochs + 1, every))
+    return sorted(keep)
+
+
+def fixed_inputs(config: GanConfig, classes: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The fixed noise behind every sample grid; for a conditional G, rows of one class each, in class order."""
+    rng = torch.Generator().manual_seed(config.run.seed)
+    if not classes:
+        return torch.randn(config.samples, config.noise_dim, generator=rng), None
+    per_class = max(1, config.samples // classes)
+    labels = torch.arange(classes).repeat_interleave(per_class)
+    return torch.randn(len(labels), config.noise_dim, generator=rng), labels
+
+
+def run(config: GanConfig) -> int:
+    validate(config)
+    run = TrainingRun(config, "train-gan", RUN_FILES)
+    data = load_fashion_mnist(config.data.data_dir, config.data.download)
+    images, labels = data.training(config.data.limit)
+    loss, settings = loss_and_settings(config, len(images), run.precision)
+    quality = SampleQuality(config.classifier, data, config.noise_dim, config.run.seed, CLASSES) \
+        if config.classifier is not None else None
+    run.seed()
+    generator, discriminator = build_models(config, loss.uses_discriminator, run.device)
+    device = run.device
+    rng = torch.Generator(device=device).manual_seed(config.run.seed)
+    fixed_noise, fixed_labels = (t if t is None else t.to(device) for t in fixed_inputs(config, generator.classes))
+    keep = sample_epochs(config.epochs, config.sample_every)
+    opt_g = gan_optimizer(generator.parameters(), settings)
+    opt_d = gan_optimizer(discriminator.parameters(), settings) if discriminator is not None else None
+    run.track({"G": generator, **({"D": discriminator} if discriminator else {})},
+              {"G": opt_g, **({"D": opt_d} if discriminator else {})}, {"batches": rng})
+    state, samples = run.restore(RESUME_STATE["train-gan"])
+    history, epochs = state.get("history", {k: [] for k in HISTORY}), state.get("epochs", [])
+    samples = samples or {"epoch_000": sample(generator, fixed_noise, fixed_labels)}
+    per_epoch = len(images) // config.batch_size // loss.critic_steps
+    started = time.perf_counter()
+    with run.training() as bar:
+        task = bar.add_task(f"train-gan {config.loss}", total=per_epoch * config.epochs,
+                            completed=per_epoch * len(epochs), status="")
+        rate = ""
+        for record in run.watch(train_gan(generator, discriminator, loss, images.to(device), labels.to(device),
+                                          settings, rng, device, (opt_g, opt_d), len(epochs) + 1,
+                                          len(history["iteration"])), "epoch", lambda: len(epochs)):
+            if record["event"] == "iteration":
+                for key in history:
+                    history[key].append(record[key])
+                if record["iteration"] % 20 == 0:
+                    d = "" if math.isnan(record["d_loss"]) else f"  D {record['d_loss']:.3f}"
+                    bar.update(task, completed=record["iteration"],
+                               status=f"epoch {record['epoch']}  G {record['g_loss']:.3f}{d}{rate}")
+                continue
+            epochs.append({k: v for k, v in record.items() if k != "event"})
+            rate = f"  {record['images_per_second']:,.0f} img/s"
+            if record["epoch"] in keep:
+                samples[f"epoch_{record['epoch']:03d}"] = sample(generator, fixed_noise, fixed_labels)
+            bar.update(task, completed=per_epoch * record["epoch"])
+            if quality is not None and (record["epoch"] == config.epochs or
+                                        (config.eval_every and record["epoch"] % config.eval_every == 0)):
+                epochs[-1]["quality"] = quality.measure(generator)
+            run.save({"epoch": record["epoch"], "history": history, "epochs": epochs}, samples)
+    metrics = final_metrics(config, run, data, history, epochs, keep, samples, quality, started)
+    with run.finish(metrics) as folder:
+        save_checkpoint(folder / "generator.safetensors", generator.state_dict(), Generator.kind, generator.args)
+        if discriminator is not None:
+            save_checkpoint(folder / "discriminator.safetensors", discriminator.state_dict(), Discriminator.kind,
+                            discriminator.args, {"critic": str(config.loss == "wgan")})
+        save_checkpoint(folder / "samples.safetensors", samples, "gan-samples")
+        run_figures(folder, run_title(config))
+    display.stdout().print(f"{metrics['summary']}\n{config.epochs} epochs in {metrics['total_seconds']:.0f} s "
+                           f"({metrics['images_per_second']:,.0f} images/s) -> {run.dir}")
+    return 0
+
+
+def loss_and_settings(config: GanConfig, images: int, precision: str):
+    """The loss object and the loop's settings; refuses a batch size the images cannot fill."""
+    if images < config.batch_size:
+        raise Hw3Error(f"--batch-size {config.batch_size} is larger than the {images} training images")
+    loss = make_loss(config.loss, config.clip, config.critic_steps)
+    batches = images // config.batch_size
+    if batches < loss.critic_steps:  # else an epoch would end before G takes a single step
+        raise Hw3Error(f"{images} training images make {batches} batches of {config.batch_size} per epoch, "
+                       f"fewer than the {loss.critic_steps} critic steps each generator step waits for; use more "
+                       "images (--limit), a smaller --batch-size or fewer --critic-steps")
+    wgan = config.loss == "wgan"
+    settings = GanSettings(config.epochs, config.batch_size, "rmsprop" if wgan else "adam",
+                           config.lr or (5e-5 if wgan else 2e-4), precision, config.unroll or 0, config.unroll_mode,
+                           config.unroll_lr)
+    return loss, settings
+
+
+def build_models(config: GanConfig, with_discriminator: bool, device: torch.device):
+    """G and (unless the loss has none) D, after checking that they and a batch fit in memory."""
+    classes = len(CLASSES) if config.conditional else 0
+    widths = config.noise_dim + sum(config.g_hidden) + sum(config.d_hidden) + 3 * 784
+    require_model(lambda: (Generator(config.noise_dim, config.g_hidden, classes),
+                           Discriminator(config.d_hidden, classes)),
+                  f"--noise-dim {config.noise_dim} --g-hidden {','.join(map(str, config.g_hidden))} --d-hidden "
+                  f"{','.join(map(str, config.d_hidden))} --batch-size {config.batch_size}",
+                  4 * 4 * 2 * config.batch_size * widths)
+    generator = Generator(config.noise_dim, config.g_hidden, classes).to(device)
+    discriminator = Discriminator(config.d_hidden, classes).to(device) if with_discriminator else None
+    return generator, discriminator
+
+
+def final_metrics(config: GanConfig, run: TrainingRun, data, history, epochs, keep, samples, quality,
+                  started: float) -> dict:
+    real = to_unit_range(data.test_images[:1000]).add(1).div(2)
+    final = samples[f"epoch_{config.epochs:03d}"]
+    metrics = {
+        "loss": config.loss,
+        "iterations": {k: [round(v, 6) if not math.isnan(v) else None for v in vals] if k != "iteration" else vals
+                       for k, vals in history.items()},
+        "epochs": epochs,
+        "sample_epochs": keep,
+        "images_per_second": sum(e["images_per_second"] for e in epochs) / len(epochs),
+        "total_seconds": time.perf_counter() - started,
+        "sample_diversity": pixel_diversity(final),
+        "real_diversity": pixel_diversity(real),
+        "device": str(run.device),
+        "threads": torch.get_num_threads(),
+        "precision": run.precision,
+        "machine": machine_record(run.device, run.precision),
+    }
+    if quality is not None:
+        metrics["quality"] = epochs[-1]["quality"]
+        metrics["quality_real_floor"] = quality.floor
+    metrics["summary"] = summary(config, metrics)
+    return metrics
+
+
+def run_title(config: GanConfig) -> str:
+    extra = f", clip {config.clip:g}" if config.loss == "wgan" else ""
+    if config.unroll:
+        extra += f", unrolled {config.unroll_mode} K={config.unroll}"
+    if config.conditional:
+        extra += ", conditional"
+    return f"{config.loss} GAN{extra}, batch {config.batch_size}"
+
+
+def summary(config: GanConfig, metrics: dict) -> str:
+    last = metrics["epochs"][-1]
+    text = f"{config.loss}, {config.epochs} epochs: final G loss {last['g_loss']:.3f}"
+    if config.loss != "mse":
+        text += f", D loss {last['d_loss']:.3f}, real score {last['real_score']:.3f}, fake {last['fake_score']:.3f}"
+    ratio = metrics["sample_diversity"] / metrics["real_diversity"]
+    text += (f". Sample diversity (mean per-pixel std across the fixed-noise samples) {metrics['sample_diversity']:.3f}"
+             f" vs {metrics['real_diversity']:.3f} for real images ({100 * ratio:.0f}%).")
+    if "quality" in metrics:
+        q = metrics["quality"]
+        text += (f" Classifier-measured: KL from uniform {q['kl_from_uniform']:.3f}, {q['classes_over_5pct']} classes"
+                 f" >= 5%, inception score {q['inception_score']:.2f}, Frechet distance {q['frechet_distance']:.1f} "
+                 f"(real train vs test: {metrics['quality_real_floor']['frechet_distance_train_vs_test']:.1f}).")
+        if "conditional_accuracy" in q:
+            worst = min(q["conditional_accuracy_per_class"].items(), key=lambda item: item[1])
+            text += (f" Conditional accuracy {100 * q['conditional_accuracy']:.1f}% (lowest: {worst[0]} "
+                     f"{100 * worst[1]:.0f}%).")
+    if config.loss == "mse":
+        text += (" With no discriminator, the best G under E(x - G(z))^2, with z independent of x, outputs the "
+                 "mean image for every z: the samples collapse onto one blurry average.")
+    return text
