@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gzip
 import os
 import shutil
 import signal
@@ -7,6 +8,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -51,6 +53,15 @@ def cli(capsys, monkeypatch, tmp_path):
     return run
 
 
+def run_ok(*args) -> None:
+    """Run `hw3cli ARGS...` in-process and require exit code 0: for fixtures that build their inputs once per module
+    or session, where the function-scoped `cli` fixture cannot be used."""
+    try:
+        main([str(a) for a in args])
+    except SystemExit as exc:
+        assert exc.code == 0, args
+
+
 def assert_usage_error(result: Result, *words: str) -> None:
     """Exit code 2, exactly one line on stderr naming the problem, and no traceback."""
     assert result.code == 2, (result.code, result.out, result.err)
@@ -65,34 +76,76 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+# Tiny data sets the tests build -------------------------------------------------------------------------------------
+
+def write_idx(path: Path, array: np.ndarray, gz: bool = True) -> None:
+    magic = 2051 if array.ndim == 3 else 2049
+    header = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    data = header + array.astype(np.uint8).tobytes()
+    if gz:
+        path.with_name(path.name + ".gz").write_bytes(gzip.compress(data))
+    else:
+        path.write_bytes(data)
+
+
+def synthetic_fashion(folder: Path, n_train: int = 512, n_test: int = 128, seed: int = 0, noise: int = 30) -> Path:
+    """Ten classes, each a bright horizontal bar at its own height on a dark background, with a little noise."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, n in (("train", n_train), ("t10k", n_test)):
+        labels = rng.integers(0, 10, n)
+        images = rng.integers(0, noise + 1, (n, 28, 28))
+        for i, label in enumerate(labels):
+            images[i, 2 + 2 * label: 5 + 2 * label, 4:24] = 230
+        write_idx(folder / f"{split}-images-idx3-ubyte", images)
+        write_idx(folder / f"{split}-labels-idx1-ubyte", labels, gz=False)
+    return folder
+
+
+REVIEWS = {
+    ("train", "pos"): ["A great, great film!", "Great acting<br />and a great plot.", "Loved it: great fun."],
+    ("train", "neg"): ["A dull film.", "Dull, dull, dull... awful plot.", "Awful!"],
+    ("test", "pos"): ["Great film, superb.", "Superb!"],
+    ("test", "neg"): ["Dull and awful.", "Awful film."],
+}
+
+DECISIVE = {
+    ("train", "pos"): [f"film {w} superb moment {i}" for i, w in enumerate(["one", "two", "three", "four"] * 5)],
+    ("train", "neg"): [f"film {w} dreadful moment {i}" for i, w in enumerate(["one", "two", "three", "four"] * 5)],
+    ("test", "pos"): ["superb film", "a superb one", "superb"],
+    ("test", "neg"): ["dreadful film", "a dreadful one", "dreadful"],
+}
+
+
+def write_assignment(folder: Path, gz: bool = False, reviews=REVIEWS) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for (split, label), texts in reviews.items():
+        data = ("\n".join(texts) + "\n").encode()
+        name = f"{split}_{label}_reviews.txt"
+        if gz:
+            (folder / (name + ".gz")).write_bytes(gzip.compress(data))
+        else:
+            (folder / name).write_bytes(data)
+    return folder
+
+
 TINY_GAN = ["--epochs", "1", "--limit", "256", "--g-hidden", "8,16,32", "--d-hidden", "32,16,8", "--samples", "10"]
 
 
 @pytest.fixture(scope="session")
 def world(tmp_path_factory):
     """Real (tiny) runs of every kind, and damaged copies of them."""
-    from tests.test_gan import synthetic_fashion
-    from tests.test_preprocess import write_assignment
-    from tests.test_sentiment import DECISIVE
-
     w = tmp_path_factory.mktemp("world")
-
-    def run(*args):
-        try:
-            main([str(a) for a in args])
-        except SystemExit as exc:
-            assert exc.code == 0, args
-
     fashion = synthetic_fashion(w / "fashion", n_train=512, n_test=128)
-    run("preprocess", "--source", write_assignment(w / "imdb-src", reviews=DECISIVE), "--out", w / "imdb",
-        "--max-len", "10")
-    run("train-gru", "--data", w / "imdb", "--out", w / "gru", "--epochs", "1", "--embed-dim", "4", "--hidden", "4")
-    run("train-gan", "--data-dir", fashion, "--out", w / "gan", *TINY_GAN)
-    run("train-gan", "--data-dir", fashion, "--out", w / "cgan", "--conditional", *TINY_GAN)
-    run("classify", "--data-dir", fashion, "--init-from", w / "gan", "--out", w / "clf", "--epochs", "1",
-        "--validation", "100")
-    run("train-mlp", "--data", w / "imdb", "--out", w / "mlp", "--epochs", "1", "--embed-dim", "2", "--hidden", "2")
-    run("rnn-add", "--learn", "--seeds", "1", "--steps", "5", "--out", w / "adder")
+    run_ok("preprocess", "--source", write_assignment(w / "imdb-src", reviews=DECISIVE), "--out", w / "imdb",
+           "--max-len", "10")
+    run_ok("train-gru", "--data", w / "imdb", "--out", w / "gru", "--epochs", "1", "--embed-dim", "4", "--hidden", "4")
+    run_ok("train-gan", "--data-dir", fashion, "--out", w / "gan", *TINY_GAN)
+    run_ok("train-gan", "--data-dir", fashion, "--out", w / "cgan", "--conditional", *TINY_GAN)
+    run_ok("classify", "--data-dir", fashion, "--init-from", w / "gan", "--out", w / "clf", "--epochs", "1",
+           "--validation", "100")
+    run_ok("train-mlp", "--data", w / "imdb", "--out", w / "mlp", "--epochs", "1", "--embed-dim", "2", "--hidden", "2")
+    run_ok("rnn-add", "--learn", "--seeds", "1", "--steps", "5", "--out", w / "adder")
 
     (w / "garbage.bin").write_bytes(bytes(range(256)) * 8)
     (w / "empty").mkdir()

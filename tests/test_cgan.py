@@ -6,8 +6,7 @@ from safetensors.torch import load_file
 
 from hw3cli.experiments.cgan_sample import parse_classes
 from hw3cli.models.gan import Discriminator, Generator
-from tests.conftest import assert_usage_error
-from tests.test_gan import synthetic_fashion
+from tests.conftest import assert_usage_error, run_ok, synthetic_fashion, write_idx
 
 
 def test_conditional_shapes_and_one_hot():
@@ -35,16 +34,10 @@ def test_parse_classes():
 
 @pytest.fixture(scope="module")
 def cgan(tmp_path_factory):
-    from hw3cli.cli import main
-
     root = tmp_path_factory.mktemp("cgan")
     data = synthetic_fashion(root / "data", n_train=1500, n_test=200)
-    try:
-        main(["train-gan", "--conditional", "--data-dir", str(data), "--out", str(root / "run"), "--epochs", "2",
-              "--batch-size", "32", "--g-hidden", "32,64,128", "--d-hidden", "128,64,32", "--lr", "1e-3",
-              "--samples", "20"])
-    except SystemExit as exc:
-        assert exc.code == 0
+    run_ok("train-gan", "--conditional", "--data-dir", data, "--out", root / "run", "--epochs", "2", "--batch-size",
+           "32", "--g-hidden", "32,64,128", "--d-hidden", "128,64,32", "--lr", "1e-3", "--samples", "20")
     return root, data
 
 
@@ -85,8 +78,6 @@ def ring_of_blobs(folder, n_train: int = 2000, n_test: int = 200, seed: int = 0)
     next and its gradient can lead the generator there; with a black background the 784 pixels of -1 drown the
     10 label inputs, and conditioning takes thousands of steps instead of about two thousand."""
     import numpy as np
-
-    from tests.test_gan import write_idx
 
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)

@@ -12,10 +12,7 @@ from safetensors.torch import load_file
 from hw3cli.core.numerics import numerics
 from hw3cli.core.runs import read_metrics, write_metrics
 from hw3cli.errors import TrainingDiverged
-from tests.conftest import assert_usage_error
-from tests.test_gan import synthetic_fashion
-from tests.test_preprocess import write_assignment
-from tests.test_sentiment import DECISIVE
+from tests.conftest import DECISIVE, assert_usage_error, run_ok, synthetic_fashion, write_assignment
 
 TINY_GAN = ["--epochs", "2", "--limit", "256", "--batch-size", "32", "--g-hidden", "8,16,32", "--d-hidden", "32,16,8",
             "--samples", "10"]
@@ -24,17 +21,11 @@ TINY_GAN = ["--epochs", "2", "--limit", "256", "--batch-size", "32", "--g-hidden
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     """Synthetic Fashion-MNIST, a preprocessed tiny IMDB and a tiny trained GAN to start a classifier from."""
-    from hw3cli.cli import main
-
     root = tmp_path_factory.mktemp("inputs")
     fashion = synthetic_fashion(root / "fashion", n_train=512, n_test=128)
     imdb = write_assignment(root / "imdb-src", reviews=DECISIVE)
-    for args in (["preprocess", "--source", imdb, "--out", root / "imdb", "--max-len", "10"],
-                 ["train-gan", "--data-dir", fashion, "--out", root / "gan", *TINY_GAN]):
-        try:
-            main([str(a) for a in args])
-        except SystemExit as exc:
-            assert exc.code == 0
+    run_ok("preprocess", "--source", imdb, "--out", root / "imdb", "--max-len", "10")
+    run_ok("train-gan", "--data-dir", fashion, "--out", root / "gan", *TINY_GAN)
     return {"fashion": fashion, "imdb": root / "imdb", "gan": root / "gan"}
 
 

@@ -2,7 +2,6 @@ import gzip
 import json
 import math
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,31 +10,7 @@ import torch
 from hw3cli.data.fashion_mnist import DEBIAN_DIR, FILES, load_fashion_mnist, read_idx
 from hw3cli.models.gan import Discriminator, Generator, load_generator
 from hw3cli.train.gan_losses import LeastSquares, MeanSquared, Vanilla, Wasserstein, make_loss
-from tests.conftest import assert_usage_error, interrupt_after_epoch, snapshot
-
-
-def write_idx(path: Path, array: np.ndarray, gz: bool = True) -> None:
-    magic = 2051 if array.ndim == 3 else 2049
-    header = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
-    data = header + array.astype(np.uint8).tobytes()
-    if gz:
-        path.with_name(path.name + ".gz").write_bytes(gzip.compress(data))
-    else:
-        path.write_bytes(data)
-
-
-def synthetic_fashion(folder: Path, n_train: int = 512, n_test: int = 128, seed: int = 0, noise: int = 30) -> Path:
-    """Ten classes, each a bright horizontal bar at its own height on a dark background, with a little noise."""
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    for split, n in (("train", n_train), ("t10k", n_test)):
-        labels = rng.integers(0, 10, n)
-        images = rng.integers(0, noise + 1, (n, 28, 28))
-        for i, label in enumerate(labels):
-            images[i, 2 + 2 * label: 5 + 2 * label, 4:24] = 230
-        write_idx(folder / f"{split}-images-idx3-ubyte", images)
-        write_idx(folder / f"{split}-labels-idx1-ubyte", labels, gz=False)
-    return folder
+from tests.conftest import assert_usage_error, interrupt_after_epoch, snapshot, synthetic_fashion, write_idx
 
 
 def test_loss_formulas_against_hand_computed_values():

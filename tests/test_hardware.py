@@ -7,8 +7,7 @@ import torch
 
 from hw3cli.core import hardware
 from hw3cli.core.device import resolve_device
-from tests.conftest import assert_usage_error
-from tests.test_gan import synthetic_fashion
+from tests.conftest import assert_usage_error, synthetic_fashion
 
 TINY_GAN = ["--epochs", "1", "--limit", "128", "--g-hidden", "8,16,32", "--d-hidden", "32,16,8", "--samples", "4"]
 

@@ -9,8 +9,7 @@ from hw3cli.metrics import chi2_sf, frechet_distance, histogram_stats, inception
 from hw3cli.models.gan import Discriminator, Generator
 from hw3cli.train.gan_losses import Vanilla
 from hw3cli.train.unroll import exact_g_loss, surrogate_g_loss
-from tests.conftest import assert_usage_error, interrupt_after_epoch
-from tests.test_gan import synthetic_fashion
+from tests.conftest import assert_usage_error, interrupt_after_epoch, run_ok, synthetic_fashion
 
 TINY = ["--g-hidden", "16,32,64", "--d-hidden", "64,32,16"]
 
@@ -102,21 +101,12 @@ def test_exact_unrolling_gradient_differs_from_k0_and_matches_finite_differences
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A tiny vanilla GAN and a tiny classifier initialised from its D, on the synthetic bar images."""
-    from hw3cli.cli import main
-
     root = tmp_path_factory.mktemp("trained")
     data = synthetic_fashion(root / "data", n_train=1200, n_test=300)
-
-    def run(*args):
-        try:
-            main([str(a) for a in args])
-        except SystemExit as exc:
-            assert exc.code == 0
-
-    run("train-gan", "--data-dir", data, "--out", root / "gan", "--epochs", "2", *TINY)
+    run_ok("train-gan", "--data-dir", data, "--out", root / "gan", "--epochs", "2", *TINY)
     # No shifts: the synthetic classes are bars two rows apart.
-    run("classify", "--data-dir", data, "--init-from", root / "gan", "--out", root / "clf", "--epochs", "8",
-        "--validation", "200", "--batch-size", "64", "--dropout", "0", "--shift", "0", "--lr", "5e-3")
+    run_ok("classify", "--data-dir", data, "--init-from", root / "gan", "--out", root / "clf", "--epochs", "8",
+           "--validation", "200", "--batch-size", "64", "--dropout", "0", "--shift", "0", "--lr", "5e-3")
     return root, data
 
 

@@ -12,26 +12,7 @@ from hw3cli.data.imdb import read_corpus
 from hw3cli.data.sentiment import load_sentiment_data
 from hw3cli.data.text import tokenize, tokenize_many
 from hw3cli.data.vocab import Vocabulary, pad_left
-from tests.conftest import SHARED, assert_usage_error, snapshot
-
-REVIEWS = {
-    ("train", "pos"): ["A great, great film!", "Great acting<br />and a great plot.", "Loved it: great fun."],
-    ("train", "neg"): ["A dull film.", "Dull, dull, dull... awful plot.", "Awful!"],
-    ("test", "pos"): ["Great film, superb.", "Superb!"],
-    ("test", "neg"): ["Dull and awful.", "Awful film."],
-}
-
-
-def write_assignment(folder: Path, gz: bool = False, reviews=REVIEWS) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for (split, label), texts in reviews.items():
-        data = ("\n".join(texts) + "\n").encode()
-        name = f"{split}_{label}_reviews.txt"
-        if gz:
-            (folder / (name + ".gz")).write_bytes(gzip.compress(data))
-        else:
-            (folder / name).write_bytes(data)
-    return folder
+from tests.conftest import REVIEWS, SHARED, assert_usage_error, snapshot, write_assignment
 
 
 def write_aclimdb(root: Path) -> Path:

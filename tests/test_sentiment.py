@@ -5,8 +5,7 @@ import torch
 
 from hw3cli.models.sentiment import GRUClassifier, MLPClassifier
 from hw3cli.train.sentiment import SentimentSettings, batches, evaluate, predict_probabilities, train_sentiment
-from tests.conftest import assert_usage_error, interrupt_after_epoch, snapshot
-from tests.test_preprocess import write_assignment
+from tests.conftest import DECISIVE, assert_usage_error, interrupt_after_epoch, snapshot, write_assignment
 
 
 def synthetic_split(n: int, seed: int, max_len: int = 12, vocab: int = 30) -> dict[str, torch.Tensor]:
@@ -75,14 +74,6 @@ def test_predict_probabilities_keep_the_input_order():
                                                   torch.device("cpu"), batch_size=1) for i in range(40)])
     # Bucketing puts reviews of similar length together; each review sees at most a few padding steps.
     assert batched.shape == (40,) and (batched - one_by_one).abs().max() < 0.05
-
-
-DECISIVE = {
-    ("train", "pos"): [f"film {w} superb moment {i}" for i, w in enumerate(["one", "two", "three", "four"] * 5)],
-    ("train", "neg"): [f"film {w} dreadful moment {i}" for i, w in enumerate(["one", "two", "three", "four"] * 5)],
-    ("test", "pos"): ["superb film", "a superb one", "superb"],
-    ("test", "neg"): ["dreadful film", "a dreadful one", "dreadful"],
-}
 
 
 @pytest.fixture
