@@ -16,7 +16,7 @@ import time
 import torch
 
 from hw3cli.core.hardware import cpu_native_bf16, describe, machine_record
-from hw3cli.data.sentiment import load_sentiment_data
+from hw3cli.data.encoded_imdb import load_sentiment_data
 from hw3cli.models.sentiment import GRUClassifier
 from hw3cli.train.sentiment import SentimentSettings, evaluate, train_sentiment
 

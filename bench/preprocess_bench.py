@@ -41,7 +41,7 @@ def peer(source: str, max_len: int = 400) -> float:
     import numpy as np
 
     from hw3cli.data.imdb import read_corpus
-    from hw3cli.data.text import tokenize
+    from hw3cli.data.tokenizer import tokenize
 
     start = time.perf_counter()
     corpus = read_corpus(source)

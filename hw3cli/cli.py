@@ -8,10 +8,13 @@ become one line on stderr and exit code 2; Ctrl-C exits with 130.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 import math
 import re
 import sys
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Optional
 
@@ -117,13 +120,42 @@ def run_opt(name: str, help: str | None = None) -> Any:
     return opt(c.RunOptions, name, help=help)
 
 
+RUN_OPTIONS = ("precision", "threads", "deterministic", "detect_anomaly", "seed", "device", "overwrite", "resume")
+
+
+def with_run_options(*names: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
+    """Give a training command the shared run options (configs.RunOptions: seed, device, precision, threads,
+    resume...), declared once there; the command receives them as one `run` argument."""
+
+    def wrap(command: Callable[..., int]) -> Callable[..., int]:
+        own = inspect.signature(command)
+        hints = typing.get_type_hints(c.RunOptions)
+        added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=run_opt(name), annotation=hints[name])
+                 for name in names]
+
+        @functools.wraps(command)
+        def with_options(**values: Any) -> int:
+            run = dataclasses.replace(c.RunOptions(), **{name: values.pop(name) for name in names})
+            return command(**values, run=run)
+
+        params = [p for p in own.parameters.values() if p.name != "run"]
+        with_options.__signature__ = own.replace(parameters=params + added)
+        with_options.__annotations__ = {**{k: v for k, v in command.__annotations__.items() if k != "run"},
+                                        **{name: hints[name] for name in names}}
+        return with_options
+
+    return wrap
+
+
 def build(config: type, values: dict[str, Any], **fixed: Any) -> Any:
     """The config from a command's parsed options; the nested option groups (run, data) take theirs by name, and
     start from the group's own default (e.g. rnn-add's run options say cpu and fp32)."""
     values = {**values, **fixed}
     kwargs = {}
     for f in dataclasses.fields(config):
-        if dataclasses.is_dataclass(f.default):
+        if dataclasses.is_dataclass(values.get(f.name)):
+            kwargs[f.name] = values[f.name]
+        elif dataclasses.is_dataclass(f.default):
             group = {g.name: values[g.name] for g in dataclasses.fields(f.default) if g.name in values}
             kwargs[f.name] = dataclasses.replace(f.default, **group)
         elif f.name in values:
@@ -202,6 +234,7 @@ def preprocess(
 
 
 @app.command("train-gru")
+@with_run_options(*RUN_OPTIONS)
 def train_gru(
     data_dir: Path = opt(c.GRUConfig, "data_dir"),
     out_dir: Optional[Path] = opt(c.GRUConfig, "out_dir"),
@@ -216,14 +249,7 @@ def train_gru(
     clip: float = opt(c.GRUConfig, "clip"),
     patience: int = opt(c.GRUConfig, "patience"),
     bucket: bool = opt(c.GRUConfig, "bucket"),
-    precision: c.Precision = run_opt("precision"),
-    threads: int = run_opt("threads"),
-    deterministic: bool = run_opt("deterministic"),
-    detect_anomaly: bool = run_opt("detect_anomaly"),
-    seed: int = run_opt("seed"),
-    device: str = run_opt("device"),
-    overwrite: bool = run_opt("overwrite"),
-    resume: bool = run_opt("resume"),
+    run: c.RunOptions = c.RunOptions(),
 ) -> int:
     """Train the GRU sentiment classifier: Embedding -> GRU -> Linear -> Sigmoid on the last step."""
     from hw3cli.experiments import train_sentiment as exp
@@ -232,6 +258,7 @@ def train_gru(
 
 
 @app.command("train-mlp")
+@with_run_options(*RUN_OPTIONS)
 def train_mlp(
     data_dir: Path = opt(c.MLPConfig, "data_dir"),
     out_dir: Optional[Path] = opt(c.MLPConfig, "out_dir"),
@@ -245,14 +272,7 @@ def train_mlp(
     weight_decay: float = opt(c.MLPConfig, "weight_decay"),
     clip: float = opt(c.MLPConfig, "clip"),
     patience: int = opt(c.MLPConfig, "patience"),
-    precision: c.Precision = run_opt("precision"),
-    threads: int = run_opt("threads"),
-    deterministic: bool = run_opt("deterministic"),
-    detect_anomaly: bool = run_opt("detect_anomaly"),
-    seed: int = run_opt("seed"),
-    device: str = run_opt("device"),
-    overwrite: bool = run_opt("overwrite"),
-    resume: bool = run_opt("resume"),
+    run: c.RunOptions = c.RunOptions(),
 ) -> int:
     """Train the two-layer MLP sentiment classifier on the same fixed-length input."""
     from hw3cli.experiments import train_sentiment as exp
@@ -285,6 +305,7 @@ def compare_imdb(
 
 
 @app.command("train-gan")
+@with_run_options(*RUN_OPTIONS)
 def train_gan(
     loss: c.GanLoss = opt(c.GanConfig, "loss"),
     out_dir: Optional[Path] = opt(c.GanConfig, "out_dir"),
@@ -298,12 +319,6 @@ def train_gan(
     critic_steps: Optional[int] = opt(c.GanConfig, "critic_steps"),
     sample_every: int = opt(c.GanConfig, "sample_every"),
     samples: int = opt(c.GanConfig, "samples"),
-    precision: c.Precision = run_opt("precision"),
-    threads: int = run_opt("threads"),
-    deterministic: bool = run_opt("deterministic"),
-    detect_anomaly: bool = run_opt("detect_anomaly"),
-    seed: int = run_opt("seed"),
-    device: str = run_opt("device"),
     data_dir: Optional[Path] = opt(c.FashionData, "data_dir"),
     download: bool = opt(c.FashionData, "download"),
     limit: int = opt(c.FashionData, "limit"),
@@ -313,8 +328,7 @@ def train_gan(
     classifier: Optional[Path] = opt(c.GanConfig, "classifier"),
     eval_every: int = opt(c.GanConfig, "eval_every"),
     conditional: bool = opt(c.GanConfig, "conditional"),
-    overwrite: bool = run_opt("overwrite"),
-    resume: bool = run_opt("resume"),
+    run: c.RunOptions = c.RunOptions(),
 ) -> int:
     """Train an MLP GAN on Fashion-MNIST with one of four losses; writes checkpoints, curves and sample grids."""
     from hw3cli.experiments import train_gan as exp
@@ -339,6 +353,7 @@ def cgan_sample(
 
 
 @app.command("classify")
+@with_run_options(*RUN_OPTIONS)
 def classify(
     init_from: Path = opt(c.ClassifyConfig, "init_from"),
     from_scratch: bool = opt(c.ClassifyConfig, "from_scratch"),
@@ -350,17 +365,10 @@ def classify(
     shift: int = opt(c.ClassifyConfig, "shift"),
     validation: int = opt(c.ClassifyConfig, "validation"),
     flip: bool = opt(c.ClassifyConfig, "flip"),
-    seed: int = run_opt("seed"),
-    precision: c.Precision = run_opt("precision"),
-    threads: int = run_opt("threads"),
-    deterministic: bool = run_opt("deterministic"),
-    detect_anomaly: bool = run_opt("detect_anomaly"),
-    device: str = run_opt("device"),
     data_dir: Optional[Path] = opt(c.FashionData, "data_dir"),
     download: bool = opt(c.FashionData, "download"),
     limit: int = opt(c.FashionData, "limit"),
-    overwrite: bool = run_opt("overwrite"),
-    resume: bool = run_opt("resume"),
+    run: c.RunOptions = c.RunOptions(),
 ) -> int:
     """Fine-tune D's architecture with 10 outputs into a Fashion-MNIST classifier (to measure generators)."""
     from hw3cli.experiments import classify as exp

@@ -222,8 +222,8 @@ class GanConfig:
     noise_dim: int = option(100, "--noise-dim", "Size of G's Gaussian input.", 1, SIZE_MAX)
     g_hidden: tuple[int, ...] = option((256, 512, 1024), "--g-hidden", "G's three hidden layer sizes.", sizes=True)
     d_hidden: tuple[int, ...] = option((1024, 512, 256), "--d-hidden", "D's three hidden layer sizes.", sizes=True)
-    lr: float | None = option(None, "--lr", "Learning rate (default: 2e-4 with Adam(0.5, 0.999); 5e-5 with RMSprop "
-                              "for wgan, as in its paper).", 0, 10, low_open=True)
+    lr: float | None = option(None, "--lr", "Learning rate (default: 2e-4 with Adam; 5e-5 with RMSprop for wgan, "
+                              "as in its paper; Adam's betas are 0.5, 0.999).", 0, 10, low_open=True)
     clip: float = option(0.01, "--clip", "wgan: clip every critic weight to [-clip, clip] after each critic step.",
                          0, 1000, low_open=True)
     critic_steps: int | None = option(None, "--critic-steps", "D steps per G step (default: 5 for wgan, else 1).",

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import torch
 
+from hw3cli.data.encoded_imdb import load_sentiment_data
 from hw3cli.data.imdb import read_corpus
-from hw3cli.data.sentiment import load_sentiment_data
-from hw3cli.data.text import tokenize, tokenize_many
-from hw3cli.data.vocab import Vocabulary, pad_left
+from hw3cli.data.padding import pad_left
+from hw3cli.data.tokenizer import tokenize, tokenize_many
+from hw3cli.data.vocab import Vocabulary
 from tests.conftest import REVIEWS, SHARED, assert_usage_error, snapshot, write_assignment
 
 
@@ -250,7 +251,7 @@ CRAFTED = [
 
 def _block_tokens(data: bytes) -> list[list[str]]:
     """Every line's tokens as Tokens and KeyIndex see them."""
-    from hw3cli.data.token_ids import KeyIndex, Tokens
+    from hw3cli.data.fast_tokenizer import KeyIndex, Tokens
 
     tokens = Tokens.of(data)
     index = KeyIndex(tokens)
@@ -261,8 +262,8 @@ def _block_tokens(data: bytes) -> list[list[str]]:
 
 @pytest.mark.parametrize("part", [1 << 20, 64])  # one part, and parts of a few lines each
 def test_byte_tokenizer_finds_exactly_the_tokens_of_tokenize(monkeypatch, part):
-    from hw3cli.data import token_ids
-    from hw3cli.data.token_ids import KeyIndex, Tokens
+    from hw3cli.data import fast_tokenizer as token_ids
+    from hw3cli.data.fast_tokenizer import KeyIndex, Tokens
 
     monkeypatch.setattr(token_ids, "_PART", part)
     data = "".join(text + "\n" for text in CRAFTED).encode()
@@ -277,7 +278,7 @@ def test_byte_tokenizer_finds_exactly_the_tokens_of_tokenize(monkeypatch, part):
 
 
 def test_key_index_probes_past_taken_slots(monkeypatch):
-    from hw3cli.data.token_ids import KeyIndex, Tokens
+    from hw3cli.data.fast_tokenizer import KeyIndex, Tokens
 
     # Every key's home slot is slot 0: each is placed, and found, by probing on.
     monkeypatch.setattr(KeyIndex, "_home", lambda self, keys: np.zeros(len(keys), dtype=np.int64))
@@ -316,7 +317,7 @@ def test_vocabulary_order_is_frequency_then_code_points():
 def test_preprocess_equals_a_plain_python_reference(cli, tmp_path, monkeypatch):
     """The whole pipeline against the obvious loops, with the helper process and with its thread stand-in."""
     from hw3cli.core import helper
-    from hw3cli.data.sentiment import dev_mask
+    from hw3cli.data.encoded_imdb import dev_mask
 
     reviews = {(split, label): [CRAFTED[(i * 7 + len(split) + len(label)) % len(CRAFTED)] + f" w{i % 5} Great"
                                 for i in range(40)] for split in ("train", "test") for label in ("pos", "neg")}

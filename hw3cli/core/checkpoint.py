@@ -1,4 +1,13 @@
-"""safetensors checkpoints that carry what is needed to rebuild their model (never pickle)."""
+"""safetensors checkpoints that carry what is needed to rebuild their model (never pickle).
+
+Two parts are written by hand on purpose, around the safetensors library (which does the loading):
+- the writer: safetensors' own `save` orders the metadata differently from process to process, so the same
+  weights would give different bytes; ours sorts every key, and writes the tensors' memory without a copy;
+- the header check before loading: the file is opened once, through the one input path (core/files: no FIFO,
+  device or folder), and its header is checked (dtypes, shapes and offsets tile the file exactly; the memory
+  they need is free) before any tensor byte is read. `safe_open(path).metadata()` would open the path a second
+  time by name and map it, after the checks rather than under them.
+"""
 
 from __future__ import annotations
 

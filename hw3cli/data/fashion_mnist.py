@@ -36,7 +36,6 @@ class FashionMNIST:
     train_labels: torch.Tensor  # (60000,) int64
     test_images: torch.Tensor  # (10000, 28, 28) uint8
     test_labels: torch.Tensor  # (10000,) int64
-    folder: Path
 
     def training(self, limit: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """The training images and labels, or only the first `limit` of them."""
@@ -125,7 +124,6 @@ def load_fashion_mnist(data_dir: Path | None = None, download_missing: bool = Fa
     return FashionMNIST(
         torch.from_numpy(arrays["train_images"].copy()), torch.from_numpy(arrays["train_labels"].astype(np.int64)),
         torch.from_numpy(arrays["test_images"].copy()), torch.from_numpy(arrays["test_labels"].astype(np.int64)),
-        folder,
     )
 
 

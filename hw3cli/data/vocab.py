@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from hw3cli.core.files import JSON_LIMIT, read_input
-from hw3cli.data.text import SETTINGS, tokenize_many
-from hw3cli.data.token_ids import eight_byte_blocks, first_bytes
+from hw3cli.data.fast_tokenizer import eight_byte_blocks, first_bytes
+from hw3cli.data.padding import pad_left
+from hw3cli.data.tokenizer import SETTINGS, tokenize_many
 from hw3cli.errors import Hw3Error
 
 PAD, UNK = 0, 1
@@ -127,23 +128,3 @@ def _utf8_prefixes(words: list[str]) -> np.ndarray:
     ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
     starts = np.concatenate([[0], ends[:-1] + 1])
     return first_bytes(eight_byte_blocks(data), starts, ends - starts).byteswap()
-
-
-def pad_left(flat: np.ndarray, lengths: np.ndarray, max_len: int, truncate: str = "head",
-             starts: np.ndarray | None = None, out: np.ndarray | None = None) -> np.ndarray:
-    """Rows of `flat` into a (rows, max_len) int32 matrix: shorter rows padded with zeros on the LEFT, longer
-    rows cut to their first (`head`) or last (`tail`) max_len tokens. Row r is flat[starts[r]:][:lengths[r]];
-    `starts` defaults to the rows lying back to back; `out`, when given, is a zero matrix to fill. One slice
-    copy per row: cheaper than index arrays the size of the corpus."""
-    if truncate not in ("head", "tail"):
-        raise Hw3Error(f"--truncate must be head or tail, not '{truncate}'")
-    lengths = np.asarray(lengths, dtype=np.int64)
-    if starts is None:
-        starts = np.cumsum(lengths) - lengths
-    kept = np.minimum(lengths, max_len)
-    first = starts + lengths - kept if truncate == "tail" else starts
-    matrix = np.zeros((len(lengths), max_len), dtype=np.int32) if out is None else out
-    for row, (start, k) in enumerate(zip(first.tolist(), kept.tolist())):
-        if k:
-            matrix[row, max_len - k:] = flat[start:start + k]
-    return matrix

@@ -41,11 +41,11 @@ class TrainingRun:
     def __init__(self, config: Any, command: str, run_files: tuple[str, ...]):
         self.config, self.command, self.dir = config, command, Path(config.run_dir)
         options = config.run
-        self.state_file = state_file(self.dir)
         # Refusals first: they cost nothing before any data is read or any weight is made.
+        check_run_folder(self.dir, command, run_files, options.overwrite or options.resume)
+        self.state_file = state_file(self.dir)
         if options.resume and not self.state_file.is_file():
             raise Hw3Error(f"--resume: no interrupted run to continue ({self.state_file} does not exist)")
-        check_run_folder(self.dir, command, run_files, options.overwrite or options.resume)
         self.device = resolve_device(options.device, options.threads)
         self.precision = display.use_precision(options.precision, self.device)
         self.record = config_record(command, config)["config"]

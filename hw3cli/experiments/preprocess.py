@@ -13,8 +13,8 @@ from hw3cli.configs import PreprocessConfig
 from hw3cli.core.checkpoint import TensorFile
 from hw3cli.core.files import atomic_folder, atomic_write_text, write_json
 from hw3cli.core.runs import MIN_FREE_BYTES, check_writable, write_config
+from hw3cli.data.encoded_imdb import DATA_KIND, EncodeOptions, data_layout, encode_corpus
 from hw3cli.data.imdb import download_aclimdb, read_corpus
-from hw3cli.data.sentiment import DATA_KIND, EncodeOptions, data_layout, encode_corpus
 from hw3cli.errors import Hw3Error
 from hw3cli.experiments import display
 

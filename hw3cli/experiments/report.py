@@ -163,6 +163,12 @@ def problem1(r: Report) -> None:
 def problem2(r: Report) -> None:
     gan = r.root / "gan"
     r.heading(2, "Problem 2: GANs on Fashion-MNIST")
+    for section in (single_runs, wgan_runs, classifier_run, unrolled_runs, class_histograms, conditional_run):
+        section(r, gan)
+
+
+def single_runs(r: Report, gan: Path) -> None:
+    """The vanilla, MSE and least-squares runs: summary, curves and samples."""
     singles = (("vanilla", "Vanilla GAN", "gan-vanilla"), ("mse-batch250", "MSE, batch 250", "gan-mse"),
                ("mse-batch10", "MSE, batch 10", "gan-mse"), ("lsgan", "Least-squares GAN", "gan-lsgan"))
     for folder, title, target in singles:
@@ -176,6 +182,9 @@ def problem2(r: Report) -> None:
         r.figure(run / "scores.png", f"{title}: real and fake scores per iteration and per epoch", run)
         r.figure(run / "samples_strip.png", f"{title}: samples of one fixed noise batch over training", run)
 
+
+def wgan_runs(r: Report, gan: Path) -> None:
+    """The four clip values side by side; what the text says follows from their numbers."""
     r.heading(3, "WGAN with weight clipping")
     clips = ["0.1", "0.01", "0.001", "0.0001"]
     rows, finals = [], {}
@@ -203,6 +212,9 @@ def problem2(r: Report) -> None:
         r.para(text)
     r.figure(gan / "wgan-comparison" / "comparison.png", "WGAN: loss curves and final samples for each clip value")
 
+
+def classifier_run(r: Report, gan: Path) -> None:
+    """The Fashion-MNIST classifier the generators are measured with."""
     r.heading(3, "Classifier (D's architecture with 10 outputs)")
     if r.need(gan / "classifier" / "metrics.json", "classifier", "the classifier"):
         m = _load(gan / "classifier" / "metrics.json", "classify")
@@ -211,6 +223,9 @@ def problem2(r: Report) -> None:
         r.figure(gan / "classifier" / "accuracy.png", "Classifier: loss and accuracy per epoch", gan / "classifier")
         r.figure(gan / "classifier" / "confusion.png", "Classifier: test confusion matrix", gan / "classifier")
 
+
+def unrolled_runs(r: Report, gan: Path) -> None:
+    """The unrolled runs, surrogate and exact."""
     r.heading(3, "Unrolled GANs")
     for mode in ("surrogate", "exact"):
         run = gan / f"unrolled-{mode}-k5"
@@ -219,6 +234,9 @@ def problem2(r: Report) -> None:
             r.para(m.get("summary", "") + _took(m))
             r.figure(run / "loss.png", f"Unrolled GAN ({mode}, K = 5): losses", run)
 
+
+def class_histograms(r: Report, gan: Path) -> None:
+    """Mode collapse: predicted classes of each generator's samples."""
     r.heading(3, "Mode collapse: class histograms")
     if r.need(gan / "histograms" / "histograms.json", "histograms", "the class histograms"):
         h = _load(gan / "histograms" / "histograms.json", HISTOGRAMS)
@@ -238,6 +256,9 @@ def problem2(r: Report) -> None:
                    f"{h['rows']['real test images']['frechet_distance']:.2f}).")
         r.figure(gan / "histograms" / "histograms.png", "Predicted classes of 3000 samples per generator")
 
+
+def conditional_run(r: Report, gan: Path) -> None:
+    """The conditional GAN: accuracy per requested class, and its samples."""
     r.heading(3, "Conditional GAN")
     run = gan / "cgan-vanilla"
     if r.need(run / "metrics.json", "cgan", "the conditional GAN"):
@@ -253,7 +274,6 @@ def problem2(r: Report) -> None:
         r.figure(run / "loss.png", "Conditional GAN: D and G losses", run)
         r.figure(run / "samples_strip.png", "Conditional GAN: samples at the start, middle and end", run)
     r.figure(gan / "cgan-samples.png", "Conditional GAN: 3 samples of each class")
-
 
 STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;line-height:1.45}"
          "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"

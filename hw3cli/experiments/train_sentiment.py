@@ -13,7 +13,7 @@ from hw3cli.core.files import atomic_write_bytes, read_input
 from hw3cli.core.hardware import machine_record
 from hw3cli.core.memory import require_model
 from hw3cli.core.schema import RESUME_STATE
-from hw3cli.data.sentiment import load_sentiment_data
+from hw3cli.data.encoded_imdb import load_sentiment_data
 from hw3cli.errors import Hw3Error
 from hw3cli.experiments import display
 from hw3cli.experiments.lifecycle import TrainingRun

@@ -1,9 +1,10 @@
-"""Whole-corpus tokenisation over bytes: the tokens of `text.tokenize`, found and numbered without making a
-Python object per token (IMDB has 11.7 million of them).
+"""The fast path, fenced in this module (used by `preprocess`'s corpus encoding and `Vocabulary.encode`): the
+tokens of `tokenizer.tokenize`, found and numbered without making a Python object per token (IMDB has 11.7
+million of them).
 
 A block of reviews (UTF-8, one per line) is cleaned in three passes over its bytes: HTML breaks become spaces
 (`<br />` by `bytes.replace`, its rarer spellings by a regex); every run of non-white-space that holds a
-non-ASCII byte (about 6 in 10,000 bytes of IMDB) goes through `text.normalize`; one `bytes.translate` then
+non-ASCII byte (about 6 in 10,000 bytes of IMDB) goes through `tokenizer.normalize`; one `bytes.translate` then
 lower-cases, deletes the ASCII punctuation and turns ASCII white space into spaces. This equals `tokenize` on
 every line because white space bounds everything that matters: an HTML break is ASCII, so the byte regex finds
 exactly the breaks that the str regex finds; lower-casing (whose only context rule, the final sigma, stops at
@@ -13,7 +14,7 @@ the same characters, invalid bytes included, as the whole line does.
 In the cleaned buffer every token becomes a 64-bit key: its bytes and length when it has at most 7 bytes
 (exact), a hash of its length and 8-byte blocks, top bit set, when longer (two long tokens share a key with
 odds of about 1 in 10^10 for the whole IMDB vocabulary). `KeyIndex` numbers the distinct keys in sorted order
-and finds them with a hash table held in numpy arrays. The tests compare the tokens with `text.tokenize`.
+and finds them with a hash table held in numpy arrays. The tests compare the tokens with `tokenizer.tokenize`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import regex
 
-from hw3cli.data.text import normalize
+from hw3cli.data.tokenizer import normalize
 
 # The ASCII characters that \p{P} removes, and the ASCII bytes that str.split() breaks at.
 ASCII_PUNCTUATION = bytes(c for c in range(128) if regex.fullmatch(r"\p{P}", chr(c)))
@@ -57,7 +58,7 @@ def clean_lines(data: bytes) -> tuple[bytes, int]:
 
 def _normalize_non_ascii(data: bytes) -> tuple[bytes, int]:
     """"\n" + `data` + _PAD zero bytes, where every run of bytes between spaces or newlines that holds a
-    non-ASCII byte went through `text.normalize` (other ASCII white space inside a run is fine: normalize
+    non-ASCII byte went through `tokenizer.normalize` (other ASCII white space inside a run is fine: normalize
     splits there too); and how many lines had bytes that are not UTF-8."""
     high = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) >= 0x80).tolist()
     pieces, invalid, done, i = [b"\n"], set(), 0, 0

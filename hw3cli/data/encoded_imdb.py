@@ -1,4 +1,5 @@
-"""IMDB reviews to fixed-length index matrices (what `preprocess` writes), and loading them back."""
+"""The IMDB corpus encoded: reviews to fixed-length index matrices, the vocabulary from the training split
+(what `preprocess` writes, with the fast tokenizer and helper processes), and loading them back, checked."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import torch
 from hw3cli.core.checkpoint import load_checkpoint
 from hw3cli.core.files import input_folder
 from hw3cli.core.helper import Helper
+from hw3cli.data.fast_tokenizer import KeyIndex, Tokens, distinct
 from hw3cli.data.imdb import RawCorpus, ReviewBlock
-from hw3cli.data.token_ids import KeyIndex, Tokens, distinct
-from hw3cli.data.vocab import UNK, Vocabulary, build_vocabulary, pad_left
+from hw3cli.data.padding import pad_left
+from hw3cli.data.vocab import UNK, Vocabulary, build_vocabulary
 from hw3cli.errors import Hw3Error
 
 DATA_KIND = "imdb-preprocessed"

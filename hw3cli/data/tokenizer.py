@@ -1,4 +1,5 @@
-"""The one tokenizer, shared by `preprocess` and `predict` so both see text the same way.
+"""The tokenizer's specification: what a token is, for `preprocess` and `predict` alike. Read this first;
+`fast_tokenizer.py` computes exactly the same tokens over a whole corpus's bytes, and the tests check it does.
 
 lower-case -> HTML line breaks (<br />) to spaces -> every Unicode punctuation character (\\p{P}) removed
 -> split on white space. "Don't" becomes "dont", "well-known" becomes "wellknown", "café!" becomes "café".
