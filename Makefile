@@ -11,9 +11,14 @@ BIN    := $(VENV)/bin
 HW3    := $(BIN)/hw3cli
 IMDB_SOURCE ?= ../shared/data/imdb
 PROFILE ?= cpu
-JOBS ?= $(shell nproc 2>/dev/null || echo 1)
+# A launcher for the training commands (train-gan, train-gru, train-mlp, classify), e.g.
+# TORCHRUN="torchrun --nproc-per-node 8" on a node of 8 GPUs: each run then uses every GPU, one run at a time.
+TORCHRUN ?=
+TRAIN = $(if $(TORCHRUN),$(patsubst torchrun,$(BIN)/torchrun,$(TORCHRUN)) -m hw3cli,$(HW3))
+JOBS ?= $(if $(TORCHRUN),1,$(shell nproc 2>/dev/null || echo 1))
 # Inside a parallel make every run gets one torch thread: two runs with two threads each on two cores thrash.
-THREADS = $(if $(filter -j%,$(MAKEFLAGS)),1,0)
+# Under torchrun each rank takes its share of the node's CPUs (torchrun sets OMP_NUM_THREADS=1 for several).
+THREADS = $(if $(TORCHRUN),0,$(if $(filter -j%,$(MAKEFLAGS)),1,0))
 
 # Budgets per profile.
 ART := artifacts
@@ -112,10 +117,10 @@ $(IMDB)/data/data.safetensors: | install
 
 # The GRU stays fp32: bf16 autocast trained it 2.35x faster but cost 2.5 points of accuracy (bench/gru_bench.py).
 $(IMDB)/gru/metrics.json: $(IMDB)/data/data.safetensors
-	$(HW3) train-gru --data $(<D) --out $(@D) --precision fp32 --threads $(THREADS) $(GRU_OPTS)
+	$(TRAIN) train-gru --data $(<D) --out $(@D) --precision fp32 --threads $(THREADS) $(GRU_OPTS)
 
 $(IMDB)/mlp-%/metrics.json: $(IMDB)/data/data.safetensors
-	$(HW3) train-mlp --data $(<D) --input $* --out $(@D) --threads $(THREADS) $(MLP_OPTS)
+	$(TRAIN) train-mlp --data $(<D) --input $* --out $(@D) --threads $(THREADS) $(MLP_OPTS)
 
 $(IMDB)/comparison.md: $(IMDB)/gru/metrics.json $(IMDB)/mlp-embedding/metrics.json $(IMDB)/mlp-ids/metrics.json
 	$(HW3) compare-imdb $(^D) --out $@ > /dev/null
@@ -135,34 +140,37 @@ histograms: $(GAN)/histograms/histograms.json ## Problem 2: class histograms (mo
 cgan: $(GAN)/cgan-samples.png ## Problem 2: the conditional GAN, 3 samples of each class, conditional accuracy
 
 $(GAN)/vanilla/metrics.json $(GAN)/lsgan/metrics.json: | install fmnist
-	$(HW3) train-gan --loss $(notdir $(@D)) --epochs $(GAN_EPOCHS) --sample-every $(EVERY) --out $(@D) \
+	$(TRAIN) train-gan --loss $(notdir $(@D)) --epochs $(GAN_EPOCHS) --sample-every $(EVERY) --out $(@D) \
 	  --precision $(GAN_PRECISION) --threads $(THREADS) $(GAN_OPTS)
 
 $(GAN)/mse-batch%/metrics.json: | install fmnist
-	$(HW3) train-gan --loss mse --batch-size $* --epochs $(GAN_EPOCHS) --out $(@D) \
+	$(TRAIN) train-gan --loss mse --batch-size $* --epochs $(GAN_EPOCHS) --out $(@D) \
 	  --precision $(GAN_PRECISION) --threads $(THREADS) $(GAN_OPTS)
 
 WGAN_CLIPS := 0.1 0.01 0.001 0.0001
 $(GAN)/wgan-clip%/metrics.json: | install fmnist
-	$(HW3) train-gan --loss wgan --clip $* --epochs $(GAN_EPOCHS) --out $(@D) \
+	$(TRAIN) train-gan --loss wgan --clip $* --epochs $(GAN_EPOCHS) --out $(@D) \
 	  --precision $(GAN_PRECISION) --threads $(THREADS) $(GAN_OPTS)
 
 $(GAN)/wgan-comparison/comparison.md: $(foreach c,$(WGAN_CLIPS),$(GAN)/wgan-clip$(c)/metrics.json)
 	$(HW3) compare-gan $(^D) --out $(@D) > /dev/null
 
 $(GAN)/classifier/metrics.json: $(GAN)/vanilla/metrics.json
-	$(HW3) classify --init-from $(<D) --out $(@D) --threads $(THREADS) $(CLS_OPTS)
+	$(TRAIN) classify --init-from $(<D) --out $(@D) --threads $(THREADS) $(CLS_OPTS)
 
 # The surrogate unrolled GAN stays fp32: in bf16 it collapsed to 2-4 classes in both runs measured (fp32: 7-8).
 UNROLL_PRECISION_surrogate := fp32
 UNROLL_PRECISION_exact = $(GAN_PRECISION)
+# The exact unrolled GAN backpropagates through D's unrolled steps, which torchrun's ranks cannot share: one process.
+UNROLL_LAUNCH_surrogate = $(TRAIN)
+UNROLL_LAUNCH_exact = $(HW3)
 $(GAN)/unrolled-%-k5/metrics.json: | install fmnist
-	$(HW3) train-gan --loss vanilla --unroll 5 --unroll-mode $* --epochs $(UNROLL_EPOCHS) --out $(@D) \
+	$(UNROLL_LAUNCH_$*) train-gan --loss vanilla --unroll 5 --unroll-mode $* --epochs $(UNROLL_EPOCHS) --out $(@D) \
 	  --precision $(UNROLL_PRECISION_$*) --threads $(THREADS) $(UNROLL_OPTS)
 
 # The conditional GAN stays fp32, the precision its 85% conditional-accuracy goal was measured at.
 $(GAN)/cgan-vanilla/metrics.json: $(GAN)/classifier/metrics.json
-	$(HW3) train-gan --loss vanilla --conditional --precision fp32 --epochs $(GAN_EPOCHS) --sample-every $(EVERY) \
+	$(TRAIN) train-gan --loss vanilla --conditional --precision fp32 --epochs $(GAN_EPOCHS) --sample-every $(EVERY) \
 	  --classifier $(<D) --eval-every $$(( $(GAN_EPOCHS) / 6 > 0 ? $(GAN_EPOCHS) / 6 : 1 )) --out $(@D) \
 	  --threads $(THREADS) $(GAN_OPTS)
 
@@ -178,6 +186,7 @@ $(GAN)/histograms/histograms.json: $(GAN)/classifier/metrics.json $(foreach r,$(
 bench: install $(IMDB)/data/data.safetensors fmnist ## Benchmarks (speed ratios measured in one run; not part of the tests)
 	$(BIN)/python bench/preprocess_bench.py --source $(IMDB_SOURCE)
 	$(BIN)/python bench/gan_bench.py
+	$(BIN)/python bench/distributed_bench.py
 	$(BIN)/python bench/gru_bench.py --data $(IMDB)/data
 
 clean: ## Remove artifacts/ outputs (keeps its README) and caches

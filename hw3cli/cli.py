@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import inspect
 import math
+import os
 import re
 import sys
 import typing
@@ -421,12 +422,17 @@ def main(argv: list[str] | None = None) -> None:
     try:
         with tracking_inputs():
             code = app(args=args, prog_name="hw3cli", standalone_mode=False)
-    except Interrupted as exc:
-        _fail(str(exc), exc.exit_code)
+    except Interrupted as exc:  # under torchrun every rank stops at the same step; rank 0 says so
+        _fail(str(exc) if _rank_zero() else "", exc.exit_code)
     except Hw3Error as exc:
+        if "hw3cli.core.distributed" in sys.modules:  # under torchrun: the other ranks hear of it and stop too
+            from hw3cli.core.distributed import RanksFailed, leaving
+
+            if not leaving(str(exc), isinstance(exc, RanksFailed)):
+                sys.exit(exc.exit_code)  # rank 0 says it for every rank
         _fail(f"hw3cli: error: {exc}", exc.exit_code)
     except (KeyboardInterrupt, typer.Abort):
-        _fail("hw3cli: interrupted", 130)
+        _fail("hw3cli: interrupted" if _rank_zero() else "", 130)
     except Exception as exc:
         # Typer's usage errors (click's, or the copy of click that newer Typer vendors): one line, exit 2.
         if not (hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int)):
@@ -436,12 +442,19 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(0)
         ctx = getattr(exc, "ctx", None)
         where = f"hw3cli {ctx.info_name}" if ctx is not None and ctx.parent is not None else "hw3cli"
-        _fail(f"{where}: {exc.format_message()} (see '{where} --help')", exc.exit_code)
+        # Under torchrun every rank parsed the same command line: rank 0 says what is wrong with it.
+        _fail(f"{where}: {exc.format_message()} (see '{where} --help')" if _rank_zero() else "", exc.exit_code)
     sys.exit(code if isinstance(code, int) else 0)
 
 
+def _rank_zero() -> bool:
+    """True in a single process, and in rank 0 of a torchrun job."""
+    return os.environ.get("WORLD_SIZE", "1") in ("", "0", "1") or os.environ.get("RANK", "0") == "0"
+
+
 def _fail(message: str, code: int) -> None:
-    print(" ".join(message.split()), file=sys.stderr)
+    if message:
+        print(" ".join(message.split()), file=sys.stderr)
     sys.exit(code)
 
 

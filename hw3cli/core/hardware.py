@@ -157,7 +157,9 @@ def default_threads() -> int:
     system or `make -j` often does), else the CPUs this process may use."""
     if os.environ.get("OMP_NUM_THREADS", "").strip().isdigit() and int(os.environ["OMP_NUM_THREADS"]) > 0:
         return int(os.environ["OMP_NUM_THREADS"])
-    return usable_cpus()
+    # Under torchrun the processes of one node share its CPUs (torchrun itself sets OMP_NUM_THREADS=1 for several).
+    ranks_here = os.environ.get("LOCAL_WORLD_SIZE", "1")
+    return max(1, usable_cpus() // (int(ranks_here) if ranks_here.isdigit() and int(ranks_here) > 0 else 1))
 
 
 def device_name(device: torch.device) -> str:

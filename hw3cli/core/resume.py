@@ -33,6 +33,8 @@ def save_state(path: Path, kind: str, modules: dict[str, nn.Module], optimizers:
         tensors.update(flat)
     tensors.update({f"rng.{name}": g.get_state() for name, g in generators.items()})
     tensors["rng.torch"] = torch.get_rng_state()  # dropout draws from torch's global generator
+    if torch.cuda.is_initialized():  # ... or, for a model on a GPU, from the GPU's
+        tensors["rng.cuda"] = torch.cuda.get_rng_state()
     tensors.update({f"extra.{k}": v for k, v in (extra or {}).items()})
     record = {**state, "optimizers": optimizer_rest}
     save_checkpoint(path, tensors, kind, extra={"state": json.dumps(record)})
@@ -58,10 +60,12 @@ def load_state(path: Path, kind: str, modules: dict[str, nn.Module], optimizers:
         raise Hw3Error(f"{unusable} ({problem}); delete {path.parent} to start over")
     saved = state["config"]
     changed = sorted(k for k in set(saved) | set(config) if k not in ignore and saved.get(k) != config.get(k))
-    changed += sorted(k for k, v in (same or {}).items() if k in state and state[k] != v)
+    changed += sorted(f"{k} ({state[k]}, now {v})" for k, v in (same or {}).items() if k in state and state[k] != v)
     if changed:
+        # Under torchrun the batch is split over the ranks: another world size would continue with other numbers.
+        where = " and as many torchrun processes" if any(k.startswith("world_size") for k in changed) else ""
         raise Hw3Error(f"--resume: the interrupted run used other values of {', '.join(changed)}; "
-                       "resume with the same options")
+                       f"resume with the same options{where}")
 
     def part(prefix: str) -> dict[str, torch.Tensor]:
         return {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
@@ -79,6 +83,8 @@ def load_state(path: Path, kind: str, modules: dict[str, nn.Module], optimizers:
         for name, g in generators.items():
             g.set_state(tensors[f"rng.{name}"])
         torch.set_rng_state(tensors["rng.torch"])
+        if "rng.cuda" in tensors and torch.cuda.is_available():
+            torch.cuda.set_rng_state(tensors["rng.cuda"])
     except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as exc:
         raise Hw3Error(f"{unusable} ({' '.join(str(exc).split())[:200]}); delete {path.parent} to start over") from None
     return state, part("extra")

@@ -46,14 +46,16 @@ def _flat(config: Any) -> dict[str, Any]:
     return fields
 
 
-def write_config(run_dir: str | os.PathLike, experiment: str, config: Any) -> Path:
-    return write_json(Path(run_dir) / "config.json", config_record(experiment, config))
+def write_config(run_dir: str | os.PathLike, experiment: str, config: Any, extra: dict | None = None) -> Path:
+    """config.json; `extra` adds top-level records beside the options (e.g. the torchrun world)."""
+    return write_json(Path(run_dir) / "config.json", {**config_record(experiment, config), **(extra or {})})
 
 
 # Wall-clock measurements differ between two runs of the same command, so they live in timings.json and
 # metrics.json holds only what the seed determines: two same-seed runs write byte-identical metrics.json files.
-# The machine a run ran on belongs with its times: the same seed on another machine may time differently.
-TIMING_KEYS = frozenset({"seconds", "total_seconds", "seconds_per_epoch", "images_per_second", "machine"})
+# The machine a run ran on (and the torchrun world it ran in) belongs with its times: the same seed on another
+# machine may time differently.
+TIMING_KEYS = frozenset({"seconds", "total_seconds", "seconds_per_epoch", "images_per_second", "machine", "world"})
 
 
 def write_metrics(run_dir: str | os.PathLike, metrics: dict[str, Any]) -> Path:
@@ -123,14 +125,17 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def check_run_folder(out: Path, experiment: str, run_files: tuple[str, ...], overwrite: bool = False) -> None:
+def check_run_folder(out: Path, experiment: str, run_files: tuple[str, ...], overwrite: bool = False,
+                     writer: bool = True) -> None:
     """Refuse an output folder that holds anything but a run of this same experiment, and a finished run of
-    it unless `overwrite`. Called before any training, so a refusal costs nothing."""
+    it unless `overwrite`. Called before any training, so a refusal costs nothing. Only the process that will
+    write the run (`writer`: torchrun's rank 0) probes that it can."""
     out = Path(out)
     here = Path(os.path.realpath(Path.cwd()))
     if out.name in ("", ".", "..") or Path(os.path.realpath(out)) in (here, *here.parents):
         raise Hw3Error(f"--out {out} is the current folder or one above it; a run needs a folder of its own")
-    check_writable(out)
+    if writer:
+        check_writable(out)
     if not os.path.lexists(out):
         return
     input_folder(out, "--out")

@@ -23,7 +23,10 @@ class StopRequest:
 
 
 @contextlib.contextmanager
-def graceful_stop() -> Iterator[StopRequest]:
+def graceful_stop(repeat_stops_now: bool = True) -> Iterator[StopRequest]:
+    """With `repeat_stops_now`, a second signal gets the previous handler (stop at once); without (under
+    torchrun, where every rank gets the terminal's Ctrl-C and torchrun's copy of it), every signal asks for the
+    same graceful stop."""
     request = StopRequest()
     if threading.current_thread() is not threading.main_thread():
         yield request  # signal handlers can only be installed from the main thread
@@ -31,9 +34,10 @@ def graceful_stop() -> Iterator[StopRequest]:
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
 
     def handler(signum, frame):
-        request.signal = signum
-        for sig, old in previous.items():  # a second signal gets the old behaviour: stop now
-            signal.signal(sig, old)
+        request.signal = request.signal or signum
+        if repeat_stops_now:
+            for sig, old in previous.items():  # a second signal gets the old behaviour: stop now
+                signal.signal(sig, old)
 
     for sig in previous:
         signal.signal(sig, handler)

@@ -40,6 +40,9 @@ def run(config: ClassifyConfig) -> int:
     model, copied = build_classifier(config, source)
     model.to(run.device)
     split = len(images) - config.validation
+    if config.batch_size < run.world.size:
+        raise Hw3Error(f"--batch-size {config.batch_size} is smaller than the {run.world.size} torchrun processes, "
+                       "each of which takes its part of every batch")
     settings = ClassifierSettings(config.epochs, config.batch_size, config.lr, config.weight_decay,
                                   config.label_smoothing, config.shift, config.flip, run.precision)
     steps = config.epochs * (split // config.batch_size)
@@ -57,10 +60,10 @@ def run(config: ClassifyConfig) -> int:
     with run.training() as bar:
         task = bar.add_task("classify", total=steps, completed=steps * len(epochs) // config.epochs, status="")
         note = ""
-        for record in run.watch(train_fashion_classifier(model, images[:split].to(device), labels[:split].to(device),
-                                                         images[split:].to(device), labels[split:].to(device),
-                                                         settings, batches, optimizer, schedule, **resume_at),
-                                "epoch", lambda: len(epochs)):
+        for record in run.watch(train_fashion_classifier(
+                run.parallel(model), images[:split].to(device), labels[:split].to(device), images[split:].to(device),
+                labels[split:].to(device), settings, batches, optimizer, schedule, **resume_at, world=run.world),
+                "epoch", lambda: len(epochs)):
             if record["event"] == "batch":
                 if record["step"] % 20 == 0:
                     bar.update(task, completed=record["step"],
@@ -73,10 +76,13 @@ def run(config: ClassifyConfig) -> int:
     metrics = {"initialised_from": None if source is None else str(config.init_from), "layers_copied": copied,
                "epochs": epochs, **test_metrics(model, data, device), "total_seconds": time.perf_counter() - started,
                "precision": run.precision, "machine": machine_record(device, run.precision)}
-    with run.finish(metrics) as folder:
+
+    def write_files(folder):
         save_checkpoint(folder / "classifier.safetensors", model.state_dict(), Classifier.kind, model.args)
         accuracy_curve(metrics, folder / "accuracy.png")
         confusion_matrix(metrics, folder / "confusion.png")
+
+    run.finish(metrics, write_files)
     start = "from scratch" if source is None else f"from {config.init_from}'s discriminator ({copied} layers)"
     display.stdout().print(f"classify ({start}): test accuracy [bold]{100 * metrics['test_accuracy']:.2f}%[/] "
                            f"after {config.epochs} epochs, {metrics['total_seconds']:.0f} s -> {run.dir}")

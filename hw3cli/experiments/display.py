@@ -14,14 +14,21 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+_quiet = False  # under torchrun, every rank but rank 0: no bar, no messages
+
+
+def quiet(value: bool) -> None:
+    global _quiet
+    _quiet = value
+
 
 def stdout() -> Console:
     # Created per call so tests that capture sys.stdout see the output.
-    return Console(file=sys.stdout, highlight=False, soft_wrap=True)
+    return Console(file=sys.stdout, highlight=False, soft_wrap=True, quiet=_quiet)
 
 
 def stderr() -> Console:
-    return Console(file=sys.stderr, highlight=False, soft_wrap=True)
+    return Console(file=sys.stderr, highlight=False, soft_wrap=True, quiet=_quiet)
 
 
 def progress_bar() -> Progress:
@@ -35,6 +42,7 @@ def progress_bar() -> Progress:
         TextColumn("{task.fields[status]}"),
         console=stderr(),
         transient=False,
+        disable=_quiet,
     )
 
 

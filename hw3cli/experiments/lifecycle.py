@@ -9,8 +9,11 @@ train-gru, train-mlp, classify, rnn-add --learn) goes through it, so what is com
         for record in run.watch(loop, "epoch", lambda: len(epochs)):  # a stop request ends here, saved
             ...
             run.save(state, extra)  # after every finished epoch, beside the run folder
-    with run.finish(metrics) as folder:  # config.json and metrics.json, then the command's files; atomic
-        ...
+    run.finish(metrics, write_files)  # config.json, metrics.json, then write_files(folder); atomic
+
+Under torchrun the same code runs on every rank: each takes its own device (LOCAL_RANK), the process group forms
+here, a stop request or an input error on any rank stops every rank at the same point, and only rank 0 draws the
+bar and writes files (the others write nothing).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 import torch
 from rich.progress import Progress
 
+from hw3cli.core import distributed
 from hw3cli.core.device import resolve_device
 from hw3cli.core.files import atomic_folder
 from hw3cli.core.numerics import numerics
@@ -41,15 +45,23 @@ class TrainingRun:
     def __init__(self, config: Any, command: str, run_files: tuple[str, ...]):
         self.config, self.command, self.dir = config, command, Path(config.run_dir)
         options = config.run
-        # Refusals first: they cost nothing before any data is read or any weight is made.
-        check_run_folder(self.dir, command, run_files, options.overwrite or options.resume)
+        world = distributed.from_environment()
+        display.quiet(not world.leader)  # one bar and one set of messages: rank 0's
+        self.world = distributed.start(world, options.device)  # under torchrun; a refusal now reaches every rank
+        # Refusals first: they cost nothing before any data is read or any weight is made (every rank checks the
+        # same folder: under torchrun it lives on a file system they share).
+        check_run_folder(self.dir, command, run_files, options.overwrite or options.resume, self.world.leader)
         self.state_file = state_file(self.dir)
         if options.resume and not self.state_file.is_file():
             raise Hw3Error(f"--resume: no interrupted run to continue ({self.state_file} does not exist)")
-        self.device = resolve_device(options.device, options.threads)
+        self.device = resolve_device(distributed.device_for(self.world, options.device), options.threads)
         self.precision = display.use_precision(options.precision, self.device)
         self.record = config_record(command, config)["config"]
         self._parts: tuple[dict, dict, dict] = ({}, {}, {})
+
+    def parallel(self, model: torch.nn.Module) -> torch.nn.Module:
+        """The model to train: DistributedDataParallel under torchrun, the model itself alone."""
+        return distributed.parallel(self.world, model, self.device)
 
     def seed(self) -> torch.Generator:
         """Seed Python, NumPy and torch from --seed, and return a CPU generator for batch orders and augmentation.
@@ -66,38 +78,68 @@ class TrainingRun:
     def restore(self, schema: dict) -> tuple[dict, dict[str, torch.Tensor]]:
         """With --resume: the tracked parts restored, and the saved record and extra tensors; else ({}, {})."""
         if not self.config.run.resume:
+            if self.world.size > 1:  # the weights are made (the same on every rank): from here each rank draws
+                torch.manual_seed(self.config.run.seed + self.world.rank)  # its own dropout masks
             return {}, {}
-        return load_state(self.state_file, f"{self.command}-progress", *self._parts, self.record, RESUME_IGNORES,
-                          schema, {"precision": self.precision})
+        state, extra = load_state(self.state_file, f"{self.command}-progress", *self._parts, self.record,
+                                  RESUME_IGNORES, schema, {"precision": self.precision, "world_size": self.world.size})
+        own = f"rng.rank{self.world.rank}"
+        if own in extra:  # each rank's own generators (dropout), saved by rank 0 for all
+            torch.set_rng_state(extra[own])
+            if f"{own}.cuda" in extra:
+                torch.cuda.set_rng_state(extra[f"{own}.cuda"])
+        return state, {k: v for k, v in extra.items() if not k.startswith("rng.rank")}
 
     @contextlib.contextmanager
     def training(self) -> Iterator[Progress]:
         """The progress bar (on stderr), graceful stops, and the numerics switches, for the length of the loop."""
         options = self.config.run
-        with display.progress_bar() as bar, graceful_stop() as self._stop, numerics(options.deterministic,
-                                                                                    options.detect_anomaly):
+        # Every rank has its inputs by now, or has failed with a one-line error that the others now share.
+        problem = distributed.agree(self.world, None)
+        distributed.settled(self.world)
+        if problem:
+            raise distributed.RanksFailed(problem)
+        # Under torchrun a Ctrl-C reaches every rank twice (from the terminal and forwarded by torchrun): only a
+        # lone process treats the second one as "stop now".
+        with display.progress_bar() as bar, graceful_stop(repeat_stops_now=self.world.size == 1) as self._stop, \
+                numerics(options.deterministic, options.detect_anomaly):
             yield bar
 
     def watch(self, records: Iterable[dict], unit: str, done: Callable[[], int]) -> Iterator[dict]:
         """The loop's records, until a stop is asked for: then the one message saying what is saved."""
         for record in records:
-            if self._stop.requested:
+            if distributed.any_rank(self.world, self._stop.requested, self.device):
                 raise Interrupted(
                     f"hw3cli: interrupted in {unit} {record[unit]}; the {done()} finished {unit}s are saved in "
                     f"{self.state_file.parent}. Continue with the same command and --resume.", self._stop.exit_code)
             yield record
 
     def save(self, state: dict, extra: dict[str, torch.Tensor] | None = None) -> None:
-        """The resumable state after a finished epoch (seed): the tracked parts, `state` and `extra` tensors."""
-        save_state(self.state_file, f"{self.command}-progress", *self._parts,
-                   {**state, "precision": self.precision, "config": self.record}, extra)
+        """The resumable state after a finished epoch (seed): the tracked parts, `state` and `extra` tensors.
+        Every rank calls it; rank 0 writes it, with every rank's own random-number generator."""
+        extra = dict(extra or {})
+        if self.world.size > 1:
+            states: list = [None] * self.world.size
+            on_gpu = self.device.type == "cuda"
+            torch.distributed.all_gather_object(states, (torch.get_rng_state(),
+                                                         torch.cuda.get_rng_state() if on_gpu else None))
+            for rank, (cpu, gpu) in enumerate(states):
+                extra.update({f"rng.rank{rank}": cpu, **({f"rng.rank{rank}.cuda": gpu} if on_gpu else {})})
+        if self.world.leader:
+            save_state(self.state_file, f"{self.command}-progress", *self._parts,
+                       {**state, "precision": self.precision, "world_size": self.world.size, "config": self.record},
+                       extra)
 
-    @contextlib.contextmanager
-    def finish(self, metrics: dict) -> Iterator[Path]:
-        """The finished run folder, built aside and swapped into place: config.json and metrics.json (with
-        timings.json), then whatever the command writes into the yielded folder. The resumable state goes last."""
-        with atomic_folder(self.dir) as folder:
-            write_config(folder, self.command, self.config)
-            write_metrics(folder, metrics)
-            yield folder
-        shutil.rmtree(self.state_file.parent, ignore_errors=True)
+    def finish(self, metrics: dict, write_files: Callable[[Path], None]) -> None:
+        """The finished run folder, built aside and swapped into place by rank 0: config.json, metrics.json (and
+        timings.json, with the machine and the world), then `write_files(folder)`. The resumable state goes last."""
+        world = {"size": self.world.size, "backend": self.world.backend}
+        if self.world.leader:
+            with atomic_folder(self.dir) as folder:
+                write_config(folder, self.command, self.config, {"world": world})
+                write_metrics(folder, {**metrics, "world": world})
+                write_files(folder)
+            shutil.rmtree(self.state_file.parent, ignore_errors=True)
+        if self.world.size > 1:  # every rank returns once the files are there
+            torch.distributed.barrier()
+        distributed.finished()

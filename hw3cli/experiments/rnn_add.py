@@ -189,9 +189,9 @@ def run_learn(config: LearnConfig) -> int:
     successes = sum(r["correct"] for r in runs)
     metrics = {"successes": successes, "seeds": config.seeds, "best_seed": best[1], "best_mismatches": best[0],
                "runs": runs, "machine": machine_record(torch.device("cpu"))}
-    with run.finish(metrics) as folder:
-        save_checkpoint(folder / "learned.safetensors", best[2].tensors(), CHECKPOINT_KIND,
-                        extra={"seed": str(best[1]), "mismatches": str(best[0])})
+    run.finish(metrics, lambda folder: save_checkpoint(folder / "learned.safetensors", best[2].tensors(),
+                                                       CHECKPOINT_KIND, extra={"seed": str(best[1]),
+                                                                               "mismatches": str(best[0])}))
     out = display.stdout()
     table = Table(title=f"3-unit adders learned by gradient descent, hardened, checked to {config.verify_bits} bits")
     for column in ("seed", "final loss", "wrong pairs", "correct adder", "seconds"):

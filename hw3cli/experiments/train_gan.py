@@ -68,7 +68,7 @@ def run(config: GanConfig) -> int:
     run = TrainingRun(config, "train-gan", RUN_FILES)
     data = load_fashion_mnist(config.data.data_dir, config.data.download)
     images, labels = data.training(config.data.limit)
-    loss, settings = loss_and_settings(config, len(images), run.precision)
+    loss, settings = loss_and_settings(config, len(images), run.precision, run.world.size)
     quality = SampleQuality(config.classifier, data, config.noise_dim, config.run.seed, CLASSES) \
         if config.classifier is not None else None
     run.seed()
@@ -92,7 +92,7 @@ def run(config: GanConfig) -> int:
         rate = ""
         for record in run.watch(train_gan(generator, discriminator, loss, images.to(device), labels.to(device),
                                           settings, rng, device, (opt_g, opt_d), len(epochs) + 1,
-                                          len(history["iteration"])), "epoch", lambda: len(epochs)):
+                                          len(history["iteration"]), run.world), "epoch", lambda: len(epochs)):
             if record["event"] == "iteration":
                 for key in history:
                     history[key].append(record[key])
@@ -111,22 +111,32 @@ def run(config: GanConfig) -> int:
                 epochs[-1]["quality"] = quality.measure(generator)
             run.save({"epoch": record["epoch"], "history": history, "epochs": epochs}, samples)
     metrics = final_metrics(config, run, data, history, epochs, keep, samples, quality, started)
-    with run.finish(metrics) as folder:
+
+    def write_files(folder):
         save_checkpoint(folder / "generator.safetensors", generator.state_dict(), Generator.kind, generator.args)
         if discriminator is not None:
             save_checkpoint(folder / "discriminator.safetensors", discriminator.state_dict(), Discriminator.kind,
                             discriminator.args, {"critic": str(config.loss == "wgan")})
         save_checkpoint(folder / "samples.safetensors", samples, "gan-samples")
         run_figures(folder, run_title(config))
+
+    run.finish(metrics, write_files)
     display.stdout().print(f"{metrics['summary']}\n{config.epochs} epochs in {metrics['total_seconds']:.0f} s "
                            f"({metrics['images_per_second']:,.0f} images/s) -> {run.dir}")
     return 0
 
 
-def loss_and_settings(config: GanConfig, images: int, precision: str):
-    """The loss object and the loop's settings; refuses a batch size the images cannot fill."""
+def loss_and_settings(config: GanConfig, images: int, precision: str, ranks: int):
+    """The loss object and the loop's settings; refuses a batch size the images cannot fill, or the ranks share."""
     if images < config.batch_size:
         raise Hw3Error(f"--batch-size {config.batch_size} is larger than the {images} training images")
+    if config.batch_size < ranks:
+        raise Hw3Error(f"--batch-size {config.batch_size} is smaller than the {ranks} torchrun processes, each of "
+                       "which takes its part of every batch")
+    if ranks > 1 and config.unroll and config.unroll_mode == "exact":
+        raise Hw3Error("--unroll-mode exact cannot run under torchrun: its gradient flows through D's unrolled "
+                       "steps, which would each need the other ranks' gradients inside the graph; use "
+                       "--unroll-mode surrogate, or one process")
     loss = make_loss(config.loss, config.clip, config.critic_steps)
     batches = images // config.batch_size
     if batches < loss.critic_steps:  # else an epoch would end before G takes a single step

@@ -41,7 +41,11 @@ def run(config: GRUConfig | MLPConfig) -> int:
     model = build(config, len(data.vocab), data.max_len).to(run.device)
     settings = SentimentSettings(config.epochs, config.batch_size, config.lr, config.weight_decay, config.clip,
                                  config.patience, config.bucket, run.precision)
-    steps_per_epoch = -(-len(data.splits["train"]["labels"]) // config.batch_size)
+    reviews = len(data.splits["train"]["labels"])
+    steps_per_epoch = -(-reviews // config.batch_size)
+    if 0 < reviews % config.batch_size < run.world.size:
+        raise Hw3Error(f"the last batch of each epoch ({reviews % config.batch_size} of {reviews} reviews) is too "
+                       f"small to share over {run.world.size} torchrun processes; choose another --batch-size")
     optimizer = sentiment_optimizer(model, settings)
     run.track({"model": model}, {"model": optimizer}, {"batches": batches})
     state, extra = run.restore(RESUME_STATE[command])
@@ -59,8 +63,8 @@ def run(config: GRUConfig | MLPConfig) -> int:
         task = bar.add_task(command, total=steps_per_epoch * config.epochs, completed=steps_per_epoch * len(epochs),
                             status="")
         dev_note = ""
-        for record in run.watch(train_sentiment(model, data.splits, settings, batches, run.device, optimizer,
-                                                **resume_at), "epoch", lambda: len(epochs)):
+        for record in run.watch(train_sentiment(run.parallel(model), data.splits, settings, batches, run.device,
+                                                optimizer, **resume_at, world=run.world), "epoch", lambda: len(epochs)):
             if record["event"] == "batch":
                 bar.update(task, advance=1, status=f"epoch {record['epoch']}  loss {record['loss']:.3f}{dev_note}")
                 continue
@@ -73,13 +77,16 @@ def run(config: GRUConfig | MLPConfig) -> int:
         bar.update(task, total=bar.tasks[0].completed)
     model.load_state_dict(best_state)
     metrics = final_metrics(config, run, model, data, epochs, best_epoch, started)
-    with run.finish(metrics) as folder:
+
+    def write_files(folder):
         save_checkpoint(folder / "model.safetensors", model.state_dict(), model.kind, model.args,
                         {"vocab_sha256": data.vocab_sha256, "max_len": str(data.max_len),
                          "truncate": data.truncate, "bucket": str(config.bucket)})
         # The very bytes the model's vocab_sha256 was taken of.
         atomic_write_bytes(folder / "vocab.json", read_input(config.data_dir / "vocab.json", "vocabulary"))
         classifier_curves(metrics, folder / "curves.png", f"{command} ({describe(model)})")
+
+    run.finish(metrics, write_files)
     display.stdout().print(
         f"{command}: best dev accuracy {100 * metrics['dev_accuracy']:.2f}% (epoch {best_epoch}), "
         f"test accuracy [bold]{100 * metrics['test_accuracy']:.2f}%[/], {metrics['seconds_per_epoch']:.0f} s/epoch "

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from hw3cli.core.distributed import ALONE, World, batch_mean, for_ddp, total
 from hw3cli.data.fashion_mnist import image_batches, to_unit_range
 from hw3cli.errors import check_finite
 from hw3cli.train.optim import adamw
@@ -81,29 +82,37 @@ def adamw_with_cosine(model: nn.Module, settings: ClassifierSettings, train_imag
 
 def train_fashion_classifier(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, val_images: torch.Tensor,
                            val_labels: torch.Tensor, settings: ClassifierSettings, rng: torch.Generator,
-                           optimizer=None, schedule=None, start_epoch: int = 1, step: int = 0) -> Iterator[dict]:
+                           optimizer=None, schedule=None, start_epoch: int = 1, step: int = 0,
+                           world: World = ALONE) -> Iterator[dict]:
     """Yields {"event": "batch", ...} per step and {"event": "epoch", ...} with the validation accuracy.
-    A resumed run passes its restored optimizer and schedule and where it stopped."""
+    A resumed run passes its restored optimizer and schedule and where it stopped. Under torchrun `model` is
+    DistributedDataParallel: every rank augments the same global batch and trains on its part of it."""
+    net = getattr(model, "module", model)
     if optimizer is None:
-        optimizer, schedule = adamw_with_cosine(model, settings, len(images))
+        optimizer, schedule = adamw_with_cosine(net, settings, len(images))
     loss_fn = nn.CrossEntropyLoss(label_smoothing=settings.label_smoothing)
     for epoch in range(start_epoch, settings.epochs + 1):
         model.train()
         start, loss_sum, correct, seen = time.perf_counter(), 0.0, 0, 0
         for x, y in image_batches(images, labels, settings.batch_size, rng):
+            x = augment(x, settings.shift, settings.flip, rng)  # the whole global batch: the same random draws
+            size, share = len(y), world.share(len(y))
+            if world.size > 1:
+                x, y = x[world.part(size)], y[world.part(size)]
             with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=settings.precision == "bf16"):
-                logits = model(augment(x, settings.shift, settings.flip, rng)).float()
+                logits = model(x).float()
             loss = loss_fn(logits, y)
             check_finite(loss, f"epoch {epoch}, step {step + 1}")
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            for_ddp(world, loss, share).backward()
             optimizer.step()
             schedule.step()
             step += 1
-            loss_sum += loss.item() * len(y)
-            correct += int((logits.argmax(1) == y).sum())
-            seen += len(y)
-            yield {"event": "batch", "epoch": epoch, "step": step, "loss": loss.item()}
+            batch_loss = batch_mean(world, loss.detach(), share).item()  # the global batch's, under torchrun
+            loss_sum += batch_loss * size
+            correct += int(total(world, (logits.argmax(1) == y).sum()))
+            seen += size
+            yield {"event": "batch", "epoch": epoch, "step": step, "loss": batch_loss}
         yield {"event": "epoch", "epoch": epoch, "train_loss": loss_sum / seen, "train_accuracy": correct / seen,
-               "val_accuracy": accuracy(model, val_images, val_labels), "seconds": time.perf_counter() - start,
+               "val_accuracy": accuracy(net, val_images, val_labels), "seconds": time.perf_counter() - start,
                "step": step}

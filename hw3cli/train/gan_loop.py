@@ -10,6 +10,7 @@ from functools import partial
 import torch
 from torch import nn
 
+from hw3cli.core.distributed import ALONE, World, average_gradients, batch_mean
 from hw3cli.data.fashion_mnist import image_batches, to_unit_range
 from hw3cli.errors import check_finite
 from hw3cli.models.gan import Discriminator, Generator
@@ -40,10 +41,12 @@ def gan_optimizer(params, settings: GanSettings) -> torch.optim.Optimizer:
 def train_gan(generator: Generator, discriminator: Discriminator | None, loss, images: torch.Tensor,
               labels: torch.Tensor, settings: GanSettings, rng: torch.Generator, device: torch.device,
               optimizers: tuple[torch.optim.Optimizer, torch.optim.Optimizer | None] | None = None,
-              start_epoch: int = 1, start_iteration: int = 0) -> Iterator[dict]:
+              start_epoch: int = 1, start_iteration: int = 0, world: World = ALONE) -> Iterator[dict]:
     """Yields {"event": "iteration", ...} after every generator step and {"event": "epoch", ...} after every
     epoch. `images` (uint8) and `labels` live on `device`; `rng` (on `device`) draws batches and noise.
-    A resumed run passes its restored optimizers, rng and where it stopped."""
+    A resumed run passes its restored optimizers, rng and where it stopped. Under torchrun (`world`) every rank
+    draws the same global batch and noise, keeps its part, and the gradients and recorded values are averaged
+    over the ranks."""
     if optimizers is None:
         optimizers = (gan_optimizer(generator.parameters(), settings),
                       gan_optimizer(discriminator.parameters(), settings) if discriminator is not None else None)
@@ -53,16 +56,26 @@ def train_gan(generator: Generator, discriminator: Discriminator | None, loss, i
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=settings.precision == "bf16")
     iteration = start_iteration
 
+    def mine(*tensors: torch.Tensor | None) -> tuple:
+        """This rank's part of each global-batch tensor (all of it for a single process)."""
+        if world.size == 1:
+            return tensors
+        return tuple(t if t is None else t[world.part(len(t))] for t in tensors)
+
     def fresh(size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """A random real batch and noise for an unrolled look-ahead step (unconditional models only)."""
         index = torch.randint(0, len(images), (size,), device=device, generator=rng)
-        return to_unit_range(images[index]), torch.randn(size, generator.noise_dim, device=device, generator=rng)
+        return mine(to_unit_range(images[index]), torch.randn(size, generator.noise_dim, device=device, generator=rng))
 
     for epoch in range(start_epoch, settings.epochs + 1):
         start, sums, count = time.perf_counter(), torch.zeros(4, device=device), 0
         for batch, (real, y) in enumerate(image_batches(images, labels, settings.batch_size, rng)):
-            cond = y if conditional else None
             noise = torch.randn(real.shape[0], generator.noise_dim, device=device, generator=rng)
+            draw = partial(fresh, real.shape[0])  # the global batch size, like every draw
+            share = world.share(real.shape[0])
+            average = partial(average_gradients, world, share=share)
+            real, y, noise = mine(real, y, noise)
+            cond = y if conditional else None
             if discriminator is None:
                 # MSE: no discriminator. G minimises E (x - G(z))^2 against this random real batch.
                 with autocast:
@@ -71,6 +84,7 @@ def train_gan(generator: Generator, discriminator: Discriminator | None, loss, i
                 check_finite(g_loss, f"epoch {epoch}, iteration {iteration + 1} (G)")
                 opt_g.zero_grad(set_to_none=True)
                 g_loss.backward()
+                average(g_params)
                 opt_g.step()
                 d_loss = real_score = fake_score = torch.full((), float("nan"), device=device)
             else:
@@ -85,6 +99,7 @@ def train_gan(generator: Generator, discriminator: Discriminator | None, loss, i
                 check_finite(d_loss, f"epoch {epoch}, iteration {iteration + 1} (D)")
                 opt_d.zero_grad(set_to_none=True)
                 d_loss.backward()
+                average(discriminator.parameters())
                 opt_d.step()
                 loss.after_d_step(discriminator)
                 real_score, fake_score = loss.scores(d_real).mean(), loss.scores(d_fake).mean()
@@ -98,18 +113,20 @@ def train_gan(generator: Generator, discriminator: Discriminator | None, loss, i
                     if settings.unroll == 0:
                         g_loss = loss.g_loss(discriminator(fake, cond).float())
                     elif settings.unroll_mode == "surrogate":
-                        g_loss = surrogate_g_loss(generator, discriminator, opt_d, loss, settings.unroll,
-                                                  partial(fresh, real.shape[0]), noise, cond)
+                        g_loss = surrogate_g_loss(generator, discriminator, opt_d, loss, settings.unroll, draw, noise,
+                                                  cond, average)
                     else:
                         g_loss = exact_g_loss(generator, discriminator, loss, settings.unroll, settings.unroll_lr,
-                                              partial(fresh, real.shape[0]), noise, cond)
+                                              draw, noise, cond)
                 check_finite(g_loss, f"epoch {epoch}, iteration {iteration + 1} (G)")
                 opt_g.zero_grad(set_to_none=True)
                 g_loss.backward(inputs=g_params)  # G's weights only: not the unrolled D's starting point
+                average(g_params)
                 opt_g.step()
                 discriminator.requires_grad_(True)
             iteration += 1
-            values = torch.stack([g_loss.detach(), d_loss.detach(), real_score.detach(), fake_score.detach()])
+            values = batch_mean(world, torch.stack([g_loss.detach(), d_loss.detach(), real_score.detach(),
+                                                    fake_score.detach()]), share)
             sums += values
             count += 1
             g, d, r, f = values.tolist()

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from hw3cli.core.distributed import ALONE, World, batch_mean, for_ddp
 from hw3cli.errors import check_finite
 from hw3cli.train.optim import adam
 
@@ -83,11 +84,15 @@ def sentiment_optimizer(model: nn.Module, settings: SentimentSettings) -> torch.
 
 def train_sentiment(model: nn.Module, splits: dict[str, dict[str, torch.Tensor]], settings: SentimentSettings,
                      generator: torch.Generator, device: torch.device, optimizer: torch.optim.Optimizer | None = None,
-                     start_epoch: int = 1, best: float = -1.0, stale: int = 0, step: int = 0) -> Iterator[dict]:
+                     start_epoch: int = 1, best: float = -1.0, stale: int = 0, step: int = 0,
+                     world: World = ALONE) -> Iterator[dict]:
     """Yields {"event": "batch", ...} after every step and {"event": "epoch", ...} after every dev
     evaluation; an epoch record whose `improved` is true carries `state`, a copy of the best weights.
-    A resumed run passes its restored optimizer and where it stopped (epoch, best dev accuracy, stale epochs)."""
-    optimizer = optimizer or sentiment_optimizer(model, settings)
+    A resumed run passes its restored optimizer and where it stopped (epoch, best dev accuracy, stale epochs).
+    Under torchrun `model` is DistributedDataParallel and each rank trains on its part of every global batch;
+    every rank evaluates the whole dev split, so all take the same early-stopping decisions."""
+    net = getattr(model, "module", model)  # the model itself, for its weights and for evaluation
+    optimizer = optimizer or sentiment_optimizer(net, settings)
     train = splits["train"]
     if stale >= settings.patience:
         return
@@ -96,28 +101,32 @@ def train_sentiment(model: nn.Module, splits: dict[str, dict[str, torch.Tensor]]
         start, loss_sum, seen = time.perf_counter(), 0.0, 0
         for _, ids, labels in batches(train["ids"], train["labels"], train["lengths"], settings.batch_size,
                                    generator, settings.bucket):
+            size, share = len(labels), world.share(len(labels))
+            if world.size > 1:
+                ids, labels = ids[world.part(size)], labels[world.part(size)]
             ids, target = ids.to(device).long(), labels.to(device).float()
             with _autocast(device, settings.precision):
                 logits = model(ids).float()
             loss = nn.functional.binary_cross_entropy_with_logits(logits, target)
             check_finite(loss, f"epoch {epoch}, step {step + 1}")
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            for_ddp(world, loss, share).backward()
             nn.utils.clip_grad_norm_(model.parameters(), settings.clip)
             optimizer.step()
             step += 1
-            loss_sum += loss.item() * len(target)
-            seen += len(target)
-            yield {"event": "batch", "epoch": epoch, "step": step, "loss": loss.item(), "seen": seen}
+            batch_loss = batch_mean(world, loss.detach(), share).item()
+            loss_sum += batch_loss * size
+            seen += size
+            yield {"event": "batch", "epoch": epoch, "step": step, "loss": batch_loss, "seen": seen}
         seconds = time.perf_counter() - start
-        dev = evaluate(model, splits["dev"], device, bucket=settings.bucket, precision=settings.precision)
+        dev = evaluate(net, splits["dev"], device, bucket=settings.bucket, precision=settings.precision)
         improved = dev["accuracy"] > best
         record = {"event": "epoch", "epoch": epoch, "train_loss": loss_sum / max(seen, 1),
                   "dev_accuracy": dev["accuracy"], "dev_loss": dev["loss"], "seconds": seconds,
                   "improved": improved}
         if improved:
             best, stale = dev["accuracy"], 0
-            record["state"] = copy.deepcopy(model.state_dict())
+            record["state"] = copy.deepcopy(net.state_dict())
         else:
             stale += 1
         record.update(best_accuracy=best, stale=stale, step=step)

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import nn
@@ -24,8 +24,10 @@ EXACT_LOSSES = ("vanilla", "lsgan")
 
 def surrogate_g_loss(generator: nn.Module, discriminator: nn.Module, optimizer: torch.optim.Optimizer, loss,
                      steps: int, draw: Callable[[], tuple[torch.Tensor, torch.Tensor]], noise: torch.Tensor,
-                     cond: torch.Tensor | None = None) -> torch.Tensor:
-    """`draw()` returns a fresh (real batch, noise) pair for each look-ahead step."""
+                     cond: torch.Tensor | None = None,
+                     average: Callable[[Iterable[nn.Parameter]], None] = lambda _: None) -> torch.Tensor:
+    """`draw()` returns a fresh (real batch, noise) pair for each look-ahead step; under torchrun `average`
+    averages the copy's gradients over the ranks, as the real D's are."""
     lookahead = copy.deepcopy(discriminator)
     lookahead.requires_grad_(True)
     look_opt = type(optimizer)(lookahead.parameters(), **optimizer.defaults)
@@ -38,6 +40,7 @@ def surrogate_g_loss(generator: nn.Module, discriminator: nn.Module, optimizer: 
         d_loss = loss.d_loss(d_real, d_fake)
         look_opt.zero_grad(set_to_none=True)
         d_loss.backward()
+        average(lookahead.parameters())
         look_opt.step()
         loss.after_d_step(lookahead)
     lookahead.requires_grad_(False)
