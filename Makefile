@@ -35,6 +35,13 @@ UNROLL_EPOCHS := 10
 UNROLL_OPTS :=
 CLS_OPTS :=
 HIST_N := 3000
+# The 2-D mixtures: every variant on the ring and the grid, over several seeds; an "epoch" is 100 generator steps.
+# The exact unrolled GAN costs about 0.07 s a step at k=5 on one Zen 3 core (0.15 s at k=10), so the CPU profile
+# runs 5,000 steps and leaves k=10 to PROFILE=full; the unrolled GAN needs thousands of steps to spread out.
+TOY_SEEDS := 1 2 3
+TOY_EPOCHS := 50
+TOY_UNROLL := 5
+TOY_OPTS :=
 ifeq ($(PROFILE),quick)
   ART := artifacts/quick
   ADDER_OPTS := --seeds 2 --steps 300
@@ -47,18 +54,23 @@ ifeq ($(PROFILE),quick)
   UNROLL_OPTS := --limit 1000
   CLS_OPTS := --epochs 2 --limit 12000
   HIST_N := 500
+  TOY_SEEDS := 1
+  TOY_EPOCHS := 1
+  TOY_OPTS := --batch-size 128
 else ifeq ($(PROFILE),full)
   GRU_OPTS := --epochs 10 --patience 3
   GAN_EPOCHS := 250
   UNROLL_EPOCHS := 100
   CLS_OPTS := --epochs 60
+  TOY_EPOCHS := 250
+  TOY_UNROLL := 5 10
 endif
 GAN := $(ART)/gan
 IMDB := $(ART)/imdb
 EVERY = $$(( $(GAN_EPOCHS) / 3 ))
 
 .PHONY: help install test lint all quick report adder imdb-data imdb fmnist gan-vanilla gan-lsgan gan-mse gan-wgan \
-	classifier gan-unrolled histograms cgan bench clean
+	classifier gan-unrolled histograms cgan gan-toy bench clean
 
 help: ## List the targets (this message)
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -90,7 +102,7 @@ report: $(ART)/REPORT.md ## artifacts/REPORT.md and REPORT.html from the run fol
 REPORT_INPUTS := $(GAN)/cgan-samples.png $(GAN)/histograms/histograms.json $(GAN)/mse-batch10/metrics.json \
 	$(GAN)/wgan-comparison/comparison.md $(GAN)/lsgan/metrics.json $(GAN)/mse-batch250/metrics.json \
 	$(IMDB)/comparison.md $(ART)/adder/example.json $(ART)/adder/verify.json $(ART)/adder/learned/metrics.json \
-	$(GAN)/vanilla/metrics.json $(GAN)/classifier/metrics.json
+	$(GAN)/vanilla/metrics.json $(GAN)/classifier/metrics.json $(GAN)/toy/summary.json
 $(ART)/REPORT.md: $(REPORT_INPUTS)
 	$(HW3) report --artifacts $(ART) --out $@
 
@@ -133,11 +145,12 @@ fmnist: ## Fashion-MNIST from Debian's dataset-fashion-mnist (needs root; elsewh
 gan-vanilla: $(GAN)/vanilla/metrics.json ## Problem 2: the vanilla GAN (losses, scores, samples over training)
 gan-lsgan: $(GAN)/lsgan/metrics.json ## Problem 2: the least-squares GAN
 gan-mse: $(GAN)/mse-batch250/metrics.json $(GAN)/mse-batch10/metrics.json ## Problem 2: the MSE "GAN" at batch 250 and 10
-gan-wgan: $(GAN)/wgan-comparison/comparison.md ## Problem 2: WGAN with clip 0.1, 0.01, 0.001, 0.0001, side by side
+gan-wgan: $(GAN)/wgan-comparison/comparison.md ## Problem 2: WGAN with clip 0.1, 0.01, 0.001, 0.0001 and WGAN-GP, side by side
 classifier: $(GAN)/classifier/metrics.json ## Problem 2: D's architecture with 10 outputs, fine-tuned from the vanilla D
 gan-unrolled: $(GAN)/unrolled-surrogate-k5/metrics.json $(GAN)/unrolled-exact-k5/metrics.json ## Problem 2: unrolled GANs, K = 5, both modes
 histograms: $(GAN)/histograms/histograms.json ## Problem 2: class histograms (mode collapse) of vanilla, unrolled, WGAN, cGAN
 cgan: $(GAN)/cgan-samples.png ## Problem 2: the conditional GAN, 3 samples of each class, conditional accuracy
+gan-toy: $(GAN)/toy/summary.json ## Mode collapse on the 2-D ring and grid: every variant over TOY_SEEDS, then the means
 
 $(GAN)/vanilla/metrics.json $(GAN)/lsgan/metrics.json: | install fmnist
 	$(TRAIN) train-gan --loss $(notdir $(@D)) --epochs $(GAN_EPOCHS) --sample-every $(EVERY) --out $(@D) \
@@ -148,11 +161,18 @@ $(GAN)/mse-batch%/metrics.json: | install fmnist
 	  --precision $(GAN_PRECISION) --threads $(THREADS) $(GAN_OPTS)
 
 WGAN_CLIPS := 0.1 0.01 0.001 0.0001
-$(GAN)/wgan-clip%/metrics.json: | install fmnist
-	$(TRAIN) train-gan --loss wgan --clip $* --epochs $(GAN_EPOCHS) --out $(@D) \
+# The WGANs are measured by the classifier (Frechet distance, class KL), so clips and penalty compare on quality.
+$(GAN)/wgan-clip%/metrics.json: $(GAN)/classifier/metrics.json | install fmnist
+	$(TRAIN) train-gan --loss wgan --clip $* --epochs $(GAN_EPOCHS) --out $(@D) --classifier $(<D) \
 	  --precision $(GAN_PRECISION) --threads $(THREADS) $(GAN_OPTS)
 
-$(GAN)/wgan-comparison/comparison.md: $(foreach c,$(WGAN_CLIPS),$(GAN)/wgan-clip$(c)/metrics.json)
+# WGAN-GP: the gradient penalty instead of clipping (Adam 1e-4, betas 0 and 0.9, 5 critic steps), beside the clips.
+$(GAN)/wgan-gp/metrics.json: $(GAN)/classifier/metrics.json | install fmnist
+	$(TRAIN) train-gan --loss wgan-gp --epochs $(GAN_EPOCHS) --out $(@D) --classifier $(<D) \
+	  --precision $(GAN_PRECISION) --threads $(THREADS) $(GAN_OPTS)
+
+$(GAN)/wgan-comparison/comparison.md: $(foreach c,$(WGAN_CLIPS),$(GAN)/wgan-clip$(c)/metrics.json) \
+	$(GAN)/wgan-gp/metrics.json
 	$(HW3) compare-gan $(^D) --out $(@D) > /dev/null
 
 $(GAN)/classifier/metrics.json: $(GAN)/vanilla/metrics.json
@@ -177,10 +197,28 @@ $(GAN)/cgan-vanilla/metrics.json: $(GAN)/classifier/metrics.json
 $(GAN)/cgan-samples.png: $(GAN)/cgan-vanilla/metrics.json $(GAN)/classifier/metrics.json
 	$(HW3) cgan-sample --generator $(<D) --per-class 3 --classifier $(GAN)/classifier --out $@
 
-HISTOGRAM_RUNS := vanilla cgan-vanilla unrolled-exact-k5 unrolled-surrogate-k5 wgan-clip0.01
+HISTOGRAM_RUNS := vanilla cgan-vanilla unrolled-exact-k5 unrolled-surrogate-k5 wgan-clip0.01 wgan-gp
 $(GAN)/histograms/histograms.json: $(GAN)/classifier/metrics.json $(foreach r,$(HISTOGRAM_RUNS),$(GAN)/$(r)/metrics.json)
 	$(HW3) histogram $(foreach r,$(HISTOGRAM_RUNS),--generator $(GAN)/$(r)) --classifier $(GAN)/classifier \
 	  -n $(HIST_N) --out $(@D)
+
+# The 2-D mixtures (mode collapse made visible): $(TOY)/DATASET/VARIANT/seedN, then the means over seeds.
+TOY := $(GAN)/toy
+TOY_VARIANTS := vanilla $(foreach k,$(TOY_UNROLL),unrolled-exact-k$(k) unrolled-surrogate-k$(k)) wgan-clip0.01 wgan-gp
+$(foreach k,5 10,$(eval TOY_FLAGS_unrolled-exact-k$(k) := --unroll $(k) --unroll-mode exact))
+$(foreach k,5 10,$(eval TOY_FLAGS_unrolled-surrogate-k$(k) := --unroll $(k) --unroll-mode surrogate))
+TOY_FLAGS_vanilla :=
+TOY_FLAGS_wgan-clip0.01 := --loss wgan --clip 0.01
+TOY_FLAGS_wgan-gp := --loss wgan-gp
+TOY_RUNS := $(foreach d,ring grid,$(foreach v,$(TOY_VARIANTS),$(foreach s,$(TOY_SEEDS),$(TOY)/$(d)/$(v)/seed$(s))))
+toy_part = $(word $(1),$(subst /, ,$*))
+$(TOY)/%/metrics.json: | install
+	$(if $(findstring exact,$*),$(HW3),$(TRAIN)) train-gan --dataset $(call toy_part,1) \
+	  $(TOY_FLAGS_$(call toy_part,2)) --seed $(patsubst seed%,%,$(call toy_part,3)) --epochs $(TOY_EPOCHS) \
+	  --out $(@D) --threads $(THREADS) $(TOY_OPTS)
+
+$(TOY)/summary.json: $(foreach r,$(TOY_RUNS),$(r)/metrics.json)
+	$(HW3) toy-summary $(TOY_RUNS) --out $(@D) > /dev/null
 
 # -----------------------------------------------------------------------------------------------------------
 bench: install $(IMDB)/data/data.safetensors fmnist ## Benchmarks (speed ratios measured in one run; not part of the tests)

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from hw3cli.core.hardware import cpu_native_bf16, describe, machine_record
-from hw3cli.data.fashion_mnist import load_fashion_mnist
+from hw3cli.data.fashion_mnist import ImageSource, load_fashion_mnist
 from hw3cli.models.gan import Discriminator, Generator
 from hw3cli.train.gan_loop import GanSettings, train_gan
 from hw3cli.train.gan_losses import Vanilla
@@ -57,10 +57,11 @@ def flops_per_image(g: Generator, d: Discriminator) -> float:
 def ours(data, iters: int, warmup: int, batch: int, precision: str) -> float:
     torch.manual_seed(0)
     g, d = Generator(), Discriminator()
-    images, labels = data.train_images, data.train_labels
-    settings = GanSettings(epochs=100, batch_size=batch, optimizer="adam", lr=2e-4, precision=precision, unroll=0,
+    source = ImageSource(data.train_images, data.train_labels)
+    settings = GanSettings(epochs=100, batch_size=batch, optimizer="adam", lr=2e-4, d_lr=2e-4,
+                           precision=precision, unroll=0,
                            unroll_mode="surrogate", unroll_lr=1e-3)
-    loop = train_gan(g, d, Vanilla(), images, labels, settings, torch.Generator().manual_seed(0), torch.device("cpu"))
+    loop = train_gan(g, d, Vanilla(), source, settings, torch.Generator().manual_seed(0), torch.device("cpu"))
     done, start = 0, None
     for record in loop:
         if record["event"] != "iteration":

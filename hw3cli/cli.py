@@ -309,13 +309,15 @@ def compare_imdb(
 @with_run_options(*RUN_OPTIONS)
 def train_gan(
     loss: c.GanLoss = opt(c.GanConfig, "loss"),
+    dataset: c.GanDataset = opt(c.GanConfig, "dataset"),
     out_dir: Optional[Path] = opt(c.GanConfig, "out_dir"),
     epochs: int = opt(c.GanConfig, "epochs"),
-    batch_size: int = opt(c.GanConfig, "batch_size"),
-    noise_dim: int = opt(c.GanConfig, "noise_dim"),
-    g_hidden: str = opt(c.GanConfig, "g_hidden"),
-    d_hidden: str = opt(c.GanConfig, "d_hidden"),
+    batch_size: Optional[int] = opt(c.GanConfig, "batch_size"),
+    noise_dim: Optional[int] = opt(c.GanConfig, "noise_dim"),
+    g_hidden: Optional[str] = opt(c.GanConfig, "g_hidden"),
+    d_hidden: Optional[str] = opt(c.GanConfig, "d_hidden"),
     lr: Optional[float] = opt(c.GanConfig, "lr"),
+    d_lr: Optional[float] = opt(c.GanConfig, "d_lr"),
     clip: float = opt(c.GanConfig, "clip"),
     critic_steps: Optional[int] = opt(c.GanConfig, "critic_steps"),
     sample_every: int = opt(c.GanConfig, "sample_every"),
@@ -331,7 +333,8 @@ def train_gan(
     conditional: bool = opt(c.GanConfig, "conditional"),
     run: c.RunOptions = c.RunOptions(),
 ) -> int:
-    """Train an MLP GAN on Fashion-MNIST with one of four losses; writes checkpoints, curves and sample grids."""
+    """Train an MLP GAN on Fashion-MNIST (or a 2-D mixture) with one of five losses; writes checkpoints, curves and
+    sample grids (scatter plots for the mixtures)."""
     from hw3cli.experiments import train_gan as exp
 
     return exp.run(build(c.GanConfig, locals()))
@@ -403,6 +406,17 @@ def compare_gan(
     return exp.run(build(c.CompareGanConfig, locals(), runs=tuple(runs)))
 
 
+@app.command("toy-summary")
+def toy_summary(
+    runs: list[Path] = typer.Argument(..., help="train-gan runs on --dataset ring or grid (several seeds each)."),
+    out_dir: Path = opt(c.ToySummaryConfig, "out_dir"),
+) -> int:
+    """Average the 2-D mixture runs per dataset and variant over their seeds, beside the published numbers."""
+    from hw3cli.experiments import toy_summary as exp
+
+    return exp.run(build(c.ToySummaryConfig, locals(), runs=tuple(runs)))
+
+
 @app.command("report")
 def report(
     artifacts: Path = opt(c.ReportConfig, "artifacts"),
@@ -427,10 +441,19 @@ def main(argv: list[str] | None = None) -> None:
     except Hw3Error as exc:
         if "hw3cli.core.distributed" in sys.modules:  # under torchrun: the other ranks hear of it and stop too
             from hw3cli.core.distributed import RanksFailed, leaving
+            from hw3cli.errors import TrainingDiverged
 
-            if not leaving(str(exc), isinstance(exc, RanksFailed)):
+            # A divergence is checked over the global batch, so every rank meets it at the same step.
+            if not leaving(str(exc), isinstance(exc, (RanksFailed, TrainingDiverged))):
                 sys.exit(exc.exit_code)  # rank 0 says it for every rank
         _fail(f"hw3cli: error: {exc}", exc.exit_code)
+    except RuntimeError as exc:
+        lost = "hw3cli.core.distributed" in sys.modules and sys.modules["hw3cli.core.distributed"].lost_peer(exc)
+        if not lost:
+            raise
+        # torchrun's own summary names the rank that failed first; this one only lost contact with it.
+        _fail(f"hw3cli: error: rank {os.environ.get('RANK', '?')}: another rank of the torchrun job stopped "
+              f"({' '.join(str(exc).split())[:160]})", 1)
     except (KeyboardInterrupt, typer.Abort):
         _fail("hw3cli: interrupted" if _rank_zero() else "", 130)
     except Exception as exc:

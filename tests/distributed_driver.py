@@ -1,5 +1,5 @@
 """Run by torchrun from tests/test_distributed.py: several hw3cli commands in one process group (each launch costs
-seconds), with what every rank did reported on stdout as one JSON line.
+seconds), with what every rank did written to report-rankR.json beside JOBS.json.
 
     torchrun --nproc-per-node 2 tests/distributed_driver.py JOBS.json WATCHED_FOLDER
 
@@ -57,7 +57,9 @@ def main_driver(jobs_file: str, watched: str) -> None:
             codes.append(0)
         except SystemExit as exc:
             codes.append(exc.code if isinstance(exc.code, int) else 1)
-    print("DRIVER " + json.dumps({"rank": rank, "codes": codes, "writes": writes}), flush=True)
+    # A file per rank, beside JOBS.json (two ranks printing at once can interleave their lines).
+    report = Path(jobs_file).with_name(f"report-rank{rank}.json")
+    report.write_text(json.dumps({"rank": rank, "codes": codes, "writes": writes}))
 
 
 if __name__ == "__main__":

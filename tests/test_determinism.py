@@ -43,6 +43,9 @@ COMMANDS = {
     "train-gan unrolled exact": lambda i: ["train-gan", "--unroll", "2", "--unroll-mode", "exact", "--data-dir",
                                            i["fashion"], *TINY_GAN],
     "train-gan conditional": lambda i: ["train-gan", "--conditional", "--data-dir", i["fashion"], *TINY_GAN],
+    "train-gan wgan-gp": lambda i: ["train-gan", "--loss", "wgan-gp", "--data-dir", i["fashion"], *TINY_GAN],
+    "train-gan ring unrolled exact": lambda i: ["train-gan", "--dataset", "ring", "--epochs", "2", "--batch-size",
+                                                "64", "--unroll", "2", "--unroll-mode", "exact"],
     "classify": lambda i: ["classify", "--data-dir", i["fashion"], "--init-from", i["gan"], "--epochs", "2",
                            "--validation", "100", "--batch-size", "64"],
 }

@@ -30,6 +30,7 @@ GAN_LOSSES = {
     "mse": ["--loss", "mse"],
     "conditional": ["--loss", "vanilla", "--conditional"],
     "surrogate": ["--loss", "vanilla", "--unroll", "2", "--unroll-mode", "surrogate"],
+    "wgan-gp": ["--loss", "wgan-gp"],  # a double backward (the penalty), averaged like the rest
 }
 SENTIMENT = {
     "gru": ["train-gru", "--epochs", "2", "--batch-size", "7", "--embed-dim", "4", "--hidden", "4", "--dropout", "0"],
@@ -59,6 +60,7 @@ def two_ranks(tmp_path_factory):
     jobs += [
         {"argv": ["train-gan", "--data-dir", w / "data-rank{rank}", "--out", two / "bad-input", *GAN]},
         {"argv": ["train-gan", "--data-dir", fashion, "--out", two / "one-each", *GAN, "--batch-size", "1"]},
+        {"argv": [*SENTIMENT["gru"], "--data", w / "imdb", "--out", two / "gru-one-each", "--batch-size", "1"]},
         {"argv": ["train-gan", "--data-dir", fashion, "--out", two / "exact", *GAN, "--unroll", "2",
                   "--unroll-mode", "exact"]},
         {"argv": [*RESUMABLE, "--data-dir", fashion, "--out", two / "straight"]},
@@ -75,8 +77,8 @@ def two_ranks(tmp_path_factory):
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
                            ROOT / "tests" / "distributed_driver.py", jobs_file, two], cwd=w, env=env,
                           capture_output=True, text=True, timeout=600)
-    reports = {r["rank"]: r for r in (json.loads(line[len("DRIVER "):]) for line in done.stdout.splitlines()
-                                      if line.startswith("DRIVER "))}
+    reports = {rank: json.loads((w / f"report-rank{rank}.json").read_text())
+               for rank in (0, 1) if (w / f"report-rank{rank}.json").is_file()}
     assert done.returncode == 0 and set(reports) == {0, 1}, done.stdout + done.stderr
     codes = {rank: dict(zip(range(len(jobs)), r["codes"])) for rank, r in reports.items()}
     return {"w": w, "two": two, "fashion": fashion, "codes": codes, "reports": reports, "stderr": done.stderr,
@@ -90,27 +92,30 @@ def code_of(two_ranks, out: str) -> set[int]:
     return {two_ranks["codes"][rank][index] for rank in (0, 1)}
 
 
-def assert_close(one: Path, two: Path, files: tuple[str, ...], atol: float = 1e-5) -> None:
-    """Weights within float tolerance, and every number of metrics.json within a relative 1e-3."""
+def assert_close(one: Path, two: Path, files: tuple[str, ...], atol: float = 1e-5, rel: float = 1e-3) -> None:
+    """Weights within float tolerance (all within `atol`, and all but 0.1% within 1e-6), and every number of
+    metrics.json within `rel`."""
     for name in files:
         a, b = load_file(one / name), load_file(two / name)
         assert a.keys() == b.keys(), name
         for key in a:
             assert torch.allclose(a[key].float(), b[key].float(), rtol=1e-4, atol=atol), (name, key)
-    numbers_close(json.loads((one / "metrics.json").read_text()), json.loads((two / "metrics.json").read_text()))
+        diff = torch.cat([(a[k].float() - b[k].float()).abs().flatten() for k in a])
+        assert (diff > 1e-6).float().mean() < 1e-3, (name, (diff > 1e-6).float().mean())
+    numbers_close(json.loads((one / "metrics.json").read_text()), json.loads((two / "metrics.json").read_text()), rel)
 
 
-def numbers_close(a, b, where: str = "metrics") -> None:
+def numbers_close(a, b, rel: float, where: str = "metrics") -> None:
     if isinstance(a, dict):
         assert a.keys() == b.keys(), where
-        for key in a:
-            numbers_close(a[key], b[key], f"{where}.{key}")
+        for key in a.keys() - {"summary"}:  # the summary's words round the numbers compared here
+            numbers_close(a[key], b[key], rel, f"{where}.{key}")
     elif isinstance(a, list):
         assert len(a) == len(b), where
         for i, (x, y) in enumerate(zip(a, b)):
-            numbers_close(x, y, f"{where}[{i}]")
+            numbers_close(x, y, rel, f"{where}[{i}]")
     elif isinstance(a, float):
-        assert (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-3, abs_tol=1e-4), (where, a, b)
+        assert (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=rel, abs_tol=1e-4), (where, a, b)
     else:
         assert a == b, (where, a, b)
 
@@ -121,9 +126,12 @@ def test_two_ranks_train_every_gan_loss_to_the_weights_of_one_process(two_ranks,
     run_ok("train-gan", "--data-dir", two_ranks["fashion"], "--out", tmp_path / name, *GAN, *GAN_LOSSES[name])
     files = ("generator.safetensors",) if name == "mse" else ("generator.safetensors", "discriminator.safetensors")
     # Adam and RMSprop move a weight whose gradient is rounding noise by about lr per step, whatever its size: the
-    # WGAN critic (lr 5e-5) and the surrogate's look-ahead land up to 3e-5 from one process, where skipping the
-    # look-ahead's averaging lands 1.5e-3 away. The others stay within 1e-7.
-    assert_close(tmp_path / name, two_ranks["two"] / name, files, atol=1e-4 if name in ("wgan", "surrogate") else 1e-5)
+    # WGAN critic (lr 5e-5) and the surrogate's look-ahead land up to 3e-5 from one process (skipping the
+    # look-ahead's averaging lands 1.5e-3 away); WGAN-GP's Adam without momentum (beta1 = 0) moves a few of its
+    # critic's 25,000 weights (0.02%) up to 1.3e-3. The others stay within 1e-7, and nearly every weight within 1e-6.
+    atol = {"wgan": 1e-4, "surrogate": 1e-4, "wgan-gp": 3e-3}.get(name, 1e-5)
+    # (those weights move WGAN-GP's recorded losses by up to 0.2%)
+    assert_close(tmp_path / name, two_ranks["two"] / name, files, atol=atol, rel=1e-2 if name == "wgan-gp" else 1e-3)
     if name == "wgan":  # the clipping follows the averaged step: every critic weight inside [-c, c]
         critic = load_file(two_ranks["two"] / name / "discriminator.safetensors")
         assert max(t.abs().max().item() for t in critic.values()) <= 0.01 + 1e-7
@@ -171,9 +179,9 @@ def test_the_exact_unrolled_gan_is_refused_under_torchrun(two_ranks):
 
 
 def test_a_batch_smaller_than_the_ranks_is_refused(two_ranks):
-    assert code_of(two_ranks, "one-each") == {2}
+    assert code_of(two_ranks, "one-each") == {2} and code_of(two_ranks, "gru-one-each") == {2}
     refused = [line for line in two_ranks["stderr"].splitlines() if "--batch-size 1 is smaller" in line]
-    assert len(refused) == 1 and "2 torchrun processes" in refused[0], refused
+    assert len(refused) == 2 and all("2 torchrun processes" in line for line in refused), refused
 
 
 def test_an_interrupted_run_resumes_bit_identically_on_the_same_world_size(two_ranks):

@@ -29,6 +29,21 @@ def test_every_make_target_has_a_recipe(profile, tmp_path):
         assert f"--clip {clip}" in out
     assert "--batch-size 250" in out and "--batch-size 10 " in out
     assert "--unroll-mode surrogate" in out and "--unroll-mode exact" in out
+    assert "--loss wgan-gp" in out and "hw3cli toy-summary" in out
+    for dataset in ("ring", "grid"):
+        assert f"--dataset {dataset}" in out
+    variants = 7 if profile == "full" else 5  # k = 10 only at full scale
+    assert out.count("train-gan --dataset") == 2 * variants * (1 if profile == "quick" else 3)  # x seeds
+
+
+@pytest.mark.skipif(not HAVE_MAKE, reason="make is not installed")
+def test_a_torchrun_launcher_runs_the_training_targets_and_one_job_at_a_time(tmp_path):
+    out = make_dry("all", "PROFILE=quick", f"ART={tmp_path / 'art'}", "TORCHRUN=torchrun --nproc-per-node 4")
+    launched = [line for line in out.splitlines() if "torchrun --nproc-per-node 4 -m hw3cli" in line]
+    assert launched and all(".venv/bin/torchrun" in line for line in launched)
+    assert any("classify" in line for line in launched) and any("train-gru" in line for line in launched)
+    assert not any("--unroll-mode exact" in line for line in launched)  # refused under torchrun: one process
+    assert "hw3cli train-gan --loss vanilla --unroll 5 --unroll-mode exact" in out
 
 
 @pytest.mark.skipif(not HAVE_MAKE, reason="make is not installed")
@@ -72,9 +87,26 @@ def test_report_from_fake_runs_names_numbers_and_missing_runs(cli, tmp_path):
     (art / "gan" / "histograms" / "histograms.json").write_text(json.dumps({"rows": {
         "real test images": {**row, "kl_from_uniform": 0.001, "classes_over_5pct": 10, "frechet_distance": 0.4},
         "vanilla": row, "wgan-clip0.01": {**row, "classes_over_5pct": 9, "kl_from_uniform": 0.05}}}))
+    quality = {"kl_from_uniform": 0.3, "classes_over_5pct": 7, "inception_score": 5.0, "frechet_distance": 20.0}
+    for clip in ("0.1", "0.01"):
+        metrics = json.loads((art / "gan" / f"wgan-clip{clip}" / "metrics.json").read_text())
+        (art / "gan" / f"wgan-clip{clip}" / "metrics.json").write_text(json.dumps({**metrics, "quality": quality}))
+    fake_run(art / "gan" / "wgan-gp", "train-gan", {**gan_metrics(-0.5, 0.2, "wgan-gp ran"), "quality": {
+        **quality, "frechet_distance": 10.0, "kl_from_uniform": 0.4}}, "hw3cli train-gan --loss wgan-gp")
+    toy_row = {"modes": 8, "seeds": 3, "high_quality_fraction": 0.5, "reverse_kl": 0.1, "per_seed": {}}
+    (art / "gan" / "toy").mkdir(parents=True)
+    (art / "gan" / "toy" / "summary.json").write_text(json.dumps({"ring": {
+        "vanilla": {**toy_row, "modes_recovered": 2.0}, "unrolled-exact-k5": {**toy_row, "modes_recovered": 7.7},
+        "wgan-clip0.01": {**toy_row, "modes_recovered": 1.0}}}))
     r = cli("report", "--artifacts", art, "--out", art / "REPORT.md")
     assert r.code == 0, r.err
     text = (art / "REPORT.md").read_text()
+    assert "beats 0 of 2 clips on both Frechet distance and class KL; not clip 0.1, clip 0.01" in text
+    assert "the vanilla GAN recovers 2.0 of 8 modes" in text
+    assert "More modes than that: unrolled-exact-k5; the most, unrolled-exact-k5, with 7.7" in text
+    assert "Fewer: wgan-clip0.01." in text and "| published: Unrolled GAN, k=5 (VEEGAN) |  | 7.6 | 35.60% |" in text
+    assert ("class-histogram KL from uniform is 0.500 for the vanilla GAN; against it: wgan-clip0.01 0.050 (lower)"
+            in text)
     assert "88.76%" in text and "89.86%" in text
     assert "Made by `hw3cli train-gru --out artifacts/imdb/gru`" in text
     assert "largest with c = 0.1" in text and "most varied samples come from c = 0.01" in text

@@ -117,6 +117,23 @@ _stage = "parsing"
 _world: World = ALONE
 
 
+def lost_peer(exc: BaseException) -> bool:
+    """Whether `exc` is a collective that failed because another rank is gone (died, or stopped on an error)."""
+    if _stage == "parsing" or not isinstance(exc, RuntimeError):
+        return False
+    text = str(exc)
+    return isinstance(exc, dist.DistBackendError) or any(
+        word in text for word in ("Connection closed", "Connection reset", "gloo", "NCCL", "Broken pipe"))
+
+
+def from_environment_leader() -> bool:
+    """Whether this process is rank 0 (or alone), by the environment; True when the environment is unreadable."""
+    try:
+        return from_environment().leader
+    except Hw3Error:
+        return True
+
+
 def settled(world: World) -> None:
     global _stage
     _stage = "training" if world.size > 1 else "parsing"
@@ -132,7 +149,7 @@ def leaving(message: str, shared: bool) -> bool:
     ranks have agreed, the others receive it and fail with it, rank 0 saying it for all. An error from the command
     line (the same on every rank) or one every rank holds (`shared`) is said by rank 0 alone; one met while
     joining, or by one rank while training, by the rank that met it."""
-    rank_zero = _world.leader if _stage != "parsing" else os.environ.get("RANK", "0") == "0"
+    rank_zero = _world.leader if _stage != "parsing" else from_environment_leader()
     if _stage == "agreeing":
         try:
             agree(_world, message)
@@ -204,6 +221,15 @@ def for_ddp(world: World, loss: torch.Tensor, share: float) -> torch.Tensor:
     """The loss to call backward() on under DistributedDataParallel, which averages the ranks' gradients with
     equal weights: scaled so that the average is the global batch's gradient when the parts differ in size."""
     return loss if world.size == 1 else loss * (share * world.size)
+
+
+def from_leader(world: World, value):
+    """Rank 0's `value` on every rank (a decision the ranks must take together, e.g. early stopping)."""
+    if world.size == 1:
+        return value
+    holder = [value]
+    dist.broadcast_object_list(holder, src=0)
+    return holder[0]
 
 
 def parallel(world: World, model: torch.nn.Module, device: torch.device) -> torch.nn.Module:

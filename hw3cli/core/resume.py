@@ -23,6 +23,11 @@ def state_file(run_dir: Path) -> Path:
     return run_dir.with_name(run_dir.name + ".partial") / "progress.safetensors"
 
 
+def _device_of(modules: dict[str, nn.Module]) -> torch.device:
+    """Where the tracked models live (the first one's first weight; CPU when there is none)."""
+    return next((p.device for m in modules.values() for p in m.parameters()), torch.device("cpu"))
+
+
 def save_state(path: Path, kind: str, modules: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer],
                   generators: dict[str, torch.Generator], state: dict,
                   extra: dict[str, torch.Tensor] | None = None) -> None:
@@ -33,8 +38,9 @@ def save_state(path: Path, kind: str, modules: dict[str, nn.Module], optimizers:
         tensors.update(flat)
     tensors.update({f"rng.{name}": g.get_state() for name, g in generators.items()})
     tensors["rng.torch"] = torch.get_rng_state()  # dropout draws from torch's global generator
-    if torch.cuda.is_initialized():  # ... or, for a model on a GPU, from the GPU's
-        tensors["rng.cuda"] = torch.cuda.get_rng_state()
+    device = _device_of(modules)
+    if device.type == "cuda":  # ... or, for a model on a GPU, from that GPU's
+        tensors["rng.cuda"] = torch.cuda.get_rng_state(device)
     tensors.update({f"extra.{k}": v for k, v in (extra or {}).items()})
     record = {**state, "optimizers": optimizer_rest}
     save_checkpoint(path, tensors, kind, extra={"state": json.dumps(record)})
@@ -83,8 +89,8 @@ def load_state(path: Path, kind: str, modules: dict[str, nn.Module], optimizers:
         for name, g in generators.items():
             g.set_state(tensors[f"rng.{name}"])
         torch.set_rng_state(tensors["rng.torch"])
-        if "rng.cuda" in tensors and torch.cuda.is_available():
-            torch.cuda.set_rng_state(tensors["rng.cuda"])
+        if "rng.cuda" in tensors and _device_of(modules).type == "cuda":
+            torch.cuda.set_rng_state(tensors["rng.cuda"], _device_of(modules))
     except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as exc:
         raise Hw3Error(f"{unusable} ({' '.join(str(exc).split())[:200]}); delete {path.parent} to start over") from None
     return state, part("extra")

@@ -107,7 +107,10 @@ def read_run(run_dir: str | os.PathLike, experiments: tuple[str, ...]) -> tuple[
     config = check(read_json(run_dir / "config.json", "run config"), RUN_CONFIG, run_dir / "config.json")
     if config["experiment"] not in experiments:
         raise Hw3Error(f"{run_dir} is not a {' or '.join(experiments)} run (it holds a {config['experiment']} run)")
-    metrics = check(read_metrics(run_dir), METRICS.get(config["experiment"], dict), run_dir / "metrics.json")
+    kind = config["experiment"]
+    if kind == "train-gan" and config["config"].get("dataset", "fashion") != "fashion":
+        kind = "train-gan-mixture"
+    metrics = check(read_metrics(run_dir), METRICS.get(kind, dict), run_dir / "metrics.json")
     return config, metrics
 
 

@@ -89,6 +89,11 @@ _EPOCH_GAN = {"epoch": int, "g_loss": Number, "d_loss": Maybe(Number), "real_sco
 _QUALITY = {"kl_from_uniform": Number, "classes_over_5pct": int, "inception_score": Number,
             "frechet_distance": Number}
 
+# toy-summary's summary.json: {dataset: {variant: TOY_ROW}}
+TOY_SUMMARY = {}
+TOY_ROW = {"modes_recovered": Number, "high_quality_fraction": Number, "reverse_kl": Number, "modes": int,
+           "seeds": int}
+
 # metrics.json (with timings.json folded in) of each experiment: the fields that comparisons and the report use;
 # the wall-clock ones may be missing (a run folder without its timings.json).
 METRICS = {
@@ -96,6 +101,10 @@ METRICS = {
                   "best_epoch": int, "?seconds_per_epoch": Number},
     "train-gan": {"loss": str, "epochs": [_EPOCH_GAN], "sample_diversity": Number, "real_diversity": Number,
                   "?images_per_second": Number, "?total_seconds": Number, "summary": str, "?quality": dict},
+    # train-gan on a 2-D mixture (--dataset ring or grid): scored by mode coverage, not by images
+    "train-gan-mixture": {"loss": str, "dataset": str, "epochs": [_EPOCH_GAN], "summary": str,
+                          "mode_coverage": {"modes": int, "modes_recovered": int, "high_quality_fraction": Number,
+                                            "reverse_kl": Number, "samples": int, "per_mode": [int]}},
     "classify": {"test_accuracy": Number, "epochs": [dict], "per_class_accuracy": {}, "confusion": [[int]]},
     "rnn-add-learn": {"successes": int, "seeds": int},
 }

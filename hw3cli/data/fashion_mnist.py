@@ -140,3 +140,22 @@ def image_batches(images: torch.Tensor, labels: torch.Tensor, batch_size: int,
     for start in range(0, len(order) - batch_size + 1, batch_size):
         index = order[start:start + batch_size]
         yield to_unit_range(images[index]), labels[index]
+
+
+class ImageSource:
+    """Training images for the GAN loop (data.mixtures.MixtureSource has the same interface): an epoch is one
+    pass in a seeded random order; `draw` is a random batch for an unrolled look-ahead step."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor):
+        self.images, self.labels = images, labels  # uint8 images and their labels, on the training device
+        self.dim = images[0].numel()
+
+    def epoch(self, batch_size: int, rng: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        return image_batches(self.images, self.labels, batch_size, rng)
+
+    def draw(self, size: int, rng: torch.Generator) -> torch.Tensor:
+        index = torch.randint(0, len(self.images), (size,), device=self.images.device, generator=rng)
+        return to_unit_range(self.images[index])
+
+    def items_per_epoch(self, batch_size: int) -> int:
+        return (len(self.images) // batch_size) * batch_size

@@ -23,6 +23,9 @@ def run(config: CompareGanConfig) -> int:
     rows = []
     for run_dir in config.runs:
         cfg, metrics = read_run(run_dir, ("train-gan",))
+        if cfg["config"].get("dataset", "fashion") != "fashion":
+            raise Hw3Error(f"{run_dir} is a --dataset {cfg['config']['dataset']} run; compare-gan compares "
+                           "Fashion-MNIST runs (toy-summary compares the 2-D mixtures)")
         samples = read_safetensors(Path(run_dir) / "samples.safetensors", "sample file")[0]
         if not samples or any(t.dim() != 3 or tuple(t.shape[1:]) != (28, 28) or not len(t) or
                               not t.is_floating_point() for t in samples.values()):

@@ -87,7 +87,7 @@ class TrainingRun:
         if own in extra:  # each rank's own generators (dropout), saved by rank 0 for all
             torch.set_rng_state(extra[own])
             if f"{own}.cuda" in extra:
-                torch.cuda.set_rng_state(extra[f"{own}.cuda"])
+                torch.cuda.set_rng_state(extra[f"{own}.cuda"], self.device)
         return state, {k: v for k, v in extra.items() if not k.startswith("rng.rank")}
 
     @contextlib.contextmanager
@@ -122,7 +122,7 @@ class TrainingRun:
             states: list = [None] * self.world.size
             on_gpu = self.device.type == "cuda"
             torch.distributed.all_gather_object(states, (torch.get_rng_state(),
-                                                         torch.cuda.get_rng_state() if on_gpu else None))
+                                                         torch.cuda.get_rng_state(self.device) if on_gpu else None))
             for rank, (cpu, gpu) in enumerate(states):
                 extra.update({f"rng.rank{rank}": cpu, **({f"rng.rank{rank}.cuda": gpu} if on_gpu else {})})
         if self.world.leader:

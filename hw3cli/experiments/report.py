@@ -22,9 +22,12 @@ from hw3cli.core.schema import (
     HISTOGRAMS,
     RUN_CONFIG,
     STATS,
+    TOY_ROW,
+    TOY_SUMMARY,
     Number,
     check,
 )
+from hw3cli.data.mixtures import PUBLISHED
 from hw3cli.errors import Hw3Error
 from hw3cli.experiments import display
 
@@ -163,7 +166,8 @@ def problem1(r: Report) -> None:
 def problem2(r: Report) -> None:
     gan = r.root / "gan"
     r.heading(2, "Problem 2: GANs on Fashion-MNIST")
-    for section in (single_runs, wgan_runs, classifier_run, unrolled_runs, class_histograms, conditional_run):
+    for section in (single_runs, wgan_runs, classifier_run, unrolled_runs, class_histograms, toy_mixtures,
+                    conditional_run):
         section(r, gan)
 
 
@@ -210,7 +214,33 @@ def wgan_runs(r: Report, gan: Path) -> None:
                      f"real images' {real:.3f}): a critic clipped too loosely saturates, one clipped too tightly is "
                      "nearly linear and gives G too little signal.")
         r.para(text)
-    r.figure(gan / "wgan-comparison" / "comparison.png", "WGAN: loss curves and final samples for each clip value")
+    gradient_penalty(r, gan, finals)
+    r.figure(gan / "wgan-comparison" / "comparison.png", "WGAN: loss curves and final samples for each clip value "
+             "and the gradient penalty")
+
+
+def gradient_penalty(r: Report, gan: Path, clips: dict[str, dict]) -> None:
+    """WGAN-GP beside the clips, on the classifier's quality measures where the runs recorded them."""
+    run = gan / "wgan-gp"
+    if not r.need(run / "metrics.json", "gan-wgan", "the WGAN-GP run"):
+        return
+    m = _load(run / "metrics.json", "train-gan")
+    r.para(m.get("summary", "") + _took(m))
+    measured = {f"clip {c}": x["quality"] for c, x in clips.items() if isinstance(x.get("quality"), dict)}
+    if "quality" not in m or not measured:
+        return
+    rows = [[name, f"{q['frechet_distance']:.2f}", f"{q['kl_from_uniform']:.3f}", str(q["classes_over_5pct"])]
+            for name, q in {**measured, "gradient penalty": m["quality"]}.items()]
+    r.table(["critic constraint", "Frechet distance", "class KL from uniform", "classes >= 5%"], rows)
+    gp = m["quality"]
+    beaten = [n for n, q in measured.items() if gp["frechet_distance"] < q["frechet_distance"] and
+              gp["kl_from_uniform"] < q["kl_from_uniform"]]
+    if len(beaten) == len(measured):
+        r.para("The gradient penalty beats every clip measured on both Frechet distance and class KL.")
+    else:
+        missed = [n for n in measured if n not in beaten]
+        r.para(f"The gradient penalty beats {len(beaten)} of {len(measured)} clips on both Frechet distance and "
+               f"class KL; not {', '.join(missed)}.")
 
 
 def classifier_run(r: Report, gan: Path) -> None:
@@ -255,6 +285,57 @@ def class_histograms(r: Report, gan: Path) -> None:
                    f"images by Frechet distance ({generated[closest]['frechet_distance']:.2f}; real train vs test: "
                    f"{h['rows']['real test images']['frechet_distance']:.2f}).")
         r.figure(gan / "histograms" / "histograms.png", "Predicted classes of 3000 samples per generator")
+
+
+def toy_mixtures(r: Report, gan: Path) -> None:
+    """Mode collapse where a plain GAN does collapse: the 2-D ring and grid, ours beside the published rows, and
+    the assignment's question answered from both benchmarks' numbers."""
+    r.heading(3, "Mode collapse on 2-D mixtures: the ring and the grid")
+    path = gan / "toy" / "summary.json"
+    if not r.need(path, "gan-toy", "the 2-D mixture runs"):
+        return
+    summary = _load(path, TOY_SUMMARY)
+    for dataset, rows in summary.items():
+        check(rows, {}, path)
+        table = [[name, str(row["seeds"]), f"{row['modes_recovered']:.1f} of {row['modes']}",
+                  _pct(row["high_quality_fraction"]), f"{row['reverse_kl']:.3f}"]
+                 for name, row in ((n, check(v, TOY_ROW, f"{path} ({dataset} {n})")) for n, v in rows.items())]
+        table += [[f"published: {name}", "", f"{modes:g}", _pct(quality), ""]
+                  for name, (modes, quality) in PUBLISHED.get(dataset, {}).items()]
+        r.para(f"{dataset} (means over seeds, 2,500 samples each; a sample is high-quality within 3 standard "
+               "deviations of a mode, a mode is recovered when it holds one):")
+        r.table(["variant", "seeds", "modes recovered", "high-quality samples", "reverse KL"], table)
+        r.para(answer(dataset, rows))
+    histograms = gan / "histograms" / "histograms.json"
+    if histograms.is_file():  # the same question on Fashion-MNIST, from the class histograms above
+        h = _load(histograms, HISTOGRAMS)["rows"]
+        if "vanilla" in h:
+            base = h["vanilla"]["kl_from_uniform"]
+            kl = {n: h[n]["kl_from_uniform"] for n in h if n.startswith(("unrolled", "wgan"))}
+            others = [f"{n} {v:.3f} ({'lower' if v < base else 'not lower'})" for n, v in kl.items()]
+            r.para(f"On Fashion-MNIST the class-histogram KL from uniform is {h['vanilla']['kl_from_uniform']:.3f} "
+                   f"for the vanilla GAN; against it: {'; '.join(others) or 'no unrolled or WGAN run'}.")
+    r.figure(path.parent / "summary.png", "Modes recovered and high-quality samples per variant, ours and published")
+
+
+def answer(dataset: str, rows: dict) -> str:
+    """Whether the unrolled GANs and WGAN recover more modes than the vanilla GAN here, from the numbers."""
+    if "vanilla" not in rows:
+        return f"No vanilla run on the {dataset}: nothing to compare the others with."
+    base = rows["vanilla"]
+    better = [n for n, row in rows.items() if n != "vanilla" and row["modes_recovered"] > base["modes_recovered"]]
+    worse = [n for n, row in rows.items() if n != "vanilla" and row["modes_recovered"] < base["modes_recovered"]]
+    text = (f"On the {dataset} the vanilla GAN recovers {base['modes_recovered']:.1f} of {base['modes']} modes "
+            f"(reverse KL {base['reverse_kl']:.3f}). ")
+    if better:
+        best = max(better, key=lambda n: rows[n]["modes_recovered"])
+        text += (f"More modes than that: {', '.join(better)}; the most, {best}, with "
+                 f"{rows[best]['modes_recovered']:.1f} (reverse KL {rows[best]['reverse_kl']:.3f}). ")
+    else:
+        text += "No other variant recovers more modes here. "
+    if worse:
+        text += f"Fewer: {', '.join(worse)}."
+    return text.strip()
 
 
 def conditional_run(r: Report, gan: Path) -> None:

@@ -13,24 +13,29 @@ from hw3cli.core.checkpoint import save_checkpoint
 from hw3cli.core.hardware import machine_record
 from hw3cli.core.memory import require_model
 from hw3cli.core.schema import RESUME_STATE
-from hw3cli.data.fashion_mnist import CLASSES, load_fashion_mnist, to_unit_range
+from hw3cli.data.fashion_mnist import CLASSES, FashionMNIST, ImageSource, load_fashion_mnist, to_unit_range
+from hw3cli.data.mixtures import MIXTURES, SCORED_SAMPLES, MixtureSource, coverage
 from hw3cli.errors import Hw3Error
 from hw3cli.experiments import display
 from hw3cli.experiments.lifecycle import TrainingRun
 from hw3cli.metrics import SampleQuality, pixel_diversity
-from hw3cli.models.gan import Discriminator, Generator
+from hw3cli.models.gan import IMAGE_SIZE, Discriminator, Generator
 from hw3cli.plots.gan import run_figures
+from hw3cli.plots.mixture import mixture_figures
 from hw3cli.train.gan_loop import GanSettings, gan_optimizer, sample, train_gan
 from hw3cli.train.gan_losses import make_loss
 from hw3cli.train.unroll import EXACT_LOSSES
 
 RUN_FILES = ("generator.safetensors", "discriminator.safetensors", "samples.safetensors", "config.json",
-             "metrics.json", "timings.json", "loss.png", "scores.png", "samples_strip.png", "samples")
+             "metrics.json", "timings.json", "loss.png", "scores.png", "samples_strip.png", "samples",
+             "scatter.png", "density.png")
+MIXTURE_G_STEPS = 100  # generator steps per "epoch" on a 2-D mixture (its samples are fresh every batch)
+DENSITY_SAMPLES = 20_000  # the final generator's density picture
 HISTORY = ("iteration", "g_loss", "d_loss", "real_score", "fake_score")
 
 
 def validate(config: GanConfig) -> None:
-    """The combinations no single option's range can refuse."""
+    """The combinations no single option's range can refuse (on the config with its dataset's sizes)."""
     if config.unroll is not None and config.loss == "mse":
         raise Hw3Error("--unroll needs a discriminator; --loss mse has none")
     if config.unroll is not None and config.unroll_mode == "exact" and config.loss not in EXACT_LOSSES:
@@ -40,10 +45,16 @@ def validate(config: GanConfig) -> None:
         raise Hw3Error("--conditional needs a discriminator; --loss mse has none")
     if config.conditional and config.unroll:
         raise Hw3Error("--conditional cannot be combined with --unroll")
+    if config.unroll and config.loss == "wgan-gp":
+        raise Hw3Error("--unroll cannot be combined with --loss wgan-gp (the look-ahead steps take no penalty)")
+    if config.conditional and config.dataset != "fashion":
+        raise Hw3Error(f"--conditional needs class labels; --dataset {config.dataset} has none")
+    toy = config.dataset != "fashion"
     for name in ("g_hidden", "d_hidden"):
         sizes = getattr(config, name)
-        if len(sizes) != 3 or any(s < 1 for s in sizes):
-            raise Hw3Error(f"--{name.replace('_', '-')} needs three positive layer sizes, got {list(sizes)}")
+        if (len(sizes) != 3 and not toy) or not 1 <= len(sizes) <= 8:
+            wanted = "from 1 to 8" if toy else "three"
+            raise Hw3Error(f"--{name.replace('_', '-')} needs {wanted} positive layer sizes, got {list(sizes)}")
 
 
 def sample_epochs(epochs: int, every: int) -> list[int]:
@@ -54,8 +65,11 @@ def sample_epochs(epochs: int, every: int) -> list[int]:
 
 
 def fixed_inputs(config: GanConfig, classes: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The fixed noise behind every sample grid; for a conditional G, rows of one class each, in class order."""
+    """The fixed noise behind every sample grid; for a conditional G, rows of one class each, in class order. On a
+    2-D mixture, the 2,500 points every score is measured on."""
     rng = torch.Generator().manual_seed(config.run.seed)
+    if config.dataset != "fashion":
+        return torch.randn(SCORED_SAMPLES, config.noise_dim, generator=rng), None
     if not classes:
         return torch.randn(config.samples, config.noise_dim, generator=rng), None
     per_class = max(1, config.samples // classes)
@@ -64,11 +78,12 @@ def fixed_inputs(config: GanConfig, classes: int) -> tuple[torch.Tensor, torch.T
 
 
 def run(config: GanConfig) -> int:
+    config = config.resolved()
     validate(config)
     run = TrainingRun(config, "train-gan", RUN_FILES)
-    data = load_fashion_mnist(config.data.data_dir, config.data.download)
-    images, labels = data.training(config.data.limit)
-    loss, settings = loss_and_settings(config, len(images), run.precision, run.world.size)
+    data, source = training_data(config, run.device)
+    loss, settings = loss_and_settings(config, source.items_per_epoch(config.batch_size) if data is None else
+                                       len(source.images), run.precision, run.world.size)
     quality = SampleQuality(config.classifier, data, config.noise_dim, config.run.seed, CLASSES) \
         if config.classifier is not None else None
     run.seed()
@@ -77,20 +92,20 @@ def run(config: GanConfig) -> int:
     rng = torch.Generator(device=device).manual_seed(config.run.seed)
     fixed_noise, fixed_labels = (t if t is None else t.to(device) for t in fixed_inputs(config, generator.classes))
     keep = sample_epochs(config.epochs, config.sample_every)
-    opt_g = gan_optimizer(generator.parameters(), settings)
-    opt_d = gan_optimizer(discriminator.parameters(), settings) if discriminator is not None else None
+    opt_g = gan_optimizer(generator.parameters(), settings, settings.lr)
+    opt_d = gan_optimizer(discriminator.parameters(), settings, settings.d_lr) if discriminator is not None else None
     run.track({"G": generator, **({"D": discriminator} if discriminator else {})},
               {"G": opt_g, **({"D": opt_d} if discriminator else {})}, {"batches": rng})
     state, samples = run.restore(RESUME_STATE["train-gan"])
     history, epochs = state.get("history", {k: [] for k in HISTORY}), state.get("epochs", [])
     samples = samples or {"epoch_000": sample(generator, fixed_noise, fixed_labels)}
-    per_epoch = len(images) // config.batch_size // loss.critic_steps
+    per_epoch = source.items_per_epoch(config.batch_size) // config.batch_size // loss.critic_steps
     started = time.perf_counter()
     with run.training() as bar:
         task = bar.add_task(f"train-gan {config.loss}", total=per_epoch * config.epochs,
                             completed=per_epoch * len(epochs), status="")
         rate = ""
-        for record in run.watch(train_gan(generator, discriminator, loss, images.to(device), labels.to(device),
+        for record in run.watch(train_gan(generator, discriminator, loss, source,
                                           settings, rng, device, (opt_g, opt_d), len(epochs) + 1,
                                           len(history["iteration"]), run.world), "epoch", lambda: len(epochs)):
             if record["event"] == "iteration":
@@ -110,20 +125,38 @@ def run(config: GanConfig) -> int:
                                         (config.eval_every and record["epoch"] % config.eval_every == 0)):
                 epochs[-1]["quality"] = quality.measure(generator)
             run.save({"epoch": record["epoch"], "history": history, "epochs": epochs}, samples)
+    if data is None:  # a 2-D mixture: the final G's density, from more points than the scored ones
+        samples["density"] = sample(generator, torch.randn(DENSITY_SAMPLES, config.noise_dim, device=device,
+                                                           generator=torch.Generator(device).manual_seed(1)))
     metrics = final_metrics(config, run, data, history, epochs, keep, samples, quality, started)
 
     def write_files(folder):
         save_checkpoint(folder / "generator.safetensors", generator.state_dict(), Generator.kind, generator.args)
         if discriminator is not None:
             save_checkpoint(folder / "discriminator.safetensors", discriminator.state_dict(), Discriminator.kind,
-                            discriminator.args, {"critic": str(config.loss == "wgan")})
+                            discriminator.args, {"critic": str(config.loss in ("wgan", "wgan-gp"))})
         save_checkpoint(folder / "samples.safetensors", samples, "gan-samples")
-        run_figures(folder, run_title(config))
+        if data is None:
+            mixture_figures(folder, run_title(config), MIXTURES[config.dataset]())
+        else:
+            run_figures(folder, run_title(config))
 
     run.finish(metrics, write_files)
+    unit = "images" if data is not None else "points"
     display.stdout().print(f"{metrics['summary']}\n{config.epochs} epochs in {metrics['total_seconds']:.0f} s "
-                           f"({metrics['images_per_second']:,.0f} images/s) -> {run.dir}")
+                           f"({metrics['images_per_second']:,.0f} {unit}/s) -> {run.dir}")
     return 0
+
+
+def training_data(config: GanConfig, device: torch.device) -> tuple[FashionMNIST | None, ImageSource | MixtureSource]:
+    """Fashion-MNIST (for the sample-quality measures too) and its training images on `device`, or a 2-D
+    mixture's fresh samples (None, source)."""
+    if config.dataset != "fashion":
+        critic_steps = make_loss(config.loss, config.clip, config.critic_steps).critic_steps
+        return None, MixtureSource(MIXTURES[config.dataset](), MIXTURE_G_STEPS * critic_steps, device)
+    data = load_fashion_mnist(config.data.data_dir, config.data.download)
+    images, labels = data.training(config.data.limit)
+    return data, ImageSource(images.to(device), labels.to(device))
 
 
 def loss_and_settings(config: GanConfig, images: int, precision: str, ranks: int):
@@ -143,30 +176,34 @@ def loss_and_settings(config: GanConfig, images: int, precision: str, ranks: int
         raise Hw3Error(f"{images} training images make {batches} batches of {config.batch_size} per epoch, "
                        f"fewer than the {loss.critic_steps} critic steps each generator step waits for; use more "
                        "images (--limit), a smaller --batch-size or fewer --critic-steps")
-    wgan = config.loss == "wgan"
-    settings = GanSettings(config.epochs, config.batch_size, "rmsprop" if wgan else "adam",
-                           config.lr or (5e-5 if wgan else 2e-4), precision, config.unroll or 0, config.unroll_mode,
-                           config.unroll_lr)
+    # Adam's defaults: 2e-4 for G and D on Fashion-MNIST; on the mixtures G 1e-3 and D 1e-4, as in the unrolled
+    # GAN's reference code. WGAN's RMSprop 5e-5 and WGAN-GP's Adam 1e-4 are their papers'.
+    toy = config.dataset != "fashion"
+    optimizer, lr, d_lr = {"wgan": ("rmsprop", 5e-5, 5e-5), "wgan-gp": ("adam-gp", 1e-4, 1e-4)}.get(
+        config.loss, ("adam", 1e-3, 1e-4) if toy else ("adam", 2e-4, 2e-4))
+    settings = GanSettings(config.epochs, config.batch_size, optimizer, config.lr or lr,
+                           config.d_lr or (config.lr if config.lr and not toy else d_lr), precision,
+                           config.unroll or 0, config.unroll_mode, config.unroll_lr)
     return loss, settings
 
 
 def build_models(config: GanConfig, with_discriminator: bool, device: torch.device):
     """G and (unless the loss has none) D, after checking that they and a batch fit in memory."""
     classes = len(CLASSES) if config.conditional else 0
-    widths = config.noise_dim + sum(config.g_hidden) + sum(config.d_hidden) + 3 * 784
-    require_model(lambda: (Generator(config.noise_dim, config.g_hidden, classes),
-                           Discriminator(config.d_hidden, classes)),
+    dim = IMAGE_SIZE if config.dataset == "fashion" else 2
+    widths = config.noise_dim + sum(config.g_hidden) + sum(config.d_hidden) + 3 * dim
+    require_model(lambda: (Generator(config.noise_dim, config.g_hidden, classes, dim),
+                           Discriminator(config.d_hidden, classes, data_dim=dim)),
                   f"--noise-dim {config.noise_dim} --g-hidden {','.join(map(str, config.g_hidden))} --d-hidden "
                   f"{','.join(map(str, config.d_hidden))} --batch-size {config.batch_size}",
                   4 * 4 * 2 * config.batch_size * widths)
-    generator = Generator(config.noise_dim, config.g_hidden, classes).to(device)
-    discriminator = Discriminator(config.d_hidden, classes).to(device) if with_discriminator else None
+    generator = Generator(config.noise_dim, config.g_hidden, classes, dim).to(device)
+    discriminator = Discriminator(config.d_hidden, classes, data_dim=dim).to(device) if with_discriminator else None
     return generator, discriminator
 
 
 def final_metrics(config: GanConfig, run: TrainingRun, data, history, epochs, keep, samples, quality,
                   started: float) -> dict:
-    real = to_unit_range(data.test_images[:1000]).add(1).div(2)
     final = samples[f"epoch_{config.epochs:03d}"]
     metrics = {
         "loss": config.loss,
@@ -176,13 +213,22 @@ def final_metrics(config: GanConfig, run: TrainingRun, data, history, epochs, ke
         "sample_epochs": keep,
         "images_per_second": sum(e["images_per_second"] for e in epochs) / len(epochs),
         "total_seconds": time.perf_counter() - started,
-        "sample_diversity": pixel_diversity(final),
-        "real_diversity": pixel_diversity(real),
+    }
+    if data is None:  # a 2-D mixture: the benchmark's scores, at the end and at every kept epoch
+        mixture = MIXTURES[config.dataset]()
+        metrics["dataset"] = config.dataset
+        metrics["mode_coverage"] = coverage(final, mixture)
+        metrics["coverage_over_training"] = {str(epoch): coverage(samples[f"epoch_{epoch:03d}"], mixture)
+                                             for epoch in keep}
+    else:
+        metrics["sample_diversity"] = pixel_diversity(final)
+        metrics["real_diversity"] = pixel_diversity(to_unit_range(data.test_images[:1000]).add(1).div(2))
+    metrics.update({
         "device": str(run.device),
         "threads": torch.get_num_threads(),
         "precision": run.precision,
         "machine": machine_record(run.device, run.precision),
-    }
+    })
     if quality is not None:
         metrics["quality"] = epochs[-1]["quality"]
         metrics["quality_real_floor"] = quality.floor
@@ -192,6 +238,7 @@ def final_metrics(config: GanConfig, run: TrainingRun, data, history, epochs, ke
 
 def run_title(config: GanConfig) -> str:
     extra = f", clip {config.clip:g}" if config.loss == "wgan" else ""
+    extra += f", {config.dataset}" if config.dataset != "fashion" else ""
     if config.unroll:
         extra += f", unrolled {config.unroll_mode} K={config.unroll}"
     if config.conditional:
@@ -204,6 +251,11 @@ def summary(config: GanConfig, metrics: dict) -> str:
     text = f"{config.loss}, {config.epochs} epochs: final G loss {last['g_loss']:.3f}"
     if config.loss != "mse":
         text += f", D loss {last['d_loss']:.3f}, real score {last['real_score']:.3f}, fake {last['fake_score']:.3f}"
+    if "mode_coverage" in metrics:
+        m = metrics["mode_coverage"]
+        return (f"{config.dataset}: {text}. {m['modes_recovered']} of {m['modes']} modes recovered, "
+                f"{100 * m['high_quality_fraction']:.1f}% high-quality samples, reverse KL {m['reverse_kl']:.3f} "
+                f"(over {m['samples']:,} samples; {config.epochs * MIXTURE_G_STEPS:,} generator steps).")
     ratio = metrics["sample_diversity"] / metrics["real_diversity"]
     text += (f". Sample diversity (mean per-pixel std across the fixed-noise samples) {metrics['sample_diversity']:.3f}"
              f" vs {metrics['real_diversity']:.3f} for real images ({100 * ratio:.0f}%).")

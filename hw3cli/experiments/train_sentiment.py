@@ -43,6 +43,9 @@ def run(config: GRUConfig | MLPConfig) -> int:
                                  config.patience, config.bucket, run.precision)
     reviews = len(data.splits["train"]["labels"])
     steps_per_epoch = -(-reviews // config.batch_size)
+    if config.batch_size < run.world.size:
+        raise Hw3Error(f"--batch-size {config.batch_size} is smaller than the {run.world.size} torchrun processes, "
+                       "each of which takes its part of every batch")
     if 0 < reviews % config.batch_size < run.world.size:
         raise Hw3Error(f"the last batch of each epoch ({reviews % config.batch_size} of {reviews} reviews) is too "
                        f"small to share over {run.world.size} torchrun processes; choose another --batch-size")

@@ -29,16 +29,23 @@ def _mlp(sizes: list[int], dropout: float = 0.0) -> nn.Sequential:
 
 
 class Generator(nn.Module):
+    """Noise (and a one-hot label) to an image in [-1, 1] (tanh); with `data_dim` 2, to a point of the plane
+    (no output activation: the 2-D mixtures span [-4, 4])."""
+
     kind = "gan-generator"
 
-    def __init__(self, noise_dim: int = 100, hidden: tuple[int, ...] = (256, 512, 1024), classes: int = 0):
+    def __init__(self, noise_dim: int = 100, hidden: tuple[int, ...] = (256, 512, 1024), classes: int = 0,
+                 data_dim: int = IMAGE_SIZE):
         super().__init__()
         self.args = {"noise_dim": noise_dim, "hidden": list(hidden), "classes": classes}
-        self.noise_dim, self.classes = noise_dim, classes
-        self.net = _mlp([noise_dim + classes, *hidden, IMAGE_SIZE])
+        if data_dim != IMAGE_SIZE:  # Fashion-MNIST checkpoints keep the arguments they always had
+            self.args["data_dim"] = data_dim
+        self.noise_dim, self.classes, self.data_dim = noise_dim, classes, data_dim
+        self.net = _mlp([noise_dim + classes, *hidden, data_dim])
 
     def forward(self, noise: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return torch.tanh(self.net(_with_labels(noise, labels, self.classes)))
+        out = self.net(_with_labels(noise, labels, self.classes))
+        return torch.tanh(out) if self.data_dim == IMAGE_SIZE else out
 
 
 class Discriminator(nn.Module):
@@ -48,11 +55,13 @@ class Discriminator(nn.Module):
     kind = "gan-discriminator"
 
     def __init__(self, hidden: tuple[int, ...] = (1024, 512, 256), classes: int = 0, outputs: int = 1,
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, data_dim: int = IMAGE_SIZE):
         super().__init__()
         self.args = {"hidden": list(hidden), "classes": classes, "outputs": outputs, "dropout": dropout}
-        self.classes = classes
-        self.net = _mlp([IMAGE_SIZE + classes, *hidden, outputs], dropout)
+        if data_dim != IMAGE_SIZE:
+            self.args["data_dim"] = data_dim
+        self.classes, self.data_dim = classes, data_dim
+        self.net = _mlp([data_dim + classes, *hidden, outputs], dropout)
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         out = self.net(_with_labels(images, labels, self.classes))
@@ -95,13 +104,23 @@ class Classifier(Discriminator):
 
 # Loaders: a run folder back to the model it saved (the checkpoint's arguments rebuild it).
 
-def load_generator(run_dir: Path) -> Generator:
+def load_generator(run_dir: Path, data_dim: int | None = IMAGE_SIZE) -> Generator:
+    """A train-gan run's generator; one of another kind of data than `data_dim` (None: any) is refused."""
     path = Path(run_dir) / "generator.safetensors"
     if not os.path.lexists(path):
         raise Hw3Error(f"{where(run_dir)} is not a train-gan run (no generator.safetensors)")
     generator, _ = load_model(path, Generator.kind, lambda _, a: Generator(
-        a["noise_dim"], tuple(a["hidden"]), a.get("classes", 0)), "generator")
+        a["noise_dim"], tuple(a["hidden"]), a.get("classes", 0), a.get("data_dim", IMAGE_SIZE)), "generator")
+    _same_data(generator, data_dim, run_dir)
     return generator
+
+
+def _same_data(model: Generator | Discriminator, data_dim: int | None, run_dir: Path) -> None:
+    if data_dim is not None and model.data_dim != data_dim:
+        kind = "Fashion-MNIST images" if model.data_dim == IMAGE_SIZE else f"{model.data_dim}-D points"
+        want = "Fashion-MNIST images" if data_dim == IMAGE_SIZE else f"{data_dim}-D points"
+        raise Hw3Error(f"{where(run_dir)} is a GAN of {kind} (a --dataset ring or grid run?); this needs one of "
+                       f"{want}")
 
 
 def load_discriminator(run_dir: Path) -> Discriminator:
@@ -110,7 +129,9 @@ def load_discriminator(run_dir: Path) -> Discriminator:
         raise Hw3Error(f"{where(run_dir)} holds no discriminator (discriminator.safetensors); train a GAN first, "
                        "or use --from-scratch")
     discriminator, _ = load_model(path, Discriminator.kind, lambda _, a: Discriminator(
-        tuple(a["hidden"]), a.get("classes", 0), a.get("outputs", 1)), "discriminator")
+        tuple(a["hidden"]), a.get("classes", 0), a.get("outputs", 1), data_dim=a.get("data_dim", IMAGE_SIZE)),
+        "discriminator")
+    _same_data(discriminator, IMAGE_SIZE, run_dir)
     return discriminator
 
 

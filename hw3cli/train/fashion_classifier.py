@@ -38,13 +38,13 @@ def augment(x: torch.Tensor, shift: int, flip: bool, rng: torch.Generator) -> to
     images = x.reshape(b, 28, 28)
     if shift:
         padded = nn.functional.pad(images, (shift, shift, shift, shift), value=-1.0)
-        dy = torch.randint(0, 2 * shift + 1, (b, 1, 1), generator=rng, device=x.device)
-        dx = torch.randint(0, 2 * shift + 1, (b, 1, 1), generator=rng, device=x.device)
+        dy = torch.randint(0, 2 * shift + 1, (b, 1, 1), generator=rng, device=rng.device).to(x.device)
+        dx = torch.randint(0, 2 * shift + 1, (b, 1, 1), generator=rng, device=rng.device).to(x.device)
         rows = torch.arange(28, device=x.device).view(1, 28, 1) + dy
         cols = torch.arange(28, device=x.device).view(1, 1, 28) + dx
         images = padded[torch.arange(b, device=x.device).view(b, 1, 1), rows, cols]
     if flip:
-        mirror = torch.rand(b, 1, 1, generator=rng, device=x.device) < 0.5
+        mirror = torch.rand(b, 1, 1, generator=rng, device=rng.device).to(x.device) < 0.5
         images = torch.where(mirror, images.flip(-1), images)
     return images.reshape(b, 784)
 
@@ -102,7 +102,7 @@ def train_fashion_classifier(model: nn.Module, images: torch.Tensor, labels: tor
             with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=settings.precision == "bf16"):
                 logits = model(x).float()
             loss = loss_fn(logits, y)
-            check_finite(loss, f"epoch {epoch}, step {step + 1}")
+            check_finite(batch_mean(world, loss.detach(), share), f"epoch {epoch}, step {step + 1}")  # every rank
             optimizer.zero_grad(set_to_none=True)
             for_ddp(world, loss, share).backward()
             optimizer.step()

@@ -11,7 +11,8 @@ import torch
 from torch import nn
 
 from hw3cli.core.distributed import ALONE, World, average_gradients, batch_mean
-from hw3cli.data.fashion_mnist import image_batches, to_unit_range
+from hw3cli.data.fashion_mnist import ImageSource
+from hw3cli.data.mixtures import MixtureSource
 from hw3cli.errors import check_finite
 from hw3cli.models.gan import Discriminator, Generator
 from hw3cli.train.optim import adam
@@ -24,32 +25,35 @@ class GanSettings:
 
     epochs: int
     batch_size: int
-    optimizer: str  # adam (betas 0.5, 0.999) or rmsprop
-    lr: float
+    optimizer: str  # adam (betas 0.5, 0.999), adam-gp (betas 0, 0.9: WGAN-GP's) or rmsprop
+    lr: float  # G's
+    d_lr: float  # D's (the 2-D mixtures train G faster than D)
     precision: str  # fp32, or bf16 autocast
     unroll: int  # K look-ahead D steps for the G step (0: plain GAN)
     unroll_mode: str  # surrogate or exact (see unroll.py)
     unroll_lr: float  # SGD step of the exact unroll
 
 
-def gan_optimizer(params, settings: GanSettings) -> torch.optim.Optimizer:
+def gan_optimizer(params, settings: GanSettings, lr: float) -> torch.optim.Optimizer:
     if settings.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=settings.lr)
-    return adam(params, lr=settings.lr, betas=(0.5, 0.999))
+        return torch.optim.RMSprop(params, lr=lr)
+    return adam(params, lr=lr, betas=(0.0, 0.9) if settings.optimizer == "adam-gp" else (0.5, 0.999))
 
 
-def train_gan(generator: Generator, discriminator: Discriminator | None, loss, images: torch.Tensor,
-              labels: torch.Tensor, settings: GanSettings, rng: torch.Generator, device: torch.device,
+def train_gan(generator: Generator, discriminator: Discriminator | None, loss, data: ImageSource | MixtureSource,
+              settings: GanSettings, rng: torch.Generator, device: torch.device,
               optimizers: tuple[torch.optim.Optimizer, torch.optim.Optimizer | None] | None = None,
               start_epoch: int = 1, start_iteration: int = 0, world: World = ALONE) -> Iterator[dict]:
     """Yields {"event": "iteration", ...} after every generator step and {"event": "epoch", ...} after every
-    epoch. `images` (uint8) and `labels` live on `device`; `rng` (on `device`) draws batches and noise.
+    epoch. `data` gives each epoch's batches (Fashion-MNIST images, or fresh samples of a 2-D mixture) on
+    `device`; `rng` (on `device`) draws batches and noise.
     A resumed run passes its restored optimizers, rng and where it stopped. Under torchrun (`world`) every rank
     draws the same global batch and noise, keeps its part, and the gradients and recorded values are averaged
     over the ranks."""
     if optimizers is None:
-        optimizers = (gan_optimizer(generator.parameters(), settings),
-                      gan_optimizer(discriminator.parameters(), settings) if discriminator is not None else None)
+        optimizers = (gan_optimizer(generator.parameters(), settings, settings.lr),
+                      gan_optimizer(discriminator.parameters(), settings, settings.d_lr)
+                      if discriminator is not None else None)
     opt_g, opt_d = optimizers
     conditional = generator.classes > 0
     g_params = list(generator.parameters())
@@ -64,15 +68,16 @@ def train_gan(generator: Generator, discriminator: Discriminator | None, loss, i
 
     def fresh(size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """A random real batch and noise for an unrolled look-ahead step (unconditional models only)."""
-        index = torch.randint(0, len(images), (size,), device=device, generator=rng)
-        return mine(to_unit_range(images[index]), torch.randn(size, generator.noise_dim, device=device, generator=rng))
+        real = data.draw(size, rng)
+        return mine(real, torch.randn(size, generator.noise_dim, device=device, generator=rng))
 
     for epoch in range(start_epoch, settings.epochs + 1):
         start, sums, count = time.perf_counter(), torch.zeros(4, device=device), 0
-        for batch, (real, y) in enumerate(image_batches(images, labels, settings.batch_size, rng)):
+        for batch, (real, y) in enumerate(data.epoch(settings.batch_size, rng)):
             noise = torch.randn(real.shape[0], generator.noise_dim, device=device, generator=rng)
-            draw = partial(fresh, real.shape[0])  # the global batch size, like every draw
-            share = world.share(real.shape[0])
+            global_batch = real.shape[0]
+            draw = partial(fresh, global_batch)  # the global batch size, like every draw
+            share = world.share(global_batch)
             average = partial(average_gradients, world, share=share)
             real, y, noise = mine(real, y, noise)
             cond = y if conditional else None
@@ -81,7 +86,7 @@ def train_gan(generator: Generator, discriminator: Discriminator | None, loss, i
                 with autocast:
                     fake = generator(noise, cond)
                 g_loss = loss.reconstruction(real, fake.float())
-                check_finite(g_loss, f"epoch {epoch}, iteration {iteration + 1} (G)")
+                check_finite(batch_mean(world, g_loss.detach(), share), f"epoch {epoch}, iteration {iteration + 1} (G)")
                 opt_g.zero_grad(set_to_none=True)
                 g_loss.backward()
                 average(g_params)
@@ -96,7 +101,11 @@ def train_gan(generator: Generator, discriminator: Discriminator | None, loss, i
                                          torch.cat([cond, cond]) if conditional else None).float()
                 d_real, d_fake = both[: len(real)], both[len(real):]
                 d_loss = loss.d_loss(d_real, d_fake)
-                check_finite(d_loss, f"epoch {epoch}, iteration {iteration + 1} (D)")
+                if loss.gradient_penalty:  # WGAN-GP: + lambda E (|grad D(x_hat)| - 1)^2 on random interpolates
+                    mix = mine(torch.rand(global_batch, 1, device=device, generator=rng))[0]
+                    d_loss = d_loss + loss.penalty(discriminator, real, fake.detach().float(), cond, mix)
+                # Checked over the global batch: every rank stops at the same step, or none does.
+                check_finite(batch_mean(world, d_loss.detach(), share), f"epoch {epoch}, iteration {iteration + 1} (D)")
                 opt_d.zero_grad(set_to_none=True)
                 d_loss.backward()
                 average(discriminator.parameters())
@@ -118,7 +127,7 @@ def train_gan(generator: Generator, discriminator: Discriminator | None, loss, i
                     else:
                         g_loss = exact_g_loss(generator, discriminator, loss, settings.unroll, settings.unroll_lr,
                                               draw, noise, cond)
-                check_finite(g_loss, f"epoch {epoch}, iteration {iteration + 1} (G)")
+                check_finite(batch_mean(world, g_loss.detach(), share), f"epoch {epoch}, iteration {iteration + 1} (G)")
                 opt_g.zero_grad(set_to_none=True)
                 g_loss.backward(inputs=g_params)  # G's weights only: not the unrolled D's starting point
                 average(g_params)
@@ -134,16 +143,19 @@ def train_gan(generator: Generator, discriminator: Discriminator | None, loss, i
                    "real_score": r, "fake_score": f}
         seconds = time.perf_counter() - start
         g, d, r, f = (sums / max(count, 1)).tolist()
-        images_seen = (len(images) // settings.batch_size) * settings.batch_size
+        images_seen = data.items_per_epoch(settings.batch_size)
         yield {"event": "epoch", "epoch": epoch, "g_loss": g, "d_loss": d, "real_score": r, "fake_score": f,
                "seconds": seconds, "images_per_second": images_seen / seconds}
 
 
 @torch.no_grad()
 def sample(generator: nn.Module, noise: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-    """Images in [0, 1], shape (n, 28, 28), from fixed noise (and labels, for a conditional G)."""
+    """Images in [0, 1], shape (n, 28, 28), from fixed noise (and labels, for a conditional G); points (n, 2) for
+    a generator of 2-D mixtures."""
     was_training = generator.training
     generator.eval()
-    images = generator(noise, labels).float().add(1).div(2).clamp(0, 1).reshape(-1, 28, 28).cpu()
+    out = generator(noise, labels).float()
     generator.train(was_training)
-    return images
+    if generator.data_dim == 2:
+        return out.cpu()
+    return out.add(1).div(2).clamp(0, 1).reshape(-1, 28, 28).cpu()

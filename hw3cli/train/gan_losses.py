@@ -25,6 +25,7 @@ class Vanilla:
     name: str = "vanilla"
     uses_discriminator: bool = True
     critic_steps: int = 1
+    gradient_penalty: float = 0.0  # lambda of WGAN-GP's penalty (0: none)
 
     def d_loss(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         return bce(real, torch.ones_like(real)) + bce(fake, torch.zeros_like(fake))
@@ -61,6 +62,7 @@ class Wasserstein:
     critic_steps: int = 5
     name: str = "wgan"
     uses_discriminator: bool = True
+    gradient_penalty: float = 0.0
 
     def d_loss(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         return fake.mean() - real.mean()
@@ -78,6 +80,25 @@ class Wasserstein:
 
 
 @dataclass(frozen=True)
+class WassersteinGP(Wasserstein):
+    """Critic: -E D(x) + E D(G(z)) + lambda E (|grad D(x_hat)|_2 - 1)^2, x_hat a random interpolate of a real and
+    a fake sample (Gulrajani et al. 2017), and no clipping.  G: -E D(G(z))."""
+
+    name: str = "wgan-gp"
+    gradient_penalty: float = 10.0  # lambda
+
+    def penalty(self, critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, cond: torch.Tensor | None,
+                mix: torch.Tensor) -> torch.Tensor:
+        """lambda E (|grad D(x_hat)| - 1)^2 with x_hat = mix * real + (1 - mix) * fake, mix ~ U(0, 1) per sample."""
+        x_hat = (mix * real + (1 - mix) * fake).requires_grad_(True)
+        (grad,) = torch.autograd.grad(critic(x_hat, cond).float().sum(), x_hat, create_graph=True)
+        return self.gradient_penalty * ((grad.norm(dim=1) - 1) ** 2).mean()
+
+    def after_d_step(self, discriminator: nn.Module) -> None:
+        pass
+
+
+@dataclass(frozen=True)
 class MeanSquared:
     """No discriminator: G minimises E (x - G(z))^2 against a random real batch. With z and x independent,
     the minimiser is G(z) = E[x] for every z: the mean image, so the samples collapse onto one blurry average."""
@@ -90,7 +111,7 @@ class MeanSquared:
         return ((real - fake) ** 2).mean()
 
 
-LOSSES = ("vanilla", "mse", "wgan", "lsgan")
+LOSSES = ("vanilla", "mse", "wgan", "lsgan", "wgan-gp")
 
 
 def make_loss(name: str, clip: float = 0.01, critic_steps: int | None = None):
@@ -100,6 +121,8 @@ def make_loss(name: str, clip: float = 0.01, critic_steps: int | None = None):
         return LeastSquares(critic_steps=critic_steps or 1)
     if name == "wgan":
         return Wasserstein(clip=clip, critic_steps=critic_steps or 5)
+    if name == "wgan-gp":
+        return WassersteinGP(critic_steps=critic_steps or 5)
     if name == "mse":
         return MeanSquared()
     raise ValueError(f"unknown loss {name!r}")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from hw3cli.core.distributed import ALONE, World, batch_mean, for_ddp
+from hw3cli.core.distributed import ALONE, World, batch_mean, for_ddp, from_leader
 from hw3cli.errors import check_finite
 from hw3cli.train.optim import adam
 
@@ -108,7 +108,7 @@ def train_sentiment(model: nn.Module, splits: dict[str, dict[str, torch.Tensor]]
             with _autocast(device, settings.precision):
                 logits = model(ids).float()
             loss = nn.functional.binary_cross_entropy_with_logits(logits, target)
-            check_finite(loss, f"epoch {epoch}, step {step + 1}")
+            check_finite(batch_mean(world, loss.detach(), share), f"epoch {epoch}, step {step + 1}")  # every rank
             optimizer.zero_grad(set_to_none=True)
             for_ddp(world, loss, share).backward()
             nn.utils.clip_grad_norm_(model.parameters(), settings.clip)
@@ -119,7 +119,9 @@ def train_sentiment(model: nn.Module, splits: dict[str, dict[str, torch.Tensor]]
             seen += size
             yield {"event": "batch", "epoch": epoch, "step": step, "loss": batch_loss, "seen": seen}
         seconds = time.perf_counter() - start
-        dev = evaluate(net, splits["dev"], device, bucket=settings.bucket, precision=settings.precision)
+        # Rank 0's evaluation decides for every rank, so their early stopping cannot drift apart.
+        dev = from_leader(world, evaluate(net, splits["dev"], device, bucket=settings.bucket,
+                                          precision=settings.precision))
         improved = dev["accuracy"] > best
         record = {"event": "epoch", "epoch": epoch, "train_loss": loss_sum / max(seen, 1),
                   "dev_accuracy": dev["accuracy"], "dev_loss": dev["loss"], "seconds": seconds,

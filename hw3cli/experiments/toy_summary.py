@@ -1,0 +1,87 @@
+"""`hw3cli toy-summary`: the 2-D mixture runs averaged per dataset and variant over their seeds, as
+summary.json, a Markdown table and a figure, with the published numbers beside ours."""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+from rich.table import Table
+
+from hw3cli.configs import ToySummaryConfig
+from hw3cli.core.files import all_or_nothing, atomic_write_text, write_json
+from hw3cli.core.runs import read_run
+from hw3cli.data.mixtures import PUBLISHED
+from hw3cli.errors import Hw3Error
+from hw3cli.experiments import display
+from hw3cli.plots.mixture import summary_figure
+
+SCORES = ("modes_recovered", "high_quality_fraction", "reverse_kl")
+
+
+def variant(config: dict) -> str:
+    """A run's variant name, as its default folder names it: vanilla, unrolled-exact-k5, wgan-clip0.01, wgan-gp."""
+    if config.get("unroll"):
+        return f"unrolled-{config['unroll_mode']}-k{config['unroll']}"
+    return f"wgan-clip{config['clip']:g}" if config["loss"] == "wgan" else config["loss"]
+
+
+def summarise(runs: list[tuple[dict, dict]]) -> dict:
+    """{dataset: {variant: {score: mean over seeds, ..., "seeds": n, "per_seed": [...]}}}."""
+    groups: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    for config, metrics in runs:
+        groups[config["dataset"]][variant(config)].append((config["seed"], metrics["mode_coverage"]))
+    summary = {}
+    for dataset in sorted(groups):
+        summary[dataset] = {}
+        for name, seeds in sorted(groups[dataset].items()):
+            if len({seed for seed, _ in seeds}) != len(seeds):
+                raise Hw3Error(f"{dataset} {name}: two runs share a seed; give each seed once")
+            row = {score: statistics.fmean(c[score] for _, c in seeds) for score in SCORES}
+            row["modes"] = seeds[0][1]["modes"]
+            row["seeds"] = len(seeds)
+            row["per_seed"] = {str(seed): {score: c[score] for score in SCORES} for seed, c in sorted(seeds)}
+            summary[dataset][name] = row
+    return summary
+
+
+def markdown(summary: dict) -> str:
+    lines = []
+    for dataset, rows in summary.items():
+        lines += [f"### {dataset}", "", "| variant | seeds | modes recovered | high-quality samples | reverse KL |",
+                  "| --- | --- | --- | --- | --- |"]
+        for name, row in rows.items():
+            lines.append(f"| {name} | {row['seeds']} | {row['modes_recovered']:.1f} of {row['modes']} | "
+                         f"{100 * row['high_quality_fraction']:.1f}% | {row['reverse_kl']:.3f} |")
+        for name, (modes, quality) in PUBLISHED.get(dataset, {}).items():
+            lines.append(f"| *published: {name}* | | {modes:g} | {100 * quality:.1f}% | |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def run(config: ToySummaryConfig) -> int:
+    if not config.runs:
+        raise Hw3Error("give at least one train-gan run on --dataset ring or grid")
+    runs = []
+    for run_dir in config.runs:
+        cfg, metrics = read_run(run_dir, ("train-gan",))
+        if cfg["config"].get("dataset", "fashion") == "fashion":
+            raise Hw3Error(f"{run_dir} is a Fashion-MNIST run; toy-summary takes --dataset ring or grid runs")
+        runs.append((cfg["config"], metrics))
+    summary = summarise(runs)
+    with all_or_nothing():
+        write_json(Path(config.out_dir) / "summary.json", summary)
+        atomic_write_text(Path(config.out_dir) / "summary.md", markdown(summary))
+        summary_figure(summary, PUBLISHED, Path(config.out_dir) / "summary.png")
+    table = Table(title=f"2-D mixtures: {len(runs)} runs, means over seeds")
+    for column in ("dataset", "variant", "seeds", "modes", "high-quality", "reverse KL"):
+        table.add_column(column)
+    for dataset, rows in summary.items():
+        for name, row in rows.items():
+            table.add_row(dataset, name, str(row["seeds"]), f"{row['modes_recovered']:.1f}/{row['modes']}",
+                          f"{100 * row['high_quality_fraction']:.1f}%", f"{row['reverse_kl']:.3f}")
+    out = display.stdout()
+    out.print(table)
+    out.print(f"-> {config.out_dir}")
+    return 0
