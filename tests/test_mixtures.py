@@ -118,5 +118,9 @@ def test_toy_summary_averages_each_variant_over_its_seeds(cli, tmp_path, world):
     assert "published: Unrolled GAN, k=5 (VEEGAN)" in table and "| vanilla | 2 |" in table
     assert (tmp_path / "toy" / "summary.png").read_bytes()[:4] == b"\x89PNG"
     assert_usage_error(cli("toy-summary", runs[0], runs[0], "--out", tmp_path / "twice"), "share a seed")
+    assert cli("train-gan", "--dataset", "ring", "--epochs", "2", "--batch-size", "32", "--seed", "3",
+               "--out", tmp_path / "longer").code == 0
+    assert_usage_error(cli("toy-summary", *runs, tmp_path / "longer", "--out", tmp_path / "mixed-epochs"),
+                       "differ in epochs")
     assert_usage_error(cli("toy-summary", runs[0], world["w"] / "gan", "--out", tmp_path / "mixed"), "Fashion-MNIST")
-    assert not (tmp_path / "twice").exists() and not (tmp_path / "mixed").exists()
+    assert not any((tmp_path / name).exists() for name in ("twice", "mixed", "mixed-epochs"))

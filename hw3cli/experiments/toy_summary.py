@@ -18,6 +18,9 @@ from hw3cli.experiments import display
 from hw3cli.plots.mixture import summary_figure
 
 SCORES = ("modes_recovered", "high_quality_fraction", "reverse_kl")
+# Options that make two runs of one variant different experiments (the seed, folder and run switches do not).
+SETTINGS = ("epochs", "batch_size", "noise_dim", "g_hidden", "d_hidden", "lr", "d_lr", "clip", "critic_steps",
+            "unroll_lr", "precision")
 
 
 def variant(config: dict) -> str:
@@ -30,8 +33,15 @@ def variant(config: dict) -> str:
 def summarise(runs: list[tuple[dict, dict]]) -> dict:
     """{dataset: {variant: {score: mean over seeds, ..., "seeds": n, "per_seed": [...]}}}."""
     groups: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    settings: dict[tuple[str, str], dict] = {}
     for config, metrics in runs:
-        groups[config["dataset"]][variant(config)].append((config["seed"], metrics["mode_coverage"]))
+        key, these = (config["dataset"], variant(config)), {k: config.get(k) for k in SETTINGS}
+        first = settings.setdefault(key, these)
+        if these != first:
+            differ = [k for k in SETTINGS if these[k] != first[k]]
+            raise Hw3Error(f"{key[0]} {key[1]}: the runs differ in {', '.join(differ)}, not only in their seed; "
+                           "summarise each setting on its own")
+        groups[key[0]][key[1]].append((config["seed"], metrics["mode_coverage"]))
     summary = {}
     for dataset in sorted(groups):
         summary[dataset] = {}
