@@ -444,7 +444,7 @@ def main(argv: list[str] | None = None) -> None:
             from hw3cli.errors import TrainingDiverged
 
             # A divergence is checked over the global batch, so every rank meets it at the same step.
-            if not leaving(str(exc), isinstance(exc, (RanksFailed, TrainingDiverged))):
+            if not leaving(str(exc), isinstance(exc, (RanksFailed, TrainingDiverged)), _rank_zero()):
                 sys.exit(exc.exit_code)  # rank 0 says it for every rank
         _fail(f"hw3cli: error: {exc}", exc.exit_code)
     except RuntimeError as exc:

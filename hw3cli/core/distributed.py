@@ -126,14 +126,6 @@ def lost_peer(exc: BaseException) -> bool:
         word in text for word in ("Connection closed", "Connection reset", "gloo", "NCCL", "Broken pipe"))
 
 
-def from_environment_leader() -> bool:
-    """Whether this process is rank 0 (or alone), by the environment; True when the environment is unreadable."""
-    try:
-        return from_environment().leader
-    except Hw3Error:
-        return True
-
-
 def settled(world: World) -> None:
     global _stage
     _stage = "training" if world.size > 1 else "parsing"
@@ -144,12 +136,13 @@ def finished() -> None:
     _stage = "parsing"
 
 
-def leaving(message: str, shared: bool) -> bool:
+def leaving(message: str, shared: bool, named_rank_zero: bool) -> bool:
     """Called with this rank's one-line error on its way out; returns whether this rank prints it. Until the
     ranks have agreed, the others receive it and fail with it, rank 0 saying it for all. An error from the command
     line (the same on every rank) or one every rank holds (`shared`) is said by rank 0 alone; one met while
-    joining, or by one rank while training, by the rank that met it."""
-    rank_zero = _world.leader if _stage != "parsing" else from_environment_leader()
+    joining, or by one rank while training, by the rank that met it. `named_rank_zero`: whether the environment
+    names this process rank 0 (or alone), for errors before the process group knows."""
+    rank_zero = _world.leader if _stage != "parsing" else named_rank_zero
     if _stage == "agreeing":
         try:
             agree(_world, message)

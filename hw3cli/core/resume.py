@@ -89,8 +89,9 @@ def load_state(path: Path, kind: str, modules: dict[str, nn.Module], optimizers:
         for name, g in generators.items():
             g.set_state(tensors[f"rng.{name}"])
         torch.set_rng_state(tensors["rng.torch"])
-        if "rng.cuda" in tensors and _device_of(modules).type == "cuda":
-            torch.cuda.set_rng_state(tensors["rng.cuda"], _device_of(modules))
+        device = _device_of(modules)
+        if "rng.cuda" in tensors and device.type == "cuda":
+            torch.cuda.set_rng_state(tensors["rng.cuda"], device)
     except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as exc:
         raise Hw3Error(f"{unusable} ({' '.join(str(exc).split())[:200]}); delete {path.parent} to start over") from None
     return state, part("extra")

@@ -81,9 +81,10 @@ def run(config: GanConfig) -> int:
     config = config.resolved()
     validate(config)
     run = TrainingRun(config, "train-gan", RUN_FILES)
-    data, source = training_data(config, run.device)
-    loss, settings = loss_and_settings(config, source.items_per_epoch(config.batch_size) if data is None else
-                                       len(source.images), run.precision, run.world.size)
+    loss = make_loss(config.loss, config.clip, config.critic_steps)
+    data, source = training_data(config, loss.critic_steps, run.device)
+    settings = gan_settings(config, loss.critic_steps, None if data is None else len(source.images), run.precision,
+                            run.world.size)
     quality = SampleQuality(config.classifier, data, config.noise_dim, config.run.seed, CLASSES) \
         if config.classifier is not None else None
     run.seed()
@@ -148,20 +149,21 @@ def run(config: GanConfig) -> int:
     return 0
 
 
-def training_data(config: GanConfig, device: torch.device) -> tuple[FashionMNIST | None, ImageSource | MixtureSource]:
+def training_data(config: GanConfig, critic_steps: int,
+                  device: torch.device) -> tuple[FashionMNIST | None, ImageSource | MixtureSource]:
     """Fashion-MNIST (for the sample-quality measures too) and its training images on `device`, or a 2-D
-    mixture's fresh samples (None, source)."""
+    mixture's fresh samples (None, source), MIXTURE_G_STEPS generator steps an epoch."""
     if config.dataset != "fashion":
-        critic_steps = make_loss(config.loss, config.clip, config.critic_steps).critic_steps
         return None, MixtureSource(MIXTURES[config.dataset](), MIXTURE_G_STEPS * critic_steps, device)
     data = load_fashion_mnist(config.data.data_dir, config.data.download)
     images, labels = data.training(config.data.limit)
     return data, ImageSource(images.to(device), labels.to(device))
 
 
-def loss_and_settings(config: GanConfig, images: int, precision: str, ranks: int):
-    """The loss object and the loop's settings; refuses a batch size the images cannot fill, or the ranks share."""
-    if images < config.batch_size:
+def gan_settings(config: GanConfig, critic_steps: int, images: int | None, precision: str, ranks: int) -> GanSettings:
+    """The loop's settings; refuses a batch size the training images cannot fill (`images`: None for a mixture,
+    whose epochs are built to fit), or the ranks cannot share."""
+    if images is not None and images < config.batch_size:
         raise Hw3Error(f"--batch-size {config.batch_size} is larger than the {images} training images")
     if config.batch_size < ranks:
         raise Hw3Error(f"--batch-size {config.batch_size} is smaller than the {ranks} torchrun processes, each of "
@@ -170,21 +172,18 @@ def loss_and_settings(config: GanConfig, images: int, precision: str, ranks: int
         raise Hw3Error("--unroll-mode exact cannot run under torchrun: its gradient flows through D's unrolled "
                        "steps, which would each need the other ranks' gradients inside the graph; use "
                        "--unroll-mode surrogate, or one process")
-    loss = make_loss(config.loss, config.clip, config.critic_steps)
-    batches = images // config.batch_size
-    if batches < loss.critic_steps:  # else an epoch would end before G takes a single step
-        raise Hw3Error(f"{images} training images make {batches} batches of {config.batch_size} per epoch, "
-                       f"fewer than the {loss.critic_steps} critic steps each generator step waits for; use more "
-                       "images (--limit), a smaller --batch-size or fewer --critic-steps")
+    if images is not None and images // config.batch_size < critic_steps:  # else no G step in an epoch
+        raise Hw3Error(f"{images} training images make {images // config.batch_size} batches of {config.batch_size} "
+                       f"per epoch, fewer than the {critic_steps} critic steps each generator step waits for; use "
+                       "more images (--limit), a smaller --batch-size or fewer --critic-steps")
     # Adam's defaults: 2e-4 for G and D on Fashion-MNIST; on the mixtures G 1e-3 and D 1e-4, as in the unrolled
     # GAN's reference code. WGAN's RMSprop 5e-5 and WGAN-GP's Adam 1e-4 are their papers'.
     toy = config.dataset != "fashion"
     optimizer, lr, d_lr = {"wgan": ("rmsprop", 5e-5, 5e-5), "wgan-gp": ("adam-gp", 1e-4, 1e-4)}.get(
         config.loss, ("adam", 1e-3, 1e-4) if toy else ("adam", 2e-4, 2e-4))
-    settings = GanSettings(config.epochs, config.batch_size, optimizer, config.lr or lr,
-                           config.d_lr or (config.lr if config.lr and not toy else d_lr), precision,
-                           config.unroll or 0, config.unroll_mode, config.unroll_lr)
-    return loss, settings
+    g_lr = config.lr or lr
+    return GanSettings(config.epochs, config.batch_size, optimizer, g_lr, config.d_lr or (d_lr if toy else g_lr),
+                       precision, config.unroll or 0, config.unroll_mode, config.unroll_lr)
 
 
 def build_models(config: GanConfig, with_discriminator: bool, device: torch.device):

@@ -102,13 +102,14 @@ def train_fashion_classifier(model: nn.Module, images: torch.Tensor, labels: tor
             with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=settings.precision == "bf16"):
                 logits = model(x).float()
             loss = loss_fn(logits, y)
-            check_finite(batch_mean(world, loss.detach(), share), f"epoch {epoch}, step {step + 1}")  # every rank
+            batch_loss = batch_mean(world, loss.detach(), share)  # the global batch's, under torchrun
+            check_finite(batch_loss, f"epoch {epoch}, step {step + 1}")  # so every rank stops at the same step
             optimizer.zero_grad(set_to_none=True)
             for_ddp(world, loss, share).backward()
             optimizer.step()
             schedule.step()
             step += 1
-            batch_loss = batch_mean(world, loss.detach(), share).item()  # the global batch's, under torchrun
+            batch_loss = batch_loss.item()
             loss_sum += batch_loss * size
             correct += int(total(world, (logits.argmax(1) == y).sum()))
             seen += size

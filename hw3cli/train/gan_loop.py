@@ -86,12 +86,13 @@ def train_gan(generator: Generator, discriminator: Discriminator | None, loss, d
                 with autocast:
                     fake = generator(noise, cond)
                 g_loss = loss.reconstruction(real, fake.float())
-                check_finite(batch_mean(world, g_loss.detach(), share), f"epoch {epoch}, iteration {iteration + 1} (G)")
+                g_mean = batch_mean(world, g_loss.detach(), share)
+                check_finite(g_mean, f"epoch {epoch}, iteration {iteration + 1} (G)")
                 opt_g.zero_grad(set_to_none=True)
                 g_loss.backward()
                 average(g_params)
                 opt_g.step()
-                d_loss = real_score = fake_score = torch.full((), float("nan"), device=device)
+                d_mean = real_score = fake_score = torch.full((), float("nan"), device=device)
             else:
                 # (1) D step: minimise loss.d_loss(D(x), D(G(z))); G's output is detached. Real and fake
                 # go through D as one batch (one larger matrix product instead of two).
@@ -104,8 +105,9 @@ def train_gan(generator: Generator, discriminator: Discriminator | None, loss, d
                 if loss.gradient_penalty:  # WGAN-GP: + lambda E (|grad D(x_hat)| - 1)^2 on random interpolates
                     mix = mine(torch.rand(global_batch, 1, device=device, generator=rng))[0]
                     d_loss = d_loss + loss.penalty(discriminator, real, fake.detach().float(), cond, mix)
-                # Checked over the global batch: every rank stops at the same step, or none does.
-                check_finite(batch_mean(world, d_loss.detach(), share), f"epoch {epoch}, iteration {iteration + 1} (D)")
+                # The global batch's loss is checked (and recorded): every rank stops at the same step, or none does.
+                d_mean = batch_mean(world, d_loss.detach(), share)
+                check_finite(d_mean, f"epoch {epoch}, iteration {iteration + 1} (D)")
                 opt_d.zero_grad(set_to_none=True)
                 d_loss.backward()
                 average(discriminator.parameters())
@@ -127,15 +129,16 @@ def train_gan(generator: Generator, discriminator: Discriminator | None, loss, d
                     else:
                         g_loss = exact_g_loss(generator, discriminator, loss, settings.unroll, settings.unroll_lr,
                                               draw, noise, cond)
-                check_finite(batch_mean(world, g_loss.detach(), share), f"epoch {epoch}, iteration {iteration + 1} (G)")
+                g_mean = batch_mean(world, g_loss.detach(), share)
+                check_finite(g_mean, f"epoch {epoch}, iteration {iteration + 1} (G)")
                 opt_g.zero_grad(set_to_none=True)
                 g_loss.backward(inputs=g_params)  # G's weights only: not the unrolled D's starting point
                 average(g_params)
                 opt_g.step()
                 discriminator.requires_grad_(True)
             iteration += 1
-            values = batch_mean(world, torch.stack([g_loss.detach(), d_loss.detach(), real_score.detach(),
-                                                    fake_score.detach()]), share)
+            scores = batch_mean(world, torch.stack([real_score.detach(), fake_score.detach()]), share)
+            values = torch.stack([g_mean, d_mean, *scores])
             sums += values
             count += 1
             g, d, r, f = values.tolist()

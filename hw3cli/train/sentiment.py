@@ -108,13 +108,14 @@ def train_sentiment(model: nn.Module, splits: dict[str, dict[str, torch.Tensor]]
             with _autocast(device, settings.precision):
                 logits = model(ids).float()
             loss = nn.functional.binary_cross_entropy_with_logits(logits, target)
-            check_finite(batch_mean(world, loss.detach(), share), f"epoch {epoch}, step {step + 1}")  # every rank
+            batch_loss = batch_mean(world, loss.detach(), share)  # the global batch's, under torchrun
+            check_finite(batch_loss, f"epoch {epoch}, step {step + 1}")  # so every rank stops at the same step
             optimizer.zero_grad(set_to_none=True)
             for_ddp(world, loss, share).backward()
             nn.utils.clip_grad_norm_(model.parameters(), settings.clip)
             optimizer.step()
             step += 1
-            batch_loss = batch_mean(world, loss.detach(), share).item()
+            batch_loss = batch_loss.item()
             loss_sum += batch_loss * size
             seen += size
             yield {"event": "batch", "epoch": epoch, "step": step, "loss": batch_loss, "seen": seen}
