@@ -34,6 +34,7 @@ GAN_PRECISION := auto
 UNROLL_EPOCHS := 10
 UNROLL_OPTS :=
 CLS_OPTS :=
+JUDGE_OPTS :=
 HIST_N := 3000
 # The 2-D mixtures: every variant on the ring and the grid, over several seeds; an "epoch" is 100 generator steps.
 # The exact unrolled GAN costs about 0.07 s a step at k=5 on one Zen 3 core (0.15 s at k=10), so the CPU profile
@@ -53,6 +54,7 @@ ifeq ($(PROFILE),quick)
   UNROLL_EPOCHS := 1
   UNROLL_OPTS := --limit 1000
   CLS_OPTS := --epochs 2 --limit 12000
+  JUDGE_OPTS := --epochs 1 --limit 12000
   HIST_N := 500
   TOY_SEEDS := 1
   TOY_EPOCHS := 1
@@ -70,7 +72,7 @@ IMDB := $(ART)/imdb
 EVERY = $$(( $(GAN_EPOCHS) / 3 ))
 
 .PHONY: help install test lint all quick report adder imdb-data imdb fmnist gan-vanilla gan-lsgan gan-mse gan-wgan \
-	classifier gan-unrolled histograms cgan gan-toy bench clean
+	classifier judge gan-unrolled histograms cgan gan-toy bench clean
 
 help: ## List the targets (this message)
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -102,7 +104,7 @@ report: $(ART)/REPORT.md ## artifacts/REPORT.md and REPORT.html from the run fol
 REPORT_INPUTS := $(GAN)/cgan-samples.png $(GAN)/histograms/histograms.json $(GAN)/mse-batch10/metrics.json \
 	$(GAN)/wgan-comparison/comparison.md $(GAN)/lsgan/metrics.json $(GAN)/mse-batch250/metrics.json \
 	$(IMDB)/comparison.md $(ART)/adder/example.json $(ART)/adder/verify.json $(ART)/adder/learned/metrics.json \
-	$(GAN)/vanilla/metrics.json $(GAN)/classifier/metrics.json $(GAN)/toy/summary.json
+	$(GAN)/vanilla/metrics.json $(GAN)/classifier/metrics.json $(GAN)/judge/metrics.json $(GAN)/toy/summary.json
 $(ART)/REPORT.md: $(REPORT_INPUTS)
 	$(HW3) report --artifacts $(ART) --out $@
 
@@ -147,6 +149,7 @@ gan-lsgan: $(GAN)/lsgan/metrics.json ## Problem 2: the least-squares GAN
 gan-mse: $(GAN)/mse-batch250/metrics.json $(GAN)/mse-batch10/metrics.json ## Problem 2: the MSE "GAN" at batch 250 and 10
 gan-wgan: $(GAN)/wgan-comparison/comparison.md ## Problem 2: WGAN with clip 0.1, 0.01, 0.001, 0.0001 and WGAN-GP, side by side
 classifier: $(GAN)/classifier/metrics.json ## Problem 2: D's architecture with 10 outputs, fine-tuned from the vanilla D
+judge: $(GAN)/judge/metrics.json ## Problem 2: a CNN trained from scratch that grades every generator independently
 gan-unrolled: $(GAN)/unrolled-surrogate-k5/metrics.json $(GAN)/unrolled-exact-k5/metrics.json ## Problem 2: unrolled GANs, K = 5, both modes
 histograms: $(GAN)/histograms/histograms.json ## Problem 2: class histograms (mode collapse) of vanilla, unrolled, WGAN, cGAN
 cgan: $(GAN)/cgan-samples.png ## Problem 2: the conditional GAN, 3 samples of each class, conditional accuracy
@@ -161,14 +164,16 @@ $(GAN)/mse-batch%/metrics.json: | install fmnist
 	  --precision $(GAN_PRECISION) --threads $(THREADS) $(GAN_OPTS)
 
 WGAN_CLIPS := 0.1 0.01 0.001 0.0001
-# The WGANs are measured by the classifier (Frechet distance, class KL), so clips and penalty compare on quality.
-$(GAN)/wgan-clip%/metrics.json: $(GAN)/classifier/metrics.json | install fmnist
-	$(TRAIN) train-gan --loss wgan --clip $* --epochs $(GAN_EPOCHS) --out $(@D) --classifier $(<D) \
+# The WGANs are measured by the judge and the classifier (Frechet distance, class KL), so clips and penalty
+# compare on quality.
+GRADE = --classifier $(GAN)/classifier --judge $(GAN)/judge
+$(GAN)/wgan-clip%/metrics.json: $(GAN)/classifier/metrics.json $(GAN)/judge/metrics.json | install fmnist
+	$(TRAIN) train-gan --loss wgan --clip $* --epochs $(GAN_EPOCHS) --out $(@D) $(GRADE) \
 	  --precision $(GAN_PRECISION) --threads $(THREADS) $(GAN_OPTS)
 
 # WGAN-GP: the gradient penalty instead of clipping (Adam 1e-4, betas 0 and 0.9, 5 critic steps), beside the clips.
-$(GAN)/wgan-gp/metrics.json: $(GAN)/classifier/metrics.json | install fmnist
-	$(TRAIN) train-gan --loss wgan-gp --epochs $(GAN_EPOCHS) --out $(@D) --classifier $(<D) \
+$(GAN)/wgan-gp/metrics.json: $(GAN)/classifier/metrics.json $(GAN)/judge/metrics.json | install fmnist
+	$(TRAIN) train-gan --loss wgan-gp --epochs $(GAN_EPOCHS) --out $(@D) $(GRADE) \
 	  --precision $(GAN_PRECISION) --threads $(THREADS) $(GAN_OPTS)
 
 $(GAN)/wgan-comparison/comparison.md: $(foreach c,$(WGAN_CLIPS),$(GAN)/wgan-clip$(c)/metrics.json) \
@@ -177,6 +182,10 @@ $(GAN)/wgan-comparison/comparison.md: $(foreach c,$(WGAN_CLIPS),$(GAN)/wgan-clip
 
 $(GAN)/classifier/metrics.json: $(GAN)/vanilla/metrics.json
 	$(TRAIN) classify --init-from $(<D) --out $(@D) --threads $(THREADS) $(CLS_OPTS)
+
+# The judge shares nothing with the GANs: a CNN trained from scratch on the training images (its own test accuracy).
+$(GAN)/judge/metrics.json: | install fmnist
+	$(TRAIN) judge --out $(@D) --threads $(THREADS) $(JUDGE_OPTS)
 
 # The surrogate unrolled GAN stays fp32: in bf16 it collapsed to 2-4 classes in both runs measured (fp32: 7-8).
 UNROLL_PRECISION_surrogate := fp32
@@ -188,18 +197,22 @@ $(GAN)/unrolled-%-k5/metrics.json: | install fmnist
 	$(UNROLL_LAUNCH_$*) train-gan --loss vanilla --unroll 5 --unroll-mode $* --epochs $(UNROLL_EPOCHS) --out $(@D) \
 	  --precision $(UNROLL_PRECISION_$*) --threads $(THREADS) $(UNROLL_OPTS)
 
-# The conditional GAN stays fp32, the precision its 85% conditional-accuracy goal was measured at.
-$(GAN)/cgan-vanilla/metrics.json: $(GAN)/classifier/metrics.json
-	$(TRAIN) train-gan --loss vanilla --conditional --precision fp32 --epochs $(GAN_EPOCHS) --sample-every $(EVERY) \
-	  --classifier $(<D) --eval-every $$(( $(GAN_EPOCHS) / 6 > 0 ? $(GAN_EPOCHS) / 6 : 1 )) --out $(@D) \
+# The conditional GAN stays fp32, the precision its conditional-accuracy goal was measured at. With the one-hot
+# labels alone, the judge read 79% of its samples as the class asked for (Pullover 13%): a matching-aware D
+# (--mismatch), D's class head (--class-loss) and samples from an average of G's weights (--ema) make it draw each class.
+CGAN_OPTS := --mismatch --class-loss 1 --ema 0.999
+$(GAN)/cgan-vanilla/metrics.json: $(GAN)/classifier/metrics.json $(GAN)/judge/metrics.json
+	$(TRAIN) train-gan --loss vanilla --conditional $(CGAN_OPTS) --precision fp32 --epochs $(GAN_EPOCHS) --sample-every $(EVERY) \
+	  $(GRADE) --eval-every $$(( $(GAN_EPOCHS) / 6 > 0 ? $(GAN_EPOCHS) / 6 : 1 )) --out $(@D) \
 	  --threads $(THREADS) $(GAN_OPTS)
 
-$(GAN)/cgan-samples.png: $(GAN)/cgan-vanilla/metrics.json $(GAN)/classifier/metrics.json
-	$(HW3) cgan-sample --generator $(<D) --per-class 3 --classifier $(GAN)/classifier --out $@
+$(GAN)/cgan-samples.png: $(GAN)/cgan-vanilla/metrics.json $(GAN)/classifier/metrics.json $(GAN)/judge/metrics.json
+	$(HW3) cgan-sample --generator $(<D) --per-class 3 $(GRADE) --out $@
 
 HISTOGRAM_RUNS := vanilla cgan-vanilla unrolled-exact-k5 unrolled-surrogate-k5 wgan-clip0.01 wgan-gp
-$(GAN)/histograms/histograms.json: $(GAN)/classifier/metrics.json $(foreach r,$(HISTOGRAM_RUNS),$(GAN)/$(r)/metrics.json)
-	$(HW3) histogram $(foreach r,$(HISTOGRAM_RUNS),--generator $(GAN)/$(r)) --classifier $(GAN)/classifier \
+$(GAN)/histograms/histograms.json: $(GAN)/classifier/metrics.json $(GAN)/judge/metrics.json \
+	$(foreach r,$(HISTOGRAM_RUNS),$(GAN)/$(r)/metrics.json)
+	$(HW3) histogram $(foreach r,$(HISTOGRAM_RUNS),--generator $(GAN)/$(r)) $(GRADE) \
 	  -n $(HIST_N) --out $(@D)
 
 # The 2-D mixtures (mode collapse made visible): $(TOY)/DATASET/VARIANT/seedN, then the means over seeds.

@@ -329,8 +329,12 @@ def train_gan(
     unroll_mode: c.UnrollMode = opt(c.GanConfig, "unroll_mode"),
     unroll_lr: float = opt(c.GanConfig, "unroll_lr"),
     classifier: Optional[Path] = opt(c.GanConfig, "classifier"),
+    judge: Optional[Path] = opt(c.GanConfig, "judge"),
     eval_every: int = opt(c.GanConfig, "eval_every"),
     conditional: bool = opt(c.GanConfig, "conditional"),
+    mismatch: bool = opt(c.GanConfig, "mismatch"),
+    class_loss: float = opt(c.GanConfig, "class_loss"),
+    ema: float = opt(c.GanConfig, "ema"),
     run: c.RunOptions = c.RunOptions(),
 ) -> int:
     """Train an MLP GAN on Fashion-MNIST (or a 2-D mixture) with one of five losses; writes checkpoints, curves and
@@ -349,6 +353,7 @@ def cgan_sample(
     out: Path = opt(c.CganSampleConfig, "out"),
     tensor: Optional[Path] = opt(c.CganSampleConfig, "tensor"),
     classifier: Optional[Path] = opt(c.CganSampleConfig, "classifier"),
+    judge: Optional[Path] = opt(c.CganSampleConfig, "judge"),
 ) -> int:
     """Samples of chosen classes from a conditional generator, as a labelled grid (and tensors for scripts)."""
     from hw3cli.experiments import cgan_sample as exp
@@ -380,10 +385,34 @@ def classify(
     return exp.run(build(c.ClassifyConfig, locals()))
 
 
+@app.command("judge")
+@with_run_options(*RUN_OPTIONS)
+def judge(
+    out_dir: Path = opt(c.JudgeConfig, "out_dir"),
+    epochs: int = opt(c.JudgeConfig, "epochs"),
+    batch_size: int = opt(c.JudgeConfig, "batch_size"),
+    lr: float = opt(c.JudgeConfig, "lr"),
+    dropout: float = opt(c.JudgeConfig, "dropout"),
+    shift: int = opt(c.JudgeConfig, "shift"),
+    validation: int = opt(c.JudgeConfig, "validation"),
+    flip: bool = opt(c.JudgeConfig, "flip"),
+    data_dir: Optional[Path] = opt(c.FashionData, "data_dir"),
+    download: bool = opt(c.FashionData, "download"),
+    limit: int = opt(c.FashionData, "limit"),
+    run: c.RunOptions = c.RunOptions(),
+) -> int:
+    """Train the judge, a small CNN from scratch on the training images, to grade generated samples independently
+    of every GAN (the classifier is fine-tuned from a GAN's discriminator)."""
+    from hw3cli.experiments import judge as exp
+
+    return exp.run(build(c.JudgeConfig, locals()))
+
+
 @app.command("histogram")
 def histogram(
     generators: list[Path] = opt(c.HistogramConfig, "generators", required=True),
     classifier: Path = opt(c.HistogramConfig, "classifier"),
+    judge: Optional[Path] = opt(c.HistogramConfig, "judge"),
     n: int = opt(c.HistogramConfig, "n"),
     seed: int = opt(c.HistogramConfig, "seed"),
     out_dir: Path = opt(c.HistogramConfig, "out_dir"),

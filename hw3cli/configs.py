@@ -257,11 +257,22 @@ class GanConfig:
     classifier: Path | None = option(None, "--classifier", "A classify run: measure sample quality (Frechet "
                                      "distance, inception score, class histogram) at the end and every --eval-every "
                                      "epochs.")
-    eval_every: int = option(0, "--eval-every", "With --classifier: measure every N epochs (0: at the end).", 0,
-                             100_000)
+    judge: Path | None = option(None, "--judge", "A judge run (hw3cli judge): measure sample quality with it too, "
+                                "when --classifier does (or alone): a grader that shares nothing with the GANs.")
+    eval_every: int = option(0, "--eval-every", "With --classifier or --judge: measure every N epochs (0: at the "
+                             "end).", 0, 100_000)
     conditional: bool = option(False, "--conditional", "Conditional GAN: a one-hot class label is concatenated to "
                                "G's noise and to D's image (first layers widened); sample grids show one row per "
                                "class. Works with vanilla, lsgan and wgan.")
+    mismatch: bool = option(False, "--mismatch", "Conditional GAN: D also sees real images under a wrong label, "
+                            "as fakes (the matching-aware discriminator of Reed et al. 2016), so that G must draw "
+                            "the class it is asked for, not any realistic garment.")
+    ema: float = option(0.0, "--ema", "Keep an exponential moving average of G's weights with this decay (e.g. "
+                        "0.999) and use it for every sample grid, score and the saved generator (0: off; G itself "
+                        "trains as before).", 0, 1, high_open=True)
+    class_loss: float = option(0.0, "--class-loss", "Conditional GAN: D also predicts the class of real images (10 "
+                               "more outputs, cross-entropy) and G is trained to have its samples predicted as the "
+                               "class asked for, with this weight (AC-GAN, Odena et al. 2017; 0: off).", 0, 100)
     data: FashionData = FashionData()
     run: RunOptions = RunOptions()
 
@@ -311,9 +322,34 @@ class ClassifyConfig:
 
 
 @dataclass(frozen=True)
+class JudgeConfig:
+    out_dir: Path = option(Path("artifacts/gan/judge"), "--out", "Run folder.")
+    epochs: int = like(ClassifyConfig, "epochs", 12)
+    batch_size: int = like(ClassifyConfig, "batch_size", 128)
+    lr: float = like(ClassifyConfig, "lr", 1e-3)
+    weight_decay: float = 5e-4  # AdamW weight decay
+    dropout: float = option(0.3, "--dropout", "Dropout before the output layer.", 0, 1, high_open=True)
+    label_smoothing: float = 0.1  # cross-entropy label smoothing
+    # Convolutions are shift-invariant up to the pooling grid: shifts of 2 pixels add variety at no cost.
+    shift: int = like(ClassifyConfig, "shift", 2)
+    flip: bool = like(ClassifyConfig, "flip", True)
+    validation: int = like(ClassifyConfig, "validation", 5000)
+    channels: tuple[int, int] = (32, 64)  # the two convolution blocks' widths
+    hidden: int = 128  # the feature layer (what the Frechet distance compares)
+    data: FashionData = FashionData()
+    run: RunOptions = RunOptions()
+
+    @property
+    def run_dir(self) -> Path:
+        return self.out_dir
+
+
+@dataclass(frozen=True)
 class HistogramConfig:
     generators: tuple[Path, ...] = option((), "--generator", "A train-gan run folder (repeat the option).")
     classifier: Path = option(Path("artifacts/gan/classifier"), "--classifier", "A classify run.")
+    judge: Path | None = option(None, "--judge", "A judge run (hw3cli judge): label the same samples with it too, "
+                                "and show where it and the classifier disagree.")
     n: int = option(3000, "-n", "Samples per generator (and real test images for the baseline row).", 10, 10**6)
     seed: int = option(0, "--seed", "Seeds the noise and the real baseline images.", 0, SEED_MAX)
     out_dir: Path = option(Path("artifacts/gan/histograms"), "--out", "Folder for the figure and JSON.")
@@ -333,6 +369,7 @@ class CganSampleConfig:
     out: Path = option(Path("artifacts/gan/cgan-samples.png"), "--out", "The labelled grid (PNG).")
     tensor: Path | None = option(None, "--tensor", "Also save images and labels as safetensors.")
     classifier: Path | None = option(None, "--classifier", "A classify run: print the conditional accuracy.")
+    judge: Path | None = option(None, "--judge", "A judge run: print the conditional accuracy it finds too.")
 
 
 @dataclass(frozen=True)

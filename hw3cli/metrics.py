@@ -1,4 +1,5 @@
-"""Sample-quality numbers for generators, measured with a trained Fashion-MNIST classifier.
+"""Sample-quality numbers for generators, measured with a trained Fashion-MNIST classifier: the assignment's
+(fine-tuned from a GAN's discriminator) or the judge (a CNN trained from scratch, models/judge.py).
 
 - class histogram statistics: KL divergence of the predicted-class distribution from uniform (0 perfect,
   ln 10 total collapse onto one class), chi-square against uniform with its p-value, classes holding >= 1%
@@ -13,11 +14,10 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import torch
 
-from hw3cli.models.gan import Generator, load_classifier
+from hw3cli.models.gan import Generator
 from hw3cli.train.fashion_classifier import predict
 from hw3cli.train.gan_loop import sample
 
@@ -89,21 +89,22 @@ def conditional_accuracy(classifier, images01: torch.Tensor, labels: torch.Tenso
 
 
 class SampleQuality:
-    """Classifier-measured quality of a generator's samples, against features of `n` real test images; the noise
-    is fixed (seed + 1), so every measurement of a run compares like with like."""
+    """Quality of a generator's samples as `grader` (the classifier or the judge) sees them, against its features
+    of `n` real test images; the noise is fixed (seed + 1), so every measurement of a run compares like with like,
+    and every grader of a run sees the same samples."""
 
-    def __init__(self, classifier_dir: Path, data, noise_dim: int, seed: int, class_names, n: int = 1000):
-        self.classifier, self.class_names = load_classifier(classifier_dir, len(class_names)), class_names
+    def __init__(self, grader, data, noise_dim: int, seed: int, class_names, n: int = 1000):
+        self.grader, self.class_names = grader, class_names
         self.noise = torch.randn(n, noise_dim, generator=torch.Generator().manual_seed(seed + 1))
-        _, self.real_features = predict(self.classifier, data.test_images[:n].float() / 255)
-        _, train_features = predict(self.classifier, data.train_images[:n].float() / 255)
+        _, self.real_features = predict(self.grader, data.test_images[:n].float() / 255)
+        _, train_features = predict(self.grader, data.train_images[:n].float() / 255)
         self.floor = {"frechet_distance_train_vs_test": frechet_distance(train_features, self.real_features)}
 
     def measure(self, generator: Generator) -> dict:
         device = next(generator.parameters()).device
         labels = torch.arange(len(self.noise)) % generator.classes if generator.classes else None
         images = sample(generator, self.noise.to(device), labels.to(device) if labels is not None else None)
-        stats = measure_samples(images, self.classifier, self.real_features)
+        stats = measure_samples(images, self.grader, self.real_features)
         if labels is not None:
-            stats.update(conditional_accuracy(self.classifier, images, labels, self.class_names))
+            stats.update(conditional_accuracy(self.grader, images, labels, self.class_names))
         return stats

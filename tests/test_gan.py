@@ -182,13 +182,14 @@ def test_idx_reader_matches_torchvision_on_the_real_files(tmp_path):
     assert torch.bincount(data.train_labels).tolist() == [6000] * 10
 
 
-def test_interrupted_run_resumes_to_the_same_numbers(cli, tmp_path, monkeypatch):
+@pytest.mark.parametrize("extra", [(), ("--ema", "0.9")], ids=["plain", "ema"])
+def test_interrupted_run_resumes_to_the_same_numbers(cli, tmp_path, monkeypatch, extra):
 
     import hw3cli.experiments.train_gan as gan_experiment
 
     data = synthetic_fashion(tmp_path / "data")
     args = ("train-gan", "--data-dir", data, "--epochs", "3", "--g-hidden", "8,16,32", "--d-hidden", "32,16,8",
-            "--sample-every", "1")
+            "--sample-every", "1", *extra)
     assert cli(*args, "--out", tmp_path / "straight").code == 0
 
     original = gan_experiment.train_gan

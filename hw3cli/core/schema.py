@@ -100,7 +100,8 @@ METRICS = {
     "train-gru": {"test_accuracy": Number, "dev_accuracy": Number, "parameters": int, "epochs": [dict],
                   "best_epoch": int, "?seconds_per_epoch": Number},
     "train-gan": {"loss": str, "epochs": [_EPOCH_GAN], "sample_diversity": Number, "real_diversity": Number,
-                  "?images_per_second": Number, "?total_seconds": Number, "summary": str, "?quality": dict},
+                  "?images_per_second": Number, "?total_seconds": Number, "summary": str, "?quality": _QUALITY,
+                  "?judge_quality": _QUALITY},
     # train-gan on a 2-D mixture (--dataset ring or grid): scored by mode coverage, not by images
     "train-gan-mixture": {"loss": str, "dataset": str, "epochs": [_EPOCH_GAN], "summary": str,
                           "mode_coverage": {"modes": int, "modes_recovered": int, "high_quality_fraction": Number,
@@ -109,6 +110,7 @@ METRICS = {
     "rnn-add-learn": {"successes": int, "seeds": int},
 }
 METRICS["train-mlp"] = METRICS["train-gru"]
+METRICS["judge"] = METRICS["classify"]
 
 STATS = {"vocabulary_size": int, "unknown_token_rate_test": Number,
          "splits": {name: {"reviews": int, "share_truncated": Number} for name in ("train", "dev", "test")}}
@@ -117,7 +119,8 @@ ADDER_EXAMPLE = {"a": str, "b": str, "sum": str, "decimal": {"a": int, "b": int,
                  "weights": {**{name: list for name in ("U", "W", "b_h", "v", "h0")}, "b_y": Number}}
 ADDER_VERIFY = {"exhaustive": {"bits": int, "checked": int, "mismatches": int, "seconds": Number},
                 "random": {"max_bits": int, "checked": int, "mismatches": int}}
-HISTOGRAMS = {"rows": {"real test images": {**_QUALITY, "chi2_p_value": Number}}}
+HISTOGRAMS = {"rows": {"real test images": {**_QUALITY, "chi2_p_value": Number}}, "?judge_rows": dict,
+              "?agreement": dict}
 HISTOGRAM_ROW = {**_QUALITY, "chi2_p_value": Number}
 
 # The JSON record of each experiment's progress file (what --resume reads back).
@@ -129,3 +132,4 @@ RESUME_STATE = {
     "rnn-add-learn": {"runs": [dict], "best": [int]},
 }
 RESUME_STATE["train-mlp"] = RESUME_STATE["train-gru"]
+RESUME_STATE["judge"] = RESUME_STATE["classify"]

@@ -16,6 +16,7 @@ from hw3cli.errors import Hw3Error
 from hw3cli.experiments import display
 from hw3cli.metrics import conditional_accuracy
 from hw3cli.models.gan import load_classifier, load_generator
+from hw3cli.models.judge import load_judge
 from hw3cli.plots.gan import sample_grid
 from hw3cli.train.gan_loop import sample
 
@@ -54,7 +55,8 @@ def run(config: CganSampleConfig) -> int:
     generator = load_generator(config.generator)
     if not generator.classes:
         raise Hw3Error(f"{config.generator} holds an unconditional generator; train one with train-gan --conditional")
-    classifier = load_classifier(config.classifier) if config.classifier is not None else None
+    graders = {name: load(folder) for name, folder, load in (("classifier", config.classifier, load_classifier),
+                                                              ("judge", config.judge, load_judge)) if folder}
     labels = torch.tensor(config.classes).repeat_interleave(config.per_class)
     noise = torch.randn(len(labels), generator.noise_dim, generator=torch.Generator().manual_seed(config.seed))
     images = sample(generator, noise, labels)
@@ -63,14 +65,16 @@ def run(config: CganSampleConfig) -> int:
     out = display.stdout()
     out.print(f"{len(labels)} samples of {len(config.classes)} classes -> {config.out}"
               + (f" and {config.tensor}" if config.tensor else ""))
-    if classifier is not None:
-        result = conditional_accuracy(classifier, images, labels, CLASSES)
-        table = Table(title="conditional accuracy: samples the classifier assigns to the requested class")
+    if graders:
+        results = {name: conditional_accuracy(grader, images, labels, CLASSES) for name, grader in graders.items()}
+        table = Table(title=f"conditional accuracy: samples the {' and the '.join(results)} assign to the requested "
+                      "class")
         table.add_column("class")
-        table.add_column("accuracy", justify="right")
-        for name, value in result["conditional_accuracy_per_class"].items():
-            table.add_row(name, f"{100 * value:.0f}%")
-        table.add_row("[bold]all", f"[bold]{100 * result['conditional_accuracy']:.1f}%")
+        for name in results:
+            table.add_column(name, justify="right")
+        for cls in next(iter(results.values()))["conditional_accuracy_per_class"]:
+            table.add_row(cls, *(f"{100 * r['conditional_accuracy_per_class'][cls]:.0f}%" for r in results.values()))
+        table.add_row("[bold]all", *(f"[bold]{100 * r['conditional_accuracy']:.1f}%" for r in results.values()))
         out.print(table)
     return 0
 

@@ -4,6 +4,7 @@ fine-tuned on Fashion-MNIST, to measure what generators produce."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import torch
 
@@ -32,12 +33,32 @@ RUN_FILES = ("classifier.safetensors", "config.json", "metrics.json", "timings.j
 def run(config: ClassifyConfig) -> int:
     run = TrainingRun(config, "classify", RUN_FILES)
     source = None if config.from_scratch or not config.init_from else load_discriminator(config.init_from)
+
+    def make_model() -> tuple[Classifier, dict]:
+        model, copied = build_classifier(config, source)
+        return model, {"initialised_from": None if source is None else str(config.init_from), "layers_copied": copied}
+
+    start = "random weights" if source is None else config.init_from
+    model, metrics = fit(run, config, make_model, "classifier.safetensors",
+                         f"Fashion-MNIST classifier (D's architecture, 10 outputs), initialised from {start}")
+    start = ("from scratch" if source is None
+             else f"from {config.init_from}'s discriminator ({metrics['layers_copied']} layers)")
+    display.stdout().print(f"classify ({start}): test accuracy [bold]{100 * metrics['test_accuracy']:.2f}%[/] "
+                           f"after {config.epochs} epochs, {metrics['total_seconds']:.0f} s -> {run.dir}")
+    return 0
+
+
+def fit(run: TrainingRun, config, make_model: Callable[[], tuple[torch.nn.Module, dict]], checkpoint: str,
+        title: str) -> tuple[torch.nn.Module, dict]:
+    """Train an image classifier (`make_model()` gives it and the first fields of its metrics) on Fashion-MNIST's
+    training images less the last `config.validation`, test it, and finish the run folder. Shared by classify and
+    judge, whose configs name the same training options."""
     data = load_fashion_mnist(config.data.data_dir, config.data.download)
     images, labels = data.training(config.data.limit)
     if len(images) <= config.validation + config.batch_size:
         raise Hw3Error(f"{len(images)} training images are too few for --validation {config.validation}")
     batches = run.seed()
-    model, copied = build_classifier(config, source)
+    model, header = make_model()
     model.to(run.device)
     split = len(images) - config.validation
     if config.batch_size < run.world.size:
@@ -48,7 +69,7 @@ def run(config: ClassifyConfig) -> int:
     steps = config.epochs * (split // config.batch_size)
     optimizer, schedule = adamw_with_cosine(model, settings, split)
     run.track({"model": model}, {"model": optimizer}, {"batches": batches})
-    state, _ = run.restore(RESUME_STATE["classify"])
+    state, _ = run.restore(RESUME_STATE[run.command])
     epochs, resume_at = state.get("epochs", []), {}
     if epochs:
         try:
@@ -58,7 +79,7 @@ def run(config: ClassifyConfig) -> int:
         resume_at = {"start_epoch": epochs[-1]["epoch"] + 1, "step": epochs[-1]["step"]}
     started, device = time.perf_counter(), run.device
     with run.training() as bar:
-        task = bar.add_task("classify", total=steps, completed=steps * len(epochs) // config.epochs, status="")
+        task = bar.add_task(run.command, total=steps, completed=steps * len(epochs) // config.epochs, status="")
         note = ""
         for record in run.watch(train_fashion_classifier(
                 run.parallel(model), images[:split].to(device), labels[:split].to(device), images[split:].to(device),
@@ -73,20 +94,17 @@ def run(config: ClassifyConfig) -> int:
             note = f"  val acc {100 * record['val_accuracy']:.1f}%"
             run.save({"epochs": epochs, "schedule": schedule.state_dict()})
         bar.update(task, completed=steps)
-    metrics = {"initialised_from": None if source is None else str(config.init_from), "layers_copied": copied,
-               "epochs": epochs, **test_metrics(model, data, device), "total_seconds": time.perf_counter() - started,
-               "precision": run.precision, "machine": machine_record(device, run.precision)}
+    metrics = {**header, "epochs": epochs, **test_metrics(model, data, device),
+               "total_seconds": time.perf_counter() - started, "precision": run.precision,
+               "machine": machine_record(device, run.precision)}
 
     def write_files(folder):
-        save_checkpoint(folder / "classifier.safetensors", model.state_dict(), Classifier.kind, model.args)
-        accuracy_curve(metrics, folder / "accuracy.png")
+        save_checkpoint(folder / checkpoint, model.state_dict(), model.kind, model.args)
+        accuracy_curve(metrics, folder / "accuracy.png", title)
         confusion_matrix(metrics, folder / "confusion.png")
 
     run.finish(metrics, write_files)
-    start = "from scratch" if source is None else f"from {config.init_from}'s discriminator ({copied} layers)"
-    display.stdout().print(f"classify ({start}): test accuracy [bold]{100 * metrics['test_accuracy']:.2f}%[/] "
-                           f"after {config.epochs} epochs, {metrics['total_seconds']:.0f} s -> {run.dir}")
-    return 0
+    return model, metrics
 
 
 def build_classifier(config: ClassifyConfig, source) -> tuple[Classifier, int]:

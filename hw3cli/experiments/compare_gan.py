@@ -47,15 +47,21 @@ def run(config: CompareGanConfig) -> int:
 
 
 def markdown(rows: list) -> str:
+    # the sample-quality columns of the graders any run was measured by: the judge's first, then the classifier's
+    graders = [(key, name) for key, name in (("judge_quality", "judge"), ("quality", "classifier"))
+               if any(isinstance(m.get(key), dict) for _, _, m, _ in rows)]
+    quality = "".join(f" Frechet distance ({name}) | class KL ({name}) |" for _, name in graders)
     lines = ["| run | loss | clip | epochs | final G loss | final D loss | real score | fake score | "
-             "sample diversity | images/s |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             f"sample diversity | images/s |{quality}", "|" + " --- |" * (10 + 2 * len(graders))]
     for name, cfg, m, _ in rows:
         last = m["epochs"][-1]
         loss = m["loss"]
+        measured = "".join(f" {m[key]['frechet_distance']:.2f} | {m[key]['kl_from_uniform']:.3f} |"
+                           if isinstance(m.get(key), dict) else " - | - |" for key, _ in graders)
         lines.append(f"| {name} | {loss} | {cfg.get('clip', '?') if loss == 'wgan' else '-'} | {len(m['epochs'])}"
                      f" | {last['g_loss']:.4f} | {_fmt(last['d_loss'])} | {_fmt(last['real_score'])} | "
                      f"{_fmt(last['fake_score'])} | {m['sample_diversity']:.3f} | "
-                     f"{'-' if 'images_per_second' not in m else format(m['images_per_second'], ',.0f')} |")
+                     f"{'-' if 'images_per_second' not in m else format(m['images_per_second'], ',.0f')} |{measured}")
     machines = f"Images per second measured on {measured_on(m for _, _, m, _ in rows)}."
     return "# GAN runs compared\n\n" + "\n".join(lines) + f"\n\n{machines}\n\n![](comparison.png)\n"
 

@@ -1,4 +1,5 @@
-"""`hw3cli histogram`: what classes do generators produce? Mode collapse, measured with the classifier."""
+"""`hw3cli histogram`: what classes do generators produce? Mode collapse, measured with the classifier (the
+assignment's) and, given one, the judge, on the same samples."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from hw3cli.errors import Hw3Error
 from hw3cli.experiments import display
 from hw3cli.metrics import frechet_distance, measure_samples
 from hw3cli.models.gan import load_classifier, load_generator
+from hw3cli.models.judge import load_judge
 from hw3cli.plots.histogram import class_histograms
 from hw3cli.train.fashion_classifier import predict
 from hw3cli.train.gan_loop import sample
@@ -38,41 +40,71 @@ def run(config: HistogramConfig) -> int:
         raise Hw3Error(f"-n must be at least 1, got {config.n}")
     if not config.generators:
         raise Hw3Error("give at least one --generator RUN_DIR")
+    for run_dir in config.generators:
+        if sum(os.path.realpath(g) == os.path.realpath(run_dir) for g in config.generators) > 1:
+            raise Hw3Error(f"--generator {run_dir} is given twice")
     require(4 * 4 * config.n * (784 + 1024), f"-n {config.n:,} samples per generator")
-    classifier = load_classifier(config.classifier)
+    graders = {"classifier": load_classifier(config.classifier)}
+    if config.judge is not None:
+        graders["judge"] = load_judge(config.judge)
     data = load_fashion_mnist(config.data_dir)
     rng = torch.Generator().manual_seed(config.seed)
     pick = torch.randperm(len(data.test_images), generator=rng)[: min(config.n, len(data.test_images))]
-    real = data.test_images[pick].float() / 255
-    _, real_features = predict(classifier, real)
     train_pick = torch.randperm(len(data.train_images), generator=rng)[: len(pick)]
-    _, train_features = predict(classifier, data.train_images[train_pick].float() / 255)
-    rows = {"real test images": measure_samples(real, classifier, None)}
-    rows["real test images"]["frechet_distance"] = frechet_distance(train_features, real_features)
+    sources = {"real test images": data.test_images[pick].float() / 255}
     for run_dir in config.generators:
-        images, _ = generator_samples(run_dir, config.n, config.seed)
-        if sum(os.path.realpath(g) == os.path.realpath(run_dir) for g in config.generators) > 1:
-            raise Hw3Error(f"--generator {run_dir} is given twice")
-        name = Path(run_dir).name if Path(run_dir).name not in rows else str(run_dir)  # two folders of one name
-        rows[name] = measure_samples(images, classifier, real_features)
-    result = {"n": config.n, "classifier": str(config.classifier), "classes": list(CLASSES), "rows": rows,
+        name = Path(run_dir).name if Path(run_dir).name not in sources else str(run_dir)  # two folders of one name
+        sources[name] = generator_samples(run_dir, config.n, config.seed)[0]
+    graded = {key: grade(grader, sources, data.train_images[train_pick].float() / 255)
+              for key, grader in graders.items()}
+    result = {"n": config.n, "classifier": str(config.classifier), "classes": list(CLASSES),
+              "rows": graded["classifier"][0],
               "note": "frechet_distance: classifier penultimate features vs real test images; the real row "
                       "compares real train with real test images (the floor)."}
+    if "judge" in graded:
+        result["note"] += (" judge_rows: the same samples by the judge (its labels and features); agreement: the "
+                           "share of each source's samples the judge and the classifier put in the same class.")
+        labels = {key: predicted for key, (_, predicted) in graded.items()}
+        result.update({"judge": str(config.judge), "judge_rows": graded["judge"][0],
+                       "agreement": {name: float((labels["classifier"][name] == labels["judge"][name]).float().mean())
+                                     for name in sources}})
     with all_or_nothing():  # the numbers and the figure, or neither
         write_json(config.out_dir / "histograms.json", result)
         class_histograms(result, config.out_dir / "histograms.png")
-    table = Table(title=f"class histograms of {config.n} samples, labelled by {config.classifier}")
+    out = display.stdout()
+    out.print(_table(f"class histograms of {config.n} samples, labelled by {config.classifier}", result["rows"]))
+    if "judge" in result:
+        out.print(_table(f"the same samples, labelled by the judge {config.judge}", result["judge_rows"],
+                         result["agreement"]))
+    out.print("KL: from uniform (0 uniform, ln 10 = 2.303 one class); chi2 and p: against uniform; >=1%, >=5%: "
+              "classes holding that share; IS: inception score by the grader; FD: Frechet distance to real test "
+              "images in the grader's features (for the real row: real train vs real test)"
+              + ("; agree: samples the judge and the classifier put in the same class" if "judge" in result else ""))
+    out.print(f"-> {config.out_dir}/histograms.png, histograms.json")
+    return 0
+
+
+def grade(grader, sources: dict[str, torch.Tensor], train_images: torch.Tensor) -> tuple[dict, dict]:
+    """Each source's histogram statistics by `grader`, and the class it gives each image. The real row's Frechet
+    distance compares real training images with the real test images (the floor)."""
+    real = sources["real test images"]
+    _, real_features = predict(grader, real)
+    _, train_features = predict(grader, train_images)
+    rows, labels = {}, {}
+    for name, images in sources.items():
+        rows[name] = measure_samples(images, grader, None if name == "real test images" else real_features)
+        labels[name] = predict(grader, images)[0].argmax(1)
+    rows["real test images"]["frechet_distance"] = frechet_distance(train_features, real_features)
+    return rows, labels
+
+
+def _table(title: str, rows: dict, agreement: dict | None = None) -> Table:
+    table = Table(title=title)
     table.add_column("source", no_wrap=True)
-    for column in ("KL", "chi2", "p", ">=1%", ">=5%", "IS", "FD"):
+    for column in ("KL", "chi2", "p", ">=1%", ">=5%", "IS", "FD", *(("agree",) if agreement else ())):
         table.add_column(column, justify="right")
     for name, s in rows.items():
         table.add_row(name, f"{s['kl_from_uniform']:.3f}", f"{s['chi2']:.0f}", f"{s['chi2_p_value']:.2g}",
                       str(s["classes_over_1pct"]), str(s["classes_over_5pct"]), f"{s['inception_score']:.2f}",
-                      f"{s['frechet_distance']:.2f}")
-    out = display.stdout()
-    out.print(table)
-    out.print("KL: from uniform (0 uniform, ln 10 = 2.303 one class); chi2 and p: against uniform; >=1%, >=5%: "
-              "classes holding that share; IS: classifier inception score; FD: Frechet distance to real test images "
-              "(for the real row: real train vs real test)")
-    out.print(f"-> {config.out_dir}/histograms.png, histograms.json")
-    return 0
+                      f"{s['frechet_distance']:.2f}", *((f"{100 * agreement[name]:.0f}%",) if agreement else ()))
+    return table

@@ -163,11 +163,16 @@ def problem1(r: Report) -> None:
         r.figure(imdb / folder / "curves.png", f"{name}: loss and dev accuracy per epoch", imdb / folder)
 
 
+# Where a run recorded them, sample-quality numbers by the judge (trained from scratch) come first, then the
+# assignment's classifier's (fine-tuned from the vanilla GAN's discriminator).
+GRADERS = (("judge_quality", "the judge"), ("quality", "the classifier"))
+
+
 def problem2(r: Report) -> None:
     gan = r.root / "gan"
     r.heading(2, "Problem 2: GANs on Fashion-MNIST")
-    for section in (single_runs, wgan_runs, classifier_run, unrolled_runs, class_histograms, toy_mixtures,
-                    conditional_run):
+    for section in (single_runs, classifier_run, judge_run, wgan_runs, unrolled_runs, class_histograms,
+                    toy_mixtures, conditional_run):
         section(r, gan)
 
 
@@ -220,27 +225,30 @@ def wgan_runs(r: Report, gan: Path) -> None:
 
 
 def gradient_penalty(r: Report, gan: Path, clips: dict[str, dict]) -> None:
-    """WGAN-GP beside the clips, on the classifier's quality measures where the runs recorded them."""
+    """WGAN-GP beside the clips, on the judge's and the classifier's quality measures where the runs recorded
+    them."""
     run = gan / "wgan-gp"
     if not r.need(run / "metrics.json", "gan-wgan", "the WGAN-GP run"):
         return
     m = _load(run / "metrics.json", "train-gan")
     r.para(m.get("summary", "") + _took(m))
-    measured = {f"clip {c}": x["quality"] for c, x in clips.items() if isinstance(x.get("quality"), dict)}
-    if "quality" not in m or not measured:
-        return
-    rows = [[name, f"{q['frechet_distance']:.2f}", f"{q['kl_from_uniform']:.3f}", str(q["classes_over_5pct"])]
-            for name, q in {**measured, "gradient penalty": m["quality"]}.items()]
-    r.table(["critic constraint", "Frechet distance", "class KL from uniform", "classes >= 5%"], rows)
-    gp = m["quality"]
-    beaten = [n for n, q in measured.items() if gp["frechet_distance"] < q["frechet_distance"] and
-              gp["kl_from_uniform"] < q["kl_from_uniform"]]
-    if len(beaten) == len(measured):
-        r.para("The gradient penalty beats every clip measured on both Frechet distance and class KL.")
-    else:
-        missed = [n for n in measured if n not in beaten]
-        r.para(f"The gradient penalty beats {len(beaten)} of {len(measured)} clips on both Frechet distance and "
-               f"class KL; not {', '.join(missed)}.")
+    for key, grader in GRADERS:
+        measured = {f"clip {c}": x[key] for c, x in clips.items() if isinstance(x.get(key), dict)}
+        if key not in m or not measured:
+            continue
+        rows = [[name, f"{q['frechet_distance']:.2f}", f"{q['kl_from_uniform']:.3f}", str(q["classes_over_5pct"])]
+                for name, q in {**measured, "gradient penalty": m[key]}.items()]
+        r.table(["critic constraint", f"Frechet distance ({grader})", f"class KL ({grader})", "classes >= 5%"], rows)
+        gp = m[key]
+        beaten = [n for n, q in measured.items() if gp["frechet_distance"] < q["frechet_distance"] and
+                  gp["kl_from_uniform"] < q["kl_from_uniform"]]
+        if len(beaten) == len(measured):
+            r.para(f"By {grader}, the gradient penalty beats every clip measured on both Frechet distance and class "
+                   "KL.")
+        else:
+            missed = [n for n in measured if n not in beaten]
+            r.para(f"By {grader}, the gradient penalty beats {len(beaten)} of {len(measured)} clips on both Frechet "
+                   f"distance and class KL; not {', '.join(missed)}.")
 
 
 def classifier_run(r: Report, gan: Path) -> None:
@@ -252,6 +260,21 @@ def classifier_run(r: Report, gan: Path) -> None:
                f"{m.get('initialised_from') or 'random weights'}.")
         r.figure(gan / "classifier" / "accuracy.png", "Classifier: loss and accuracy per epoch", gan / "classifier")
         r.figure(gan / "classifier" / "confusion.png", "Classifier: test confusion matrix", gan / "classifier")
+
+
+def judge_run(r: Report, gan: Path) -> None:
+    """The judge: a CNN trained from scratch, which grades the generators independently of every GAN."""
+    r.heading(3, "The judge (a CNN trained from scratch)")
+    if r.need(gan / "judge" / "metrics.json", "judge", "the judge"):
+        m = _load(gan / "judge" / "metrics.json", "judge")
+        check(list(m["per_class_accuracy"].values()), [Number], gan / "judge" / "metrics.json")
+        worst = min(m["per_class_accuracy"], key=m["per_class_accuracy"].get)
+        r.para(f"Test accuracy {_pct(m['test_accuracy'])} (lowest class: {worst}, "
+               f"{_pct(m['per_class_accuracy'][worst])}). The classifier above is fine-tuned from the vanilla GAN's "
+               "discriminator, so grading the GANs with it alone grades them by a relative; the judge shares no "
+               "weights, architecture or data pass with any GAN, and every sample-quality number below is given by "
+               "both where both measured it.")
+        r.figure(gan / "judge" / "confusion.png", "Judge: test confusion matrix", gan / "judge")
 
 
 def unrolled_runs(r: Report, gan: Path) -> None:
@@ -284,7 +307,30 @@ def class_histograms(r: Report, gan: Path) -> None:
                    f"of its samples, KL {generated[widest]['kl_from_uniform']:.3f}); {closest} is closest to real "
                    f"images by Frechet distance ({generated[closest]['frechet_distance']:.2f}; real train vs test: "
                    f"{h['rows']['real test images']['frechet_distance']:.2f}).")
+        if "judge_rows" in h:
+            judged(r, h, gan / "histograms" / "histograms.json")
         r.figure(gan / "histograms" / "histograms.png", "Predicted classes of 3000 samples per generator")
+
+
+def judged(r: Report, h: dict, path: Path) -> None:
+    """The class histograms as the judge labels the same samples, and where it and the classifier disagree."""
+    check(h["agreement"], {name: Number for name in h["rows"]}, path)
+    for name in h["rows"]:
+        check(h["judge_rows"].get(name), HISTOGRAM_ROW, f"{path} (judge row {name})")
+    rows = [[name, f"{s['kl_from_uniform']:.3f}", f"{h['rows'][name]['kl_from_uniform']:.3f}",
+             str(s["classes_over_5pct"]), f"{s['inception_score']:.2f}", f"{s['frechet_distance']:.2f}",
+             _pct(h["agreement"][name])] for name, s in ((n, h["judge_rows"][n]) for n in h["rows"])]
+    r.para("The same samples labelled by the judge:")
+    r.table(["source", "KL from uniform (judge)", "KL (classifier)", "classes >= 5% (judge)", "inception score "
+             "(judge)", "Frechet distance (judge)", "labelled alike"], rows)
+    generated = [n for n in h["rows"] if not n.startswith("real")]
+    if generated:
+        apart = min(generated, key=lambda n: h["agreement"][n])
+        real = h["agreement"].get("real test images")
+        r.para(f"The two graders disagree most on {apart}: they put {_pct(1 - h['agreement'][apart])} of its samples "
+               f"in different classes" + (f" (on real test images: {_pct(1 - real)})" if real is not None else "")
+               + f"; its KL from uniform is {h['judge_rows'][apart]['kl_from_uniform']:.3f} by the judge and "
+               f"{h['rows'][apart]['kl_from_uniform']:.3f} by the classifier.")
 
 
 def toy_mixtures(r: Report, gan: Path) -> None:
@@ -308,13 +354,17 @@ def toy_mixtures(r: Report, gan: Path) -> None:
         r.para(answer(dataset, rows))
     histograms = gan / "histograms" / "histograms.json"
     if histograms.is_file():  # the same question on Fashion-MNIST, from the class histograms above
-        h = _load(histograms, HISTOGRAMS)["rows"]
-        if "vanilla" in h:
-            base = h["vanilla"]["kl_from_uniform"]
-            kl = {n: h[n]["kl_from_uniform"] for n in h if n.startswith(("unrolled", "wgan"))}
-            others = [f"{n} {v:.3f} ({'lower' if v < base else 'not lower'})" for n, v in kl.items()]
-            r.para(f"On Fashion-MNIST the class-histogram KL from uniform is {h['vanilla']['kl_from_uniform']:.3f} "
-                   f"for the vanilla GAN; against it: {'; '.join(others) or 'no unrolled or WGAN run'}.")
+        histogram = _load(histograms, HISTOGRAMS)
+        for key, grader in (("judge_rows", "the judge"), ("rows", "the classifier")):
+            h = histogram.get(key, {})
+            for name, row in h.items():
+                check(row, HISTOGRAM_ROW, f"{histograms} ({key} {name})")
+            if "vanilla" in h:
+                base = h["vanilla"]["kl_from_uniform"]
+                kl = {n: h[n]["kl_from_uniform"] for n in h if n.startswith(("unrolled", "wgan"))}
+                others = [f"{n} {v:.3f} ({'lower' if v < base else 'not lower'})" for n, v in kl.items()]
+                r.para(f"On Fashion-MNIST, labelled by {grader}, the class-histogram KL from uniform is {base:.3f} "
+                       f"for the vanilla GAN; against it: {'; '.join(others) or 'no unrolled or WGAN run'}.")
     r.figure(path.parent / "summary.png", "Modes recovered and high-quality samples per variant, ours and published")
 
 
@@ -345,13 +395,22 @@ def conditional_run(r: Report, gan: Path) -> None:
     if r.need(run / "metrics.json", "cgan", "the conditional GAN"):
         m = _load(run / "metrics.json", "train-gan")
         r.para(m.get("summary", "") + _took(m))
-        q = m.get("quality", {})
-        if "conditional_accuracy_per_class" in q:
+        graded = {grader: m[key] for key, grader in GRADERS if "conditional_accuracy_per_class" in m.get(key, {})}
+        for q in graded.values():
             check(q, {"conditional_accuracy_per_class": {}, "conditional_accuracy": Number}, run / "metrics.json")
             check(list(q["conditional_accuracy_per_class"].values()), [Number], run / "metrics.json")
-            r.table(["class", "conditional accuracy"],
-                    [[k, _pct(v)] for k, v in q["conditional_accuracy_per_class"].items()]
-                    + [["all", _pct(q["conditional_accuracy"])]])
+        if graded:
+            classes = next(iter(graded.values()))["conditional_accuracy_per_class"]
+            r.table(["class", *(f"conditional accuracy ({grader})" for grader in graded)],
+                    [[k, *(_pct(q["conditional_accuracy_per_class"].get(k, float("nan"))) for q in graded.values())]
+                     for k in classes] + [["all", *(_pct(q["conditional_accuracy"]) for q in graded.values())]])
+            for grader, q in graded.items():
+                per_class = q["conditional_accuracy_per_class"]
+                low = [k for k, v in per_class.items() if v < 0.6]
+                worst = min(per_class, key=per_class.get)
+                r.para(f"By {grader}: {_pct(q['conditional_accuracy'])} of the samples show the class they were asked "
+                       f"for; the lowest is {worst} at {_pct(per_class[worst])}"
+                       + (f"; below 60%: {', '.join(low)}." if low else "; every class is at least 60%."))
         r.figure(run / "loss.png", "Conditional GAN: D and G losses", run)
         r.figure(run / "samples_strip.png", "Conditional GAN: samples at the start, middle and end", run)
     r.figure(gan / "cgan-samples.png", "Conditional GAN: 3 samples of each class")

@@ -7,6 +7,7 @@ import math
 import time
 
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from hw3cli.configs import GanConfig
 from hw3cli.core.checkpoint import save_checkpoint
@@ -19,7 +20,8 @@ from hw3cli.errors import Hw3Error
 from hw3cli.experiments import display
 from hw3cli.experiments.lifecycle import TrainingRun
 from hw3cli.metrics import SampleQuality, pixel_diversity
-from hw3cli.models.gan import IMAGE_SIZE, Discriminator, Generator
+from hw3cli.models.gan import IMAGE_SIZE, Discriminator, Generator, load_classifier
+from hw3cli.models.judge import load_judge
 from hw3cli.plots.gan import run_figures
 from hw3cli.plots.mixture import mixture_figures
 from hw3cli.train.gan_loop import GanSettings, gan_optimizer, sample, train_gan
@@ -49,6 +51,15 @@ def validate(config: GanConfig) -> None:
         raise Hw3Error("--unroll cannot be combined with --loss wgan-gp (the look-ahead steps take no penalty)")
     if config.conditional and config.dataset != "fashion":
         raise Hw3Error(f"--conditional needs class labels; --dataset {config.dataset} has none")
+    if config.mismatch and not config.conditional:
+        raise Hw3Error("--mismatch pairs real images with wrong labels; it needs --conditional")
+    if config.class_loss and not config.conditional:
+        raise Hw3Error("--class-loss trains D and G on the class asked for; it needs --conditional")
+    if config.class_loss and config.loss == "wgan-gp":
+        raise Hw3Error("--class-loss cannot be combined with --loss wgan-gp (the penalty takes one critic output)")
+    if config.dataset != "fashion" and (config.classifier or config.judge):
+        raise Hw3Error(f"--classifier and --judge grade Fashion-MNIST images; --dataset {config.dataset} is scored "
+                       "by its modes")
     toy = config.dataset != "fashion"
     for name in ("g_hidden", "d_hidden"):
         sizes = getattr(config, name)
@@ -85,21 +96,27 @@ def run(config: GanConfig) -> int:
     data, source = training_data(config, loss.critic_steps, run.device)
     settings = gan_settings(config, loss.critic_steps, None if data is None else len(source.images), run.precision,
                             run.world.size)
-    quality = SampleQuality(config.classifier, data, config.noise_dim, config.run.seed, CLASSES) \
-        if config.classifier is not None else None
+    graders = {key: SampleQuality(load(folder), data, config.noise_dim, config.run.seed, CLASSES)
+               for key, folder, load in (("quality", config.classifier, load_classifier),
+                                         ("judge_quality", config.judge, load_judge)) if folder is not None}
     run.seed()
     generator, discriminator = build_models(config, loss.uses_discriminator, run.device)
+    # With --ema, an exponential moving average of G's weights makes every sample, score and the saved generator:
+    # it averages out the step-to-step jitter that shows as speckle in a single G's images (Yazici et al. 2019).
+    average = AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(config.ema)) if config.ema else None
+    shown = average.module if average is not None else generator
     device = run.device
     rng = torch.Generator(device=device).manual_seed(config.run.seed)
     fixed_noise, fixed_labels = (t if t is None else t.to(device) for t in fixed_inputs(config, generator.classes))
     keep = sample_epochs(config.epochs, config.sample_every)
     opt_g = gan_optimizer(generator.parameters(), settings, settings.lr)
     opt_d = gan_optimizer(discriminator.parameters(), settings, settings.d_lr) if discriminator is not None else None
-    run.track({"G": generator, **({"D": discriminator} if discriminator else {})},
+    run.track({"G": generator, **({"D": discriminator} if discriminator else {}),
+               **({"G_ema": average} if average is not None else {})},
               {"G": opt_g, **({"D": opt_d} if discriminator else {})}, {"batches": rng})
     state, samples = run.restore(RESUME_STATE["train-gan"])
     history, epochs = state.get("history", {k: [] for k in HISTORY}), state.get("epochs", [])
-    samples = samples or {"epoch_000": sample(generator, fixed_noise, fixed_labels)}
+    samples = samples or {"epoch_000": sample(shown, fixed_noise, fixed_labels)}
     per_epoch = source.items_per_epoch(config.batch_size) // config.batch_size // loss.critic_steps
     started = time.perf_counter()
     with run.training() as bar:
@@ -110,6 +127,8 @@ def run(config: GanConfig) -> int:
                                           settings, rng, device, (opt_g, opt_d), len(epochs) + 1,
                                           len(history["iteration"]), run.world), "epoch", lambda: len(epochs)):
             if record["event"] == "iteration":
+                if average is not None:
+                    average.update_parameters(generator)
                 for key in history:
                     history[key].append(record[key])
                 if record["iteration"] % 20 == 0:
@@ -120,19 +139,18 @@ def run(config: GanConfig) -> int:
             epochs.append({k: v for k, v in record.items() if k != "event"})
             rate = f"  {record['images_per_second']:,.0f} img/s"
             if record["epoch"] in keep:
-                samples[f"epoch_{record['epoch']:03d}"] = sample(generator, fixed_noise, fixed_labels)
+                samples[f"epoch_{record['epoch']:03d}"] = sample(shown, fixed_noise, fixed_labels)
             bar.update(task, completed=per_epoch * record["epoch"])
-            if quality is not None and (record["epoch"] == config.epochs or
-                                        (config.eval_every and record["epoch"] % config.eval_every == 0)):
-                epochs[-1]["quality"] = quality.measure(generator)
+            if record["epoch"] == config.epochs or (config.eval_every and record["epoch"] % config.eval_every == 0):
+                epochs[-1].update({key: grader.measure(shown) for key, grader in graders.items()})
             run.save({"epoch": record["epoch"], "history": history, "epochs": epochs}, samples)
     if data is None:  # a 2-D mixture: the final G's density, from more points than the scored ones
-        samples["density"] = sample(generator, torch.randn(DENSITY_SAMPLES, config.noise_dim, device=device,
+        samples["density"] = sample(shown, torch.randn(DENSITY_SAMPLES, config.noise_dim, device=device,
                                                            generator=torch.Generator(device).manual_seed(1)))
-    metrics = final_metrics(config, run, data, history, epochs, keep, samples, quality, started)
+    metrics = final_metrics(config, run, data, history, epochs, keep, samples, graders, started)
 
     def write_files(folder):
-        save_checkpoint(folder / "generator.safetensors", generator.state_dict(), Generator.kind, generator.args)
+        save_checkpoint(folder / "generator.safetensors", shown.state_dict(), Generator.kind, generator.args)
         if discriminator is not None:
             save_checkpoint(folder / "discriminator.safetensors", discriminator.state_dict(), Discriminator.kind,
                             discriminator.args, {"critic": str(config.loss in ("wgan", "wgan-gp"))})
@@ -183,7 +201,8 @@ def gan_settings(config: GanConfig, critic_steps: int, images: int | None, preci
         config.loss, ("adam", 1e-3, 1e-4) if toy else ("adam", 2e-4, 2e-4))
     g_lr = config.lr or lr
     return GanSettings(config.epochs, config.batch_size, optimizer, g_lr, config.d_lr or (d_lr if toy else g_lr),
-                       precision, config.unroll or 0, config.unroll_mode, config.unroll_lr)
+                       precision, config.unroll or 0, config.unroll_mode, config.unroll_lr, config.mismatch,
+                       config.class_loss)
 
 
 def build_models(config: GanConfig, with_discriminator: bool, device: torch.device):
@@ -191,17 +210,19 @@ def build_models(config: GanConfig, with_discriminator: bool, device: torch.devi
     classes = len(CLASSES) if config.conditional else 0
     dim = IMAGE_SIZE if config.dataset == "fashion" else 2
     widths = config.noise_dim + sum(config.g_hidden) + sum(config.d_hidden) + 3 * dim
+    outputs = 1 + classes if config.class_loss else 1  # AC-GAN: real/fake, then the class logits
     require_model(lambda: (Generator(config.noise_dim, config.g_hidden, classes, dim),
-                           Discriminator(config.d_hidden, classes, data_dim=dim)),
+                           Discriminator(config.d_hidden, classes, outputs, data_dim=dim)),
                   f"--noise-dim {config.noise_dim} --g-hidden {','.join(map(str, config.g_hidden))} --d-hidden "
                   f"{','.join(map(str, config.d_hidden))} --batch-size {config.batch_size}",
                   4 * 4 * 2 * config.batch_size * widths)
     generator = Generator(config.noise_dim, config.g_hidden, classes, dim).to(device)
-    discriminator = Discriminator(config.d_hidden, classes, data_dim=dim).to(device) if with_discriminator else None
+    discriminator = Discriminator(config.d_hidden, classes, outputs, data_dim=dim).to(device) \
+        if with_discriminator else None
     return generator, discriminator
 
 
-def final_metrics(config: GanConfig, run: TrainingRun, data, history, epochs, keep, samples, quality,
+def final_metrics(config: GanConfig, run: TrainingRun, data, history, epochs, keep, samples, graders,
                   started: float) -> dict:
     final = samples[f"epoch_{config.epochs:03d}"]
     metrics = {
@@ -228,9 +249,9 @@ def final_metrics(config: GanConfig, run: TrainingRun, data, history, epochs, ke
         "precision": run.precision,
         "machine": machine_record(run.device, run.precision),
     })
-    if quality is not None:
-        metrics["quality"] = epochs[-1]["quality"]
-        metrics["quality_real_floor"] = quality.floor
+    for key, grader in graders.items():  # quality: the classifier's numbers; judge_quality: the judge's
+        metrics[key] = epochs[-1][key]
+        metrics[f"{key}_real_floor"] = grader.floor
     metrics["summary"] = summary(config, metrics)
     return metrics
 
@@ -241,13 +262,18 @@ def run_title(config: GanConfig) -> str:
     if config.unroll:
         extra += f", unrolled {config.unroll_mode} K={config.unroll}"
     if config.conditional:
-        extra += ", conditional"
+        extra += ", conditional" + (", matching-aware D" if config.mismatch else "") + (
+            f", class loss {config.class_loss:g}" if config.class_loss else "")
     return f"{config.loss} GAN{extra}, batch {config.batch_size}"
 
 
 def summary(config: GanConfig, metrics: dict) -> str:
     last = metrics["epochs"][-1]
-    text = f"{config.loss}, {config.epochs} epochs: final G loss {last['g_loss']:.3f}"
+    extras = [what for on, what in ((config.mismatch, "matching-aware D"),
+                                    (config.class_loss, f"class loss {config.class_loss:g}"),
+                                    (config.ema, f"samples from G's weights averaged with decay {config.ema:g}")) if on]
+    extras = f" ({', '.join(extras)})" if extras else ""
+    text = f"{config.loss}, {config.epochs} epochs{extras}: final G loss {last['g_loss']:.3f}"
     if config.loss != "mse":
         text += f", D loss {last['d_loss']:.3f}, real score {last['real_score']:.3f}, fake {last['fake_score']:.3f}"
     if "mode_coverage" in metrics:
@@ -258,15 +284,17 @@ def summary(config: GanConfig, metrics: dict) -> str:
     ratio = metrics["sample_diversity"] / metrics["real_diversity"]
     text += (f". Sample diversity (mean per-pixel std across the fixed-noise samples) {metrics['sample_diversity']:.3f}"
              f" vs {metrics['real_diversity']:.3f} for real images ({100 * ratio:.0f}%).")
-    if "quality" in metrics:
-        q = metrics["quality"]
-        text += (f" Classifier-measured: KL from uniform {q['kl_from_uniform']:.3f}, {q['classes_over_5pct']} classes"
-                 f" >= 5%, inception score {q['inception_score']:.2f}, Frechet distance {q['frechet_distance']:.1f} "
-                 f"(real train vs test: {metrics['quality_real_floor']['frechet_distance_train_vs_test']:.1f}).")
-        if "conditional_accuracy" in q:
-            worst = min(q["conditional_accuracy_per_class"].items(), key=lambda item: item[1])
-            text += (f" Conditional accuracy {100 * q['conditional_accuracy']:.1f}% (lowest: {worst[0]} "
-                     f"{100 * worst[1]:.0f}%).")
+    for key, grader in (("quality", "Classifier"), ("judge_quality", "Judge")):
+        if key in metrics:
+            q = metrics[key]
+            text += (f" {grader}-measured: KL from uniform {q['kl_from_uniform']:.3f}, {q['classes_over_5pct']} "
+                     f"classes >= 5%, inception score {q['inception_score']:.2f}, Frechet distance "
+                     f"{q['frechet_distance']:.1f} (real train vs test: "
+                     f"{metrics[key + '_real_floor']['frechet_distance_train_vs_test']:.1f}).")
+            if "conditional_accuracy" in q:
+                worst = min(q["conditional_accuracy_per_class"].items(), key=lambda item: item[1])
+                text += (f" Conditional accuracy {100 * q['conditional_accuracy']:.1f}% (lowest: {worst[0]} "
+                         f"{100 * worst[1]:.0f}%).")
     if config.loss == "mse":
         text += (" With no discriminator, the best G under E(x - G(z))^2, with z independent of x, outputs the "
                  "mean image for every z: the samples collapse onto one blurry average.")

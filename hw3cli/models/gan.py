@@ -67,6 +67,11 @@ class Discriminator(nn.Module):
         out = self.net(_with_labels(images, labels, self.classes))
         return out.squeeze(-1) if out.shape[-1] == 1 else out
 
+    def class_logits(self, images: torch.Tensor) -> torch.Tensor:
+        """AC-GAN's class logits (outputs 1 on): D with its label input blanked (all zeros), so that they come from
+        the image alone; with the label given, D would learn to copy it."""
+        return self.net(torch.cat([images, images.new_zeros(len(images), self.classes)], dim=1))[:, 1:]
+
 
 def _with_labels(x: torch.Tensor, labels: torch.Tensor | None, classes: int) -> torch.Tensor:
     if classes == 0:
@@ -88,6 +93,11 @@ class Classifier(Discriminator):
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """The last hidden layer's activations (what the Frechet distance compares)."""
         return self.net[:-1](images)
+
+    @property
+    def head(self) -> nn.Linear:
+        """The output layer: features to class logits."""
+        return self.net[-1]
 
     def load_hidden_from(self, discriminator: Discriminator) -> int:
         """Copy every layer but the output layer from a trained discriminator; returns how many were copied."""

@@ -12,7 +12,7 @@ from hw3cli.data.fashion_mnist import CLASSES
 from hw3cli.plots import savefig
 
 
-def accuracy_curve(metrics: dict, path: Path) -> Path:
+def accuracy_curve(metrics: dict, path: Path, title: str) -> Path:
     epochs = [e["epoch"] for e in metrics["epochs"]]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     left.plot(epochs, [e["train_loss"] for e in metrics["epochs"]], "o-", ms=3, label="train loss (augmented)")
@@ -27,8 +27,7 @@ def accuracy_curve(metrics: dict, path: Path) -> Path:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    start = metrics.get("initialised_from") or "random weights"
-    fig.suptitle(f"Fashion-MNIST classifier (D's architecture, 10 outputs), initialised from {start}")
+    fig.suptitle(title)
     return savefig(fig, path)
 
 

@@ -61,14 +61,15 @@ def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch
 
 @torch.no_grad()
 def predict(model: nn.Module, images01: torch.Tensor, batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
-    """Class probabilities and penultimate features of images in [0, 1] (any shape with 784 pixels each)."""
+    """Class probabilities and penultimate features of images in [0, 1] (any shape with 784 pixels each), from
+    a model with `features` and `head` (the classifier or the judge)."""
     model.eval()
     x = images01.reshape(len(images01), -1).float() * 2 - 1
     probs, feats = [], []
     for start in range(0, len(x), batch_size):
         f = model.features(x[start:start + batch_size])
         feats.append(f)
-        probs.append(torch.softmax(model.net[-1](f), 1))
+        probs.append(torch.softmax(model.head(f), 1))
     return torch.cat(probs), torch.cat(feats)
 
 

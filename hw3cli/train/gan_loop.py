@@ -9,6 +9,7 @@ from functools import partial
 
 import torch
 from torch import nn
+from torch.nn.functional import cross_entropy
 
 from hw3cli.core.distributed import ALONE, World, average_gradients, batch_mean
 from hw3cli.data.fashion_mnist import ImageSource
@@ -32,6 +33,8 @@ class GanSettings:
     unroll: int  # K look-ahead D steps for the G step (0: plain GAN)
     unroll_mode: str  # surrogate or exact (see unroll.py)
     unroll_lr: float  # SGD step of the exact unroll
+    mismatch: bool = False  # conditional D also sees real images with a wrong label, as fakes
+    class_loss: float = 0.0  # AC-GAN: weight of the class cross-entropy (D then has 1 + classes outputs)
 
 
 def gan_optimizer(params, settings: GanSettings, lr: float) -> torch.optim.Optimizer:
@@ -95,13 +98,25 @@ def train_gan(generator: Generator, discriminator: Discriminator | None, loss, d
                 d_mean = real_score = fake_score = torch.full((), float("nan"), device=device)
             else:
                 # (1) D step: minimise loss.d_loss(D(x), D(G(z))); G's output is detached. Real and fake
-                # go through D as one batch (one larger matrix product instead of two).
+                # go through D as one batch (one larger matrix product instead of two). With `mismatch`, real
+                # images under a wrong label count as fakes too (the matching-aware D of Reed et al. 2016): a
+                # realistic image of another class no longer passes, so G must draw the class it is asked for.
+                inputs, labels = [real, None], [cond, cond]
+                if settings.mismatch:
+                    shift = torch.randint(1, generator.classes, (global_batch,), device=device, generator=rng)
+                    inputs.append(real)
+                    labels.append((y + mine(shift)[0]) % generator.classes)
                 with autocast:
                     fake = generator(noise, cond)
-                    both = discriminator(torch.cat([real, fake.detach()]),
-                                         torch.cat([cond, cond]) if conditional else None).float()
+                    inputs[1] = fake.detach()
+                    both = discriminator(torch.cat(inputs), torch.cat(labels) if conditional else None).float()
+                    if settings.class_loss:  # AC-GAN: D's first output scores real/fake; its class logits see no label
+                        both, classes = both[:, 0], discriminator.class_logits(real).float()
                 d_real, d_fake = both[: len(real)], both[len(real):]
                 d_loss = loss.d_loss(d_real, d_fake)
+                if settings.class_loss:  # AC-GAN: + w CE(D's class logits of the real images, their labels)
+                    d_loss = d_loss + settings.class_loss * cross_entropy(classes, y)
+                d_fake = d_fake[: len(real)]  # the generated images' scores (without the mismatched pairs)
                 if loss.gradient_penalty:  # WGAN-GP: + lambda E (|grad D(x_hat)| - 1)^2 on random interpolates
                     mix = mine(torch.rand(global_batch, 1, device=device, generator=rng))[0]
                     d_loss = d_loss + loss.penalty(discriminator, real, fake.detach().float(), cond, mix)
@@ -122,7 +137,12 @@ def train_gan(generator: Generator, discriminator: Discriminator | None, loss, d
                 discriminator.requires_grad_(False)
                 with autocast:
                     if settings.unroll == 0:
-                        g_loss = loss.g_loss(discriminator(fake, cond).float())
+                        d_out = discriminator(fake, cond).float()
+                        if settings.class_loss:  # AC-GAN: + w CE(D's class logits of G(z, y), y)
+                            g_loss = loss.g_loss(d_out[:, 0]) + settings.class_loss * cross_entropy(
+                                discriminator.class_logits(fake).float(), y)
+                        else:
+                            g_loss = loss.g_loss(d_out)
                     elif settings.unroll_mode == "surrogate":
                         g_loss = surrogate_g_loss(generator, discriminator, opt_d, loss, settings.unroll, draw, noise,
                                                   cond, average)

@@ -1,0 +1,263 @@
+"""The judge (a CNN trained from scratch) and its use beside the classifier; the conditional GAN's matching-aware D
+and AC-GAN class loss."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import hw3cli.experiments.train_gan as gan_experiment
+from hw3cli.data.fashion_mnist import load_fashion_mnist
+from hw3cli.models.gan import Discriminator, Generator, load_classifier, load_discriminator
+from hw3cli.models.judge import Judge, load_judge
+from hw3cli.train.fashion_classifier import predict
+from hw3cli.train.gan_loop import GanSettings, train_gan
+from hw3cli.train.gan_losses import make_loss
+from tests.conftest import TINY_GAN, assert_usage_error, run_ok, synthetic_fashion
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """A judge, a classifier, a conditional GAN measured by both, and histograms labelled by both."""
+    root = tmp_path_factory.mktemp("judge")
+    data = synthetic_fashion(root / "data", n_train=1200, n_test=200)
+    run_ok("judge", "--data-dir", data, "--out", root / "judge", "--epochs", "2", "--validation", "100",
+           "--batch-size", "64")
+    run_ok("train-gan", "--data-dir", data, "--out", root / "gan", *TINY_GAN)
+    run_ok("classify", "--data-dir", data, "--init-from", root / "gan", "--out", root / "clf", "--epochs", "1",
+           "--validation", "100")
+    run_ok("train-gan", "--data-dir", data, "--out", root / "cgan", "--conditional", "--mismatch", *TINY_GAN,
+           "--classifier", root / "clf", "--judge", root / "judge")
+    run_ok("histogram", "--generator", root / "gan", "--generator", root / "cgan", "--classifier", root / "clf",
+           "--judge", root / "judge", "-n", "100", "--data-dir", data, "--out", root / "hist")
+    return root, data
+
+
+def test_the_judge_is_a_cnn_with_features_and_a_head():
+    judge = Judge((4, 8), hidden=16)
+    assert any(isinstance(m, torch.nn.Conv2d) for m in judge.modules())
+    probs, features = predict(judge, torch.rand(5, 28, 28))
+    assert probs.shape == (5, 10) and features.shape == (5, 16)
+    assert torch.allclose(probs.sum(1), torch.ones(5))
+
+
+def test_the_judge_learns_the_training_images_and_reports_its_own_test_accuracy(graded):
+    root, _ = graded
+    metrics = json.loads((root / "judge" / "metrics.json").read_text())
+    config = json.loads((root / "judge" / "config.json").read_text())
+    assert config["experiment"] == "judge" and config["config"]["epochs"] == 2
+    # the synthetic classes are bars at ten heights: a CNN separates them in two epochs
+    assert metrics["test_accuracy"] >= 0.9, metrics["test_accuracy"]
+    assert len(metrics["per_class_accuracy"]) == 10 and sum(map(sum, metrics["confusion"])) == 200
+    assert {"judge.safetensors", "accuracy.png", "confusion.png", "timings.json"} <= {
+        p.name for p in (root / "judge").iterdir()}
+    judge = load_judge(root / "judge")
+    assert isinstance(judge, Judge) and not judge.training
+
+
+def test_a_classifier_and_a_judge_are_not_taken_for_each_other(cli, graded, tmp_path):
+    root, data = graded
+    assert_usage_error(cli("histogram", "--generator", root / "gan", "--classifier", root / "clf", "--judge",
+                           root / "clf", "--data-dir", data, "--out", tmp_path / "h"), "not a judge run")
+    assert_usage_error(cli("histogram", "--generator", root / "gan", "--classifier", root / "judge",
+                           "--data-dir", data, "--out", tmp_path / "h"), "not a classify run")
+    (tmp_path / "fake").mkdir()
+    (tmp_path / "fake" / "judge.safetensors").write_bytes((root / "clf" / "classifier.safetensors").read_bytes())
+    assert_usage_error(cli("cgan-sample", "--generator", root / "cgan", "--judge", tmp_path / "fake",
+                           "--out", tmp_path / "g.png"), "fmnist-classifier")
+    assert not (tmp_path / "h").exists() and not (tmp_path / "g.png").exists()
+
+
+def test_train_gan_records_the_judges_numbers_beside_the_classifiers(graded):
+    root, _ = graded
+    metrics = json.loads((root / "cgan" / "metrics.json").read_text())
+    judged, classified = metrics["judge_quality"], metrics["quality"]
+    assert judged["counts"] != classified["counts"] or judged["frechet_distance"] != classified["frechet_distance"]
+    for q in (judged, classified):
+        assert sum(q["counts"]) == 1000 and 0 <= q["conditional_accuracy"] <= 1
+        assert len(q["conditional_accuracy_per_class"]) == 10
+    assert metrics["judge_quality_real_floor"]["frechet_distance_train_vs_test"] >= 0
+    assert "Judge-measured" in metrics["summary"] and "Classifier-measured" in metrics["summary"]
+    assert json.loads((root / "cgan" / "config.json").read_text())["config"]["mismatch"] is True
+
+
+def test_histograms_by_both_graders_and_their_agreement_match_a_recount(graded):
+    root, data = graded
+    h = json.loads((root / "hist" / "histograms.json").read_text())
+    assert list(h["judge_rows"]) == list(h["rows"]) == ["real test images", "gan", "cgan"]
+    # the real row's agreement, recounted from the saved models on the same 100 test images
+    test = load_fashion_mnist(data).test_images
+    pick = torch.randperm(len(test), generator=torch.Generator().manual_seed(0))[:100]
+    images = test[pick].float() / 255
+    by_classifier = predict(load_classifier(root / "clf"), images)[0].argmax(1)
+    by_judge = predict(load_judge(root / "judge"), images)[0].argmax(1)
+    assert h["agreement"]["real test images"] == pytest.approx(float((by_classifier == by_judge).float().mean()))
+    assert h["judge_rows"]["real test images"]["counts"] == torch.bincount(by_judge, minlength=10).tolist()
+    assert (root / "hist" / "histograms.png").stat().st_size > 10_000
+
+
+def test_cgan_sample_prints_both_graders(cli, graded, tmp_path):
+    root, _ = graded
+    r = cli("cgan-sample", "--generator", root / "cgan", "--per-class", "2", "--classifier", root / "clf", "--judge",
+            root / "judge", "--out", tmp_path / "grid.png")
+    assert r.code == 0, r.err
+    assert "classifier" in r.out and "judge" in r.out and r.out.count("%") == 2 * 11
+
+
+def test_mismatch_needs_a_conditional_gan_and_graders_need_images(cli, graded, tmp_path):
+    root, data = graded
+    assert_usage_error(cli("train-gan", "--data-dir", data, "--mismatch", "--out", tmp_path / "a", *TINY_GAN),
+                       "--conditional")
+    assert_usage_error(cli("train-gan", "--dataset", "ring", "--judge", root / "judge", "--out", tmp_path / "b"),
+                       "--dataset ring")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+class Recorder(Discriminator):
+    """A discriminator that keeps every batch (and labels) it is shown."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.seen = []
+
+    def forward(self, images, labels=None):
+        self.seen.append((images.detach().clone(), None if labels is None else labels.clone()))
+        return super().forward(images, labels)
+
+
+class Images:
+    def __init__(self, images, labels):
+        self.images, self.labels = images, labels
+
+    def epoch(self, batch_size, rng):
+        yield self.images, self.labels
+
+    def items_per_epoch(self, batch_size):
+        return len(self.images)
+
+
+@pytest.mark.parametrize("mismatch", [False, True])
+def test_the_matching_aware_d_sees_real_images_under_wrong_labels_as_fakes(mismatch):
+    torch.manual_seed(0)
+    generator, discriminator = Generator(4, (8, 8, 8), classes=10), Recorder((8, 8, 8), classes=10)
+    real, labels = torch.rand(6, 784) * 2 - 1, torch.tensor([0, 1, 2, 3, 9, 9])
+    settings = GanSettings(1, 6, "adam", 1e-3, 1e-3, "fp32", 0, "surrogate", 1e-3, mismatch)
+    list(train_gan(generator, discriminator, make_loss("vanilla"), Images(real, labels), settings,
+                   torch.Generator().manual_seed(0), torch.device("cpu")))
+    shown, shown_labels = discriminator.seen[0]  # the D step's one batch
+    assert len(shown) == (18 if mismatch else 12)
+    assert torch.equal(shown[:6], real) and torch.equal(shown_labels[:12], torch.cat([labels, labels]))
+    if mismatch:
+        assert torch.equal(shown[12:], real)  # the real images again...
+        assert (shown_labels[12:] != labels).all() and shown_labels[12:].max() < 10  # ...under a wrong label
+
+
+def test_the_report_gives_the_judges_numbers_and_where_the_graders_disagree(cli, tmp_path):
+    art = tmp_path / "artifacts"
+
+    def write(folder, experiment, metrics):
+        (art / folder).mkdir(parents=True, exist_ok=True)
+        (art / folder / "config.json").write_text(json.dumps({"experiment": experiment, "config": {},
+                                                             "command": ["hw3cli", experiment]}))
+        (art / folder / "metrics.json").write_text(json.dumps(metrics))
+
+    classes = ["T-shirt/top", "Pullover", "Shirt"]
+    write("gan/judge", "judge", {"test_accuracy": 0.9234, "epochs": [{"epoch": 1}], "confusion": [[1]],
+                                 "per_class_accuracy": dict(zip(classes, (0.9, 0.88, 0.71)))})
+    graded = {"kl_from_uniform": 0.1, "classes_over_5pct": 3, "inception_score": 2.0, "frechet_distance": 5.0}
+    write("gan/cgan-vanilla", "train-gan", {
+        "loss": "vanilla", "epochs": [{"epoch": 1, "g_loss": 1.0, "d_loss": 1.0, "real_score": 0.5,
+                                       "fake_score": 0.5}], "sample_diversity": 0.2, "real_diversity": 0.3,
+        "summary": "cgan ran",
+        "quality": {**graded, "conditional_accuracy": 0.9,
+                    "conditional_accuracy_per_class": dict(zip(classes, (0.95, 0.9, 0.85)))},
+        "judge_quality": {**graded, "conditional_accuracy": 0.8,
+                          "conditional_accuracy_per_class": dict(zip(classes, (0.9, 0.55, 0.95)))}})
+    row = {**graded, "chi2_p_value": 0.5}
+    (art / "gan" / "histograms").mkdir(parents=True)
+    (art / "gan" / "histograms" / "histograms.json").write_text(json.dumps({
+        "rows": {"real test images": row, "vanilla": row, "wgan-clip0.01": {**row, "kl_from_uniform": 0.4}},
+        "judge_rows": {"real test images": row, "vanilla": {**row, "kl_from_uniform": 0.2},
+                       "wgan-clip0.01": {**row, "kl_from_uniform": 0.3}},
+        "agreement": {"real test images": 0.9, "vanilla": 0.8, "wgan-clip0.01": 0.6}}))
+    (art / "gan" / "toy").mkdir(parents=True)
+    (art / "gan" / "toy" / "summary.json").write_text(json.dumps({"ring": {"vanilla": {
+        "modes": 8, "seeds": 3, "high_quality_fraction": 0.5, "reverse_kl": 0.1, "modes_recovered": 2.0}}}))
+    r = cli("report", "--artifacts", art, "--out", art / "REPORT.md")
+    assert r.code == 0, r.err
+    text = (art / "REPORT.md").read_text()
+    assert "Test accuracy 92.34% (lowest class: Shirt, 71.00%)" in text
+    assert "| class | conditional accuracy (the judge) | conditional accuracy (the classifier) |" in text
+    assert "| Pullover | 55.00% | 90.00% |" in text
+    assert "By the judge: 80.00% of the samples show the class they were asked for; the lowest is Pullover at " \
+           "55.00%; below 60%: Pullover." in text
+    assert "By the classifier: 90.00%" in text and "every class is at least 60%" in text
+    assert "disagree most on wgan-clip0.01: they put 40.00% of its samples in different classes (on real test " \
+           "images: 10.00%)" in text
+    assert "labelled by the judge, the class-histogram KL from uniform is 0.200 for the vanilla GAN; against it: " \
+           "wgan-clip0.01 0.300 (not lower)" in text
+    (art / "gan" / "histograms" / "histograms.json").write_text(json.dumps({
+        "rows": {"real test images": row}, "judge_rows": {"real test images": {"counts": "many"}},
+        "agreement": {"real test images": 0.9}}))
+    assert_usage_error(cli("report", "--artifacts", art, "--out", art / "REPORT.md"), "histograms.json")
+
+
+def test_with_the_class_loss_d_learns_to_read_the_class_from_the_image_alone(cli, graded, tmp_path):
+    """AC-GAN: D's class logits see the image with its label input blanked, so they must come from the pixels."""
+    root, data = graded
+    run = tmp_path / "acgan"
+    assert cli("train-gan", "--data-dir", data, "--out", run, "--conditional", "--class-loss", "1", "--epochs", "6",
+               "--lr", "1e-3", "--g-hidden", "8,16,32", "--d-hidden", "64,32,16", "--samples", "10").code == 0
+    discriminator = load_discriminator(run)
+    assert discriminator.args["outputs"] == 11
+    fashion = load_fashion_mnist(data)
+    with torch.no_grad():
+        logits = discriminator.class_logits(fashion.test_images.reshape(-1, 784).float() / 127.5 - 1)
+    assert float((logits.argmax(1) == fashion.test_labels).float().mean()) >= 0.9
+    # the label input plays no part in the class logits
+    d = Discriminator((8, 8, 8), classes=10, outputs=11)
+    x = torch.rand(4, 784)
+    assert torch.equal(d.class_logits(x), d.net(torch.cat([x, torch.zeros(4, 10)], 1))[:, 1:])
+    assert_usage_error(cli("train-gan", "--data-dir", data, "--class-loss", "1", "--out", tmp_path / "x", *TINY_GAN),
+                       "--conditional")
+
+
+def test_compare_gan_adds_each_graders_columns(cli, graded, tmp_path):
+    root, _ = graded
+    assert cli("compare-gan", root / "gan", root / "cgan", "--out", tmp_path / "cmp").code == 0
+    table = (tmp_path / "cmp" / "comparison.md").read_text().splitlines()
+    header = next(line for line in table if line.startswith("| run |"))
+    assert header.endswith("| Frechet distance (judge) | class KL (judge) | Frechet distance (classifier) | "
+                           "class KL (classifier) |")
+    judged = json.loads((root / "cgan" / "metrics.json").read_text())["judge_quality"]
+    assert next(line for line in table if line.startswith("| gan |")).endswith("| - | - | - | - |")
+    assert f"| {judged['frechet_distance']:.2f} | {judged['kl_from_uniform']:.3f} |" in next(
+        line for line in table if line.startswith("| cgan |"))
+
+
+def test_ema_is_what_is_shown_and_saved_while_g_trains_as_before(cli, graded, tmp_path, monkeypatch):
+    root, data = graded
+    assert cli("train-gan", "--data-dir", data, "--out", tmp_path / "plain", *TINY_GAN).code == 0
+    original, weights = gan_experiment.train_gan, []
+
+    def recorded(generator, *args, **kwargs):  # G's own weights after every generator step
+        for record in original(generator, *args, **kwargs):
+            if record["event"] == "iteration":
+                weights.append({k: v.detach().clone() for k, v in generator.state_dict().items()})
+            yield record
+
+    monkeypatch.setattr(gan_experiment, "train_gan", recorded)
+    assert cli("train-gan", "--data-dir", data, "--out", tmp_path / "ema", "--ema", "0.9", *TINY_GAN).code == 0
+    plain, ema = (json.loads((tmp_path / r / "metrics.json").read_text()) for r in ("plain", "ema"))
+    assert ema["iterations"] == plain["iterations"]  # the average takes no part in training
+    d_plain, d_ema = (load_file(tmp_path / r / "discriminator.safetensors") for r in ("plain", "ema"))
+    assert all(torch.equal(d_plain[k], d_ema[k]) for k in d_plain)
+    trained = load_file(tmp_path / "plain" / "generator.safetensors")  # what G itself became, without the average
+    assert all(torch.equal(weights[-1][k], v) for k, v in trained.items())
+    expected = dict(weights[0])  # the first step copies G; then e <- 0.9 e + 0.1 G
+    for step in weights[1:]:
+        expected = {k: 0.9 * expected[k] + 0.1 * step[k] for k in expected}
+    saved = load_file(tmp_path / "ema" / "generator.safetensors")
+    assert len(weights) > 3 and all(torch.allclose(saved[k], expected[k], atol=1e-6) for k in saved)
+    assert not torch.equal(saved["net.0.weight"], weights[-1]["net.0.weight"])
