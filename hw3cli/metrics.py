@@ -14,10 +14,12 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import torch
 
-from hw3cli.models.gan import Generator
+from hw3cli.models.gan import Generator, load_classifier
+from hw3cli.models.judge import load_judge
 from hw3cli.train.fashion_classifier import predict
 from hw3cli.train.gan_loop import sample
 
@@ -66,7 +68,11 @@ def inception_score(probabilities: torch.Tensor) -> float:
 
 def measure_samples(images01: torch.Tensor, classifier, real_features: torch.Tensor | None = None) -> dict:
     """Histogram statistics and inception score of images in [0, 1]; Frechet distance to `real_features`."""
-    probs, features = predict(classifier, images01)
+    return measure_predictions(*predict(classifier, images01), real_features)
+
+
+def measure_predictions(probs: torch.Tensor, features: torch.Tensor, real_features: torch.Tensor | None) -> dict:
+    """measure_samples from a grader's class probabilities and features of the images (see predict)."""
     stats = histogram_stats(torch.bincount(probs.argmax(1), minlength=probs.shape[1]))
     stats["inception_score"] = inception_score(probs)
     if real_features is not None:
@@ -77,6 +83,13 @@ def measure_samples(images01: torch.Tensor, classifier, real_features: torch.Ten
 def pixel_diversity(images: torch.Tensor) -> float:
     """Mean over pixels of the standard deviation across images: about 0 when every sample is the same."""
     return float(images.reshape(len(images), -1).float().std(0).mean())
+
+
+def load_graders(classifier_dir: Path | None, judge_dir: Path | None) -> dict:
+    """The graders given: {"classifier": the assignment's classifier, "judge": the judge}, each only if its run
+    folder is given."""
+    return {name: load(folder) for name, folder, load in (("classifier", classifier_dir, load_classifier),
+                                                          ("judge", judge_dir, load_judge)) if folder is not None}
 
 
 def conditional_accuracy(classifier, images01: torch.Tensor, labels: torch.Tensor, class_names) -> dict:

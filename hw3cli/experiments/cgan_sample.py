@@ -14,9 +14,8 @@ from hw3cli.core.memory import require
 from hw3cli.data.fashion_mnist import CLASSES
 from hw3cli.errors import Hw3Error
 from hw3cli.experiments import display
-from hw3cli.metrics import conditional_accuracy
-from hw3cli.models.gan import load_classifier, load_generator
-from hw3cli.models.judge import load_judge
+from hw3cli.metrics import conditional_accuracy, load_graders
+from hw3cli.models.gan import load_generator
 from hw3cli.plots.gan import sample_grid
 from hw3cli.train.gan_loop import sample
 
@@ -55,8 +54,7 @@ def run(config: CganSampleConfig) -> int:
     generator = load_generator(config.generator)
     if not generator.classes:
         raise Hw3Error(f"{config.generator} holds an unconditional generator; train one with train-gan --conditional")
-    graders = {name: load(folder) for name, folder, load in (("classifier", config.classifier, load_classifier),
-                                                              ("judge", config.judge, load_judge)) if folder}
+    graders = load_graders(config.classifier, config.judge)
     labels = torch.tensor(config.classes).repeat_interleave(config.per_class)
     noise = torch.randn(len(labels), generator.noise_dim, generator=torch.Generator().manual_seed(config.seed))
     images = sample(generator, noise, labels)

@@ -15,9 +15,8 @@ from hw3cli.core.memory import require
 from hw3cli.data.fashion_mnist import CLASSES, load_fashion_mnist
 from hw3cli.errors import Hw3Error
 from hw3cli.experiments import display
-from hw3cli.metrics import frechet_distance, measure_samples
-from hw3cli.models.gan import load_classifier, load_generator
-from hw3cli.models.judge import load_judge
+from hw3cli.metrics import frechet_distance, load_graders, measure_predictions
+from hw3cli.models.gan import load_generator
 from hw3cli.plots.histogram import class_histograms
 from hw3cli.train.fashion_classifier import predict
 from hw3cli.train.gan_loop import sample
@@ -44,9 +43,7 @@ def run(config: HistogramConfig) -> int:
         if sum(os.path.realpath(g) == os.path.realpath(run_dir) for g in config.generators) > 1:
             raise Hw3Error(f"--generator {run_dir} is given twice")
     require(4 * 4 * config.n * (784 + 1024), f"-n {config.n:,} samples per generator")
-    graders = {"classifier": load_classifier(config.classifier)}
-    if config.judge is not None:
-        graders["judge"] = load_judge(config.judge)
+    graders = load_graders(config.classifier, config.judge)
     data = load_fashion_mnist(config.data_dir)
     rng = torch.Generator().manual_seed(config.seed)
     pick = torch.randperm(len(data.test_images), generator=rng)[: min(config.n, len(data.test_images))]
@@ -92,8 +89,9 @@ def grade(grader, sources: dict[str, torch.Tensor], train_images: torch.Tensor) 
     _, train_features = predict(grader, train_images)
     rows, labels = {}, {}
     for name, images in sources.items():
-        rows[name] = measure_samples(images, grader, None if name == "real test images" else real_features)
-        labels[name] = predict(grader, images)[0].argmax(1)
+        probs, features = predict(grader, images)
+        rows[name] = measure_predictions(probs, features, None if name == "real test images" else real_features)
+        labels[name] = probs.argmax(1)
     rows["real test images"]["frechet_distance"] = frechet_distance(train_features, real_features)
     return rows, labels
 

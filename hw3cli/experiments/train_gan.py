@@ -19,9 +19,8 @@ from hw3cli.data.mixtures import MIXTURES, SCORED_SAMPLES, MixtureSource, covera
 from hw3cli.errors import Hw3Error
 from hw3cli.experiments import display
 from hw3cli.experiments.lifecycle import TrainingRun
-from hw3cli.metrics import SampleQuality, pixel_diversity
-from hw3cli.models.gan import IMAGE_SIZE, Discriminator, Generator, load_classifier
-from hw3cli.models.judge import load_judge
+from hw3cli.metrics import SampleQuality, load_graders, pixel_diversity
+from hw3cli.models.gan import IMAGE_SIZE, Discriminator, Generator
 from hw3cli.plots.gan import run_figures
 from hw3cli.plots.mixture import mixture_figures
 from hw3cli.train.gan_loop import GanSettings, gan_optimizer, sample, train_gan
@@ -96,9 +95,10 @@ def run(config: GanConfig) -> int:
     data, source = training_data(config, loss.critic_steps, run.device)
     settings = gan_settings(config, loss.critic_steps, None if data is None else len(source.images), run.precision,
                             run.world.size)
-    graders = {key: SampleQuality(load(folder), data, config.noise_dim, config.run.seed, CLASSES)
-               for key, folder, load in (("quality", config.classifier, load_classifier),
-                                         ("judge_quality", config.judge, load_judge)) if folder is not None}
+    # metrics.json keys: quality (the classifier's numbers), judge_quality (the judge's)
+    graders = {"quality" if name == "classifier" else "judge_quality":
+               SampleQuality(grader, data, config.noise_dim, config.run.seed, CLASSES)
+               for name, grader in load_graders(config.classifier, config.judge).items()}
     run.seed()
     generator, discriminator = build_models(config, loss.uses_discriminator, run.device)
     # With --ema, an exponential moving average of G's weights makes every sample, score and the saved generator:
