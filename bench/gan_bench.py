@@ -60,7 +60,7 @@ def ours(data, iters: int, warmup: int, batch: int, precision: str) -> float:
     source = ImageSource(data.train_images, data.train_labels)
     settings = GanSettings(epochs=100, batch_size=batch, optimizer="adam", lr=2e-4, d_lr=2e-4,
                            precision=precision, unroll=0,
-                           unroll_mode="surrogate", unroll_lr=1e-3)
+                           unroll_mode="surrogate", unroll_optimizer="adam", unroll_lr=1e-3)
     loop = train_gan(g, d, Vanilla(), source, settings, torch.Generator().manual_seed(0), torch.device("cpu"))
     done, start = 0, None
     for record in loop:

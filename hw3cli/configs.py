@@ -20,6 +20,7 @@ COUNT_MAX = 10**9  # images, epochs, steps
 GanLoss = Literal["vanilla", "mse", "wgan", "lsgan", "wgan-gp"]
 GanDataset = Literal["fashion", "ring", "grid"]
 UnrollMode = Literal["surrogate", "exact"]
+UnrollOptimizer = Literal["adam", "sgd"]
 Precision = Literal["auto", "fp32", "bf16"]
 MlpInput = Literal["ids", "embedding"]
 Truncate = Literal["head", "tail"]
@@ -241,6 +242,8 @@ class GanConfig:
                                 "the unrolled GAN's reference code).", 0, 10, low_open=True)
     clip: float = option(0.01, "--clip", "wgan: clip every critic weight to [-clip, clip] after each critic step.",
                          0, 1000, low_open=True)
+    lr_decay: bool = option(False, "--lr-decay/--no-lr-decay", "Let G's and D's learning rates fall linearly to 0 "
+                            "over the run (step by step), so that the last steps refine what G has found.")
     critic_steps: int | None = option(None, "--critic-steps", "D steps per G step (default: 5 for wgan, else 1).",
                                       1, 1000)
     sample_every: int = option(0, "--sample-every", "Also keep samples every N epochs (0: start, middle and end "
@@ -251,9 +254,14 @@ class GanConfig:
     unroll_mode: UnrollMode = option(
         "surrogate", "--unroll-mode", "surrogate (the assignment's scheme): a copy of D (and of its optimizer state) "
         "takes K steps on fresh batches and G is trained against the copy; the real D is untouched and no gradient "
-        "flows through the K steps. exact (Metz et al. 2016): D's weights are unrolled through K differentiable SGD "
-        "steps, so G's gradient also flows through D's reaction to G's samples (vanilla and lsgan only).")
-    unroll_lr: float = option(1e-3, "--unroll-lr", "Exact unrolling: the SGD step size.", 0, 10, low_open=True)
+        "flows through the K steps. exact (Metz et al. 2016): D's weights are unrolled through K differentiable "
+        "update steps (see --unroll-optimizer), so G's gradient also flows through D's reaction to G's samples "
+        "(vanilla and lsgan only).")
+    unroll_optimizer: UnrollOptimizer = option(
+        "adam", "--unroll-optimizer", "Exact unrolling: adam unrolls D's own Adam update, with its learning rate, "
+        "betas and current moment estimates (as Metz et al. do); sgd takes plain SGD steps of --unroll-lr.")
+    unroll_lr: float = option(1e-3, "--unroll-lr", "Exact unrolling with --unroll-optimizer sgd: the step size.", 0,
+                              10, low_open=True)
     classifier: Path | None = option(None, "--classifier", "A classify run: measure sample quality (Frechet "
                                      "distance, inception score, class histogram) at the end and every --eval-every "
                                      "epochs.")

@@ -20,9 +20,10 @@ from safetensors.torch import load_file
 
 from tests.conftest import DECISIVE, ROOT, assert_usage_error, run_ok, synthetic_fashion, write_assignment
 
-# Odd batch sizes: the two ranks' parts differ by one item, and their means are weighted by their sizes.
+# Odd batch sizes: the two ranks' parts differ by one item, and their means are weighted by their sizes. fp32
+# throughout: the comparison is to float tolerance, and `auto` would choose bf16 on a CPU that computes it natively.
 GAN = ["--epochs", "2", "--limit", "512", "--batch-size", "31", "--g-hidden", "8,16,32", "--d-hidden", "32,16,8",
-       "--samples", "10", "--sample-every", "0"]
+       "--samples", "10", "--sample-every", "0", "--precision", "fp32"]
 GAN_LOSSES = {
     "vanilla": ["--loss", "vanilla"],
     "wgan": ["--loss", "wgan", "--clip", "0.01"],
@@ -33,10 +34,13 @@ GAN_LOSSES = {
     "wgan-gp": ["--loss", "wgan-gp"],  # a double backward (the penalty), averaged like the rest
 }
 SENTIMENT = {
-    "gru": ["train-gru", "--epochs", "2", "--batch-size", "7", "--embed-dim", "4", "--hidden", "4", "--dropout", "0"],
-    "mlp": ["train-mlp", "--epochs", "2", "--batch-size", "7", "--embed-dim", "2", "--hidden", "4", "--dropout", "0"],
+    "gru": ["train-gru", "--epochs", "2", "--batch-size", "7", "--embed-dim", "4", "--hidden", "4", "--dropout", "0",
+            "--precision", "fp32"],
+    "mlp": ["train-mlp", "--epochs", "2", "--batch-size", "7", "--embed-dim", "2", "--hidden", "4", "--dropout", "0",
+            "--precision", "fp32"],
 }
-CLASSIFY = ["classify", "--epochs", "2", "--batch-size", "31", "--validation", "100", "--dropout", "0"]
+CLASSIFY = ["classify", "--epochs", "2", "--batch-size", "31", "--validation", "100", "--dropout", "0",
+            "--precision", "fp32"]
 RESUMABLE = ["train-gan", *GAN, "--epochs", "3"]
 
 

@@ -182,7 +182,7 @@ def test_idx_reader_matches_torchvision_on_the_real_files(tmp_path):
     assert torch.bincount(data.train_labels).tolist() == [6000] * 10
 
 
-@pytest.mark.parametrize("extra", [(), ("--ema", "0.9")], ids=["plain", "ema"])
+@pytest.mark.parametrize("extra", [(), ("--ema", "0.9"), ("--lr-decay",)], ids=["plain", "ema", "lr-decay"])
 def test_interrupted_run_resumes_to_the_same_numbers(cli, tmp_path, monkeypatch, extra):
 
     import hw3cli.experiments.train_gan as gan_experiment
@@ -216,3 +216,28 @@ def test_interrupted_run_resumes_to_the_same_numbers(cli, tmp_path, monkeypatch,
 def test_resume_without_progress_is_refused(cli, tmp_path):
     data = synthetic_fashion(tmp_path / "data")
     assert_usage_error(cli("train-gan", "--data-dir", data, "--out", tmp_path / "x", "--resume"), "no interrupted run")
+
+
+def test_lr_decay_falls_linearly_to_zero_over_the_run():
+    """Step i of n runs at base * (1 - i / n) for G and D alike; without the option both stay at their base."""
+    from hw3cli.data.mixtures import MixtureSource, ring
+    from hw3cli.train.gan_loop import GanSettings, gan_optimizer, train_gan
+
+    def learning_rates(decay: bool) -> list[tuple[float, float]]:
+        torch.manual_seed(0)
+        generator, discriminator = Generator(8, (16,), data_dim=2), Discriminator((16,), data_dim=2)
+        settings = GanSettings(2, 32, "adam", 1e-3, 1e-4, "fp32", 0, "surrogate", "adam", 1e-3, lr_decay=decay)
+        optimizers = (gan_optimizer(generator.parameters(), settings, settings.lr),
+                      gan_optimizer(discriminator.parameters(), settings, settings.d_lr))
+        seen = []
+        for record in train_gan(generator, discriminator, Vanilla(), MixtureSource(ring(), 5, torch.device("cpu")),
+                                settings, torch.Generator().manual_seed(0), torch.device("cpu"), optimizers):
+            if record["event"] == "iteration":
+                seen.append(tuple(o.param_groups[0]["lr"] for o in optimizers))
+        return seen
+
+    decayed = learning_rates(True)
+    assert len(decayed) == 10
+    for i, (g_lr, d_lr) in enumerate(decayed):
+        assert g_lr == pytest.approx(1e-3 * (1 - i / 10)) and d_lr == pytest.approx(1e-4 * (1 - i / 10))
+    assert set(learning_rates(False)) == {(1e-3, 1e-4)}

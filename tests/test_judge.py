@@ -142,7 +142,7 @@ def test_the_matching_aware_d_sees_real_images_under_wrong_labels_as_fakes(misma
     torch.manual_seed(0)
     generator, discriminator = Generator(4, (8, 8, 8), classes=10), Recorder((8, 8, 8), classes=10)
     real, labels = torch.rand(6, 784) * 2 - 1, torch.tensor([0, 1, 2, 3, 9, 9])
-    settings = GanSettings(1, 6, "adam", 1e-3, 1e-3, "fp32", 0, "surrogate", 1e-3, mismatch)
+    settings = GanSettings(1, 6, "adam", 1e-3, 1e-3, "fp32", 0, "surrogate", "adam", 1e-3, mismatch)
     list(train_gan(generator, discriminator, make_loss("vanilla"), Images(real, labels), settings,
                    torch.Generator().manual_seed(0), torch.device("cpu")))
     shown, shown_labels = discriminator.seen[0]  # the D step's one batch

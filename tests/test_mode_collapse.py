@@ -68,10 +68,25 @@ def test_surrogate_unrolling_leaves_the_real_discriminator_and_optimizer_untouch
     assert g_loss.item() != pytest.approx(loss.g_loss(discriminator(generator(noise))).item())
 
 
-def test_exact_unrolling_gradient_differs_from_k0_and_matches_finite_differences():
+def stepped_adam(discriminator, generator, steps=2):
+    """D's Adam after a few real steps: moment estimates and a step count to unroll from."""
+    opt = torch.optim.Adam(discriminator.parameters(), lr=1e-2, betas=(0.5, 0.999))
+    g = torch.Generator().manual_seed(7)
+    for _ in range(steps):
+        real = torch.rand(6, 784, generator=g, dtype=torch.float64) * 2 - 1
+        noise = torch.randn(6, 4, generator=g, dtype=torch.float64)
+        opt.zero_grad()
+        Vanilla().d_loss(discriminator(real), discriminator(generator(noise).detach())).backward()
+        opt.step()
+    return opt
+
+
+@pytest.mark.parametrize("unroll_optimizer", ["sgd", "adam"])
+def test_exact_unrolling_gradient_differs_from_k0_and_matches_finite_differences(unroll_optimizer):
     generator, discriminator = tiny_gan(3)
     generator.double()
     discriminator.double()
+    opt = stepped_adam(discriminator, generator) if unroll_optimizer == "adam" else None
     loss = Vanilla()
     batches = [(torch.rand(6, 784, dtype=torch.float64) * 2 - 1, torch.randn(6, 4, dtype=torch.float64))
                for _ in range(3)]
@@ -79,7 +94,7 @@ def test_exact_unrolling_gradient_differs_from_k0_and_matches_finite_differences
 
     def objective(k):
         it = iter(batches)
-        return exact_g_loss(generator, discriminator, loss, k, 0.5, lambda: next(it), noise)
+        return exact_g_loss(generator, discriminator, loss, k, 0.5, lambda: next(it), noise, optimizer=opt)
 
     weight = generator.net[0].weight
     grad_k3 = torch.autograd.grad(objective(3), weight)[0]
@@ -96,6 +111,36 @@ def test_exact_unrolling_gradient_differs_from_k0_and_matches_finite_differences
         with torch.no_grad():
             weight[i, j] += eps
         assert grad_k3[i, j].item() == pytest.approx((up - down) / (2 * eps), rel=1e-4, abs=1e-9)
+
+
+def test_exact_adam_unrolling_looks_ahead_exactly_as_d_will_step_and_leaves_d_untouched():
+    """The unrolled D is the D that K real Adam steps (on the same batches, from the same moments) would give:
+    G is trained against D's actual next weights, not an SGD stand-in. D and its optimizer do not move."""
+    generator, discriminator = tiny_gan(5)
+    generator.double()
+    discriminator.double()
+    opt = stepped_adam(discriminator, generator, steps=3)
+    weights, state = copy.deepcopy(discriminator.state_dict()), copy.deepcopy(opt.state_dict())
+    batches = [(torch.rand(6, 784, dtype=torch.float64) * 2 - 1, torch.randn(6, 4, dtype=torch.float64))
+               for _ in range(4)]
+    noise = torch.randn(6, 4, dtype=torch.float64)
+    it = iter(batches)
+    unrolled = exact_g_loss(generator, discriminator, Vanilla(), 4, 0.5, lambda: next(it), noise, optimizer=opt)
+    for key, value in discriminator.state_dict().items():
+        assert torch.equal(value, weights[key])
+    for index, s in opt.state_dict()["state"].items():
+        assert all(torch.equal(v, state["state"][index][name]) for name, v in s.items())
+    ahead = copy.deepcopy(discriminator)
+    ahead_opt = torch.optim.Adam(ahead.parameters(), lr=1e-2, betas=(0.5, 0.999))
+    ahead_opt.load_state_dict(state)
+    for real, z in batches:  # the same batches, G's samples fed as they are in the unrolled steps
+        ahead_opt.zero_grad()
+        Vanilla().d_loss(ahead(real), ahead(generator(z).detach())).backward()
+        ahead_opt.step()
+    expected = Vanilla().g_loss(ahead(generator(noise)))
+    assert unrolled.item() == pytest.approx(expected.item(), rel=1e-10)
+    sgd = exact_g_loss(generator, discriminator, Vanilla(), 4, 1e-2, lambda: next(iter(batches)), noise)
+    assert sgd.item() != pytest.approx(expected.item(), rel=1e-6)
 
 
 @pytest.fixture(scope="module")

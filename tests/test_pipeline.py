@@ -34,6 +34,9 @@ def test_every_make_target_has_a_recipe(profile, tmp_path):
         assert f"--dataset {dataset}" in out
     variants = 7 if profile == "full" else 5  # k = 10 only at full scale
     assert out.count("train-gan --dataset") == 2 * variants * (1 if profile == "quick" else 3)  # x seeds
+    toy_runs = [line for line in out.replace("\\\n", " ").splitlines() if "train-gan --dataset" in line]
+    # one schedule and precision for every variant, so that they compare at the same budget
+    assert all("--lr-decay --precision fp32" in line for line in toy_runs)
 
 
 @pytest.mark.skipif(not HAVE_MAKE, reason="make is not installed")

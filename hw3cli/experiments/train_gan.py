@@ -201,8 +201,8 @@ def gan_settings(config: GanConfig, critic_steps: int, images: int | None, preci
         config.loss, ("adam", 1e-3, 1e-4) if toy else ("adam", 2e-4, 2e-4))
     g_lr = config.lr or lr
     return GanSettings(config.epochs, config.batch_size, optimizer, g_lr, config.d_lr or (d_lr if toy else g_lr),
-                       precision, config.unroll or 0, config.unroll_mode, config.unroll_lr, config.mismatch,
-                       config.class_loss)
+                       precision, config.unroll or 0, config.unroll_mode, config.unroll_optimizer,
+                       config.unroll_lr, config.mismatch, config.class_loss, config.lr_decay)
 
 
 def build_models(config: GanConfig, with_discriminator: bool, device: torch.device):

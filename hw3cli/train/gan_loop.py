@@ -32,9 +32,11 @@ class GanSettings:
     precision: str  # fp32, or bf16 autocast
     unroll: int  # K look-ahead D steps for the G step (0: plain GAN)
     unroll_mode: str  # surrogate or exact (see unroll.py)
+    unroll_optimizer: str  # adam (D's own update, unrolled) or sgd, for the exact unroll
     unroll_lr: float  # SGD step of the exact unroll
     mismatch: bool = False  # conditional D also sees real images with a wrong label, as fakes
     class_loss: float = 0.0  # AC-GAN: weight of the class cross-entropy (D then has 1 + classes outputs)
+    lr_decay: bool = False  # both learning rates fall linearly to 0 over the run
 
 
 def gan_optimizer(params, settings: GanSettings, lr: float) -> torch.optim.Optimizer:
@@ -62,6 +64,7 @@ def train_gan(generator: Generator, discriminator: Discriminator | None, loss, d
     g_params = list(generator.parameters())
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=settings.precision == "bf16")
     iteration = start_iteration
+    batches = data.items_per_epoch(settings.batch_size) // settings.batch_size
 
     def mine(*tensors: torch.Tensor | None) -> tuple:
         """This rank's part of each global-batch tensor (all of it for a single process)."""
@@ -77,6 +80,10 @@ def train_gan(generator: Generator, discriminator: Discriminator | None, loss, d
     for epoch in range(start_epoch, settings.epochs + 1):
         start, sums, count = time.perf_counter(), torch.zeros(4, device=device), 0
         for batch, (real, y) in enumerate(data.epoch(settings.batch_size, rng)):
+            if settings.lr_decay:  # the last steps refine what G has found instead of wandering at full step size
+                remaining = 1 - ((epoch - 1) * batches + batch) / (settings.epochs * batches)
+                set_learning_rates(opt_g, settings.lr * remaining)
+                set_learning_rates(opt_d, settings.d_lr * remaining)
             noise = torch.randn(real.shape[0], generator.noise_dim, device=device, generator=rng)
             global_batch = real.shape[0]
             draw = partial(fresh, global_batch)  # the global batch size, like every draw
@@ -148,7 +155,7 @@ def train_gan(generator: Generator, discriminator: Discriminator | None, loss, d
                                                   cond, average)
                     else:
                         g_loss = exact_g_loss(generator, discriminator, loss, settings.unroll, settings.unroll_lr,
-                                              draw, noise, cond)
+                                              draw, noise, cond, opt_d if settings.unroll_optimizer == "adam" else None)
                 g_mean = batch_mean(world, g_loss.detach(), share)
                 check_finite(g_mean, f"epoch {epoch}, iteration {iteration + 1} (G)")
                 opt_g.zero_grad(set_to_none=True)
@@ -169,6 +176,11 @@ def train_gan(generator: Generator, discriminator: Discriminator | None, loss, d
         images_seen = data.items_per_epoch(settings.batch_size)
         yield {"event": "epoch", "epoch": epoch, "g_loss": g, "d_loss": d, "real_score": r, "fake_score": f,
                "seconds": seconds, "images_per_second": images_seen / seconds}
+
+
+def set_learning_rates(optimizer: torch.optim.Optimizer | None, lr: float) -> None:
+    for group in optimizer.param_groups if optimizer is not None else ():
+        group["lr"] = lr
 
 
 @torch.no_grad()

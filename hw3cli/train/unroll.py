@@ -3,14 +3,17 @@
 - surrogate (the assignment's scheme): a copy of D, with a copy of its optimizer state, takes K more steps on
   fresh batches; G's loss is taken against that copy. The real D and its optimizer never see those steps, and
   no gradient flows through them: G is simply trained against a stronger, look-ahead D.
-- exact (Metz et al. 2016): D's parameters are unrolled through K plain SGD steps written functionally
+- exact (Metz et al. 2016): D's parameters are unrolled through K update steps written functionally
   (torch.func.functional_call), keeping the graph, so G's gradient also flows through how D's update depends
-  on G's samples: G anticipates D's reaction. Only for losses whose D step is differentiable (vanilla, lsgan).
+  on G's samples: G anticipates D's reaction. The steps are D's own Adam update, from the moment estimates its
+  optimizer holds (as Metz et al. unroll it), or plain SGD. Only for losses whose D step is differentiable
+  (vanilla, lsgan).
 """
 
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable, Iterable
 
 import torch
@@ -49,17 +52,52 @@ def surrogate_g_loss(generator: nn.Module, discriminator: nn.Module, optimizer: 
 
 def exact_g_loss(generator: nn.Module, discriminator: nn.Module, loss, steps: int, lr: float,
                  draw: Callable[[], tuple[torch.Tensor, torch.Tensor]], noise: torch.Tensor,
-                 cond: torch.Tensor | None = None) -> torch.Tensor:
-    """G's loss against D after `steps` differentiable SGD steps of size `lr` from its current weights."""
+                 cond: torch.Tensor | None = None, optimizer: torch.optim.Optimizer | None = None) -> torch.Tensor:
+    """G's loss against D after `steps` differentiable update steps from its current weights: D's own Adam update
+    (`optimizer`: its learning rate, betas and moment estimates, as Metz et al. unroll it), or plain SGD of step
+    `lr` when `optimizer` is None."""
     params = {name: p.detach().requires_grad_(True) for name, p in discriminator.named_parameters()}
+    update = _sgd(lr) if optimizer is None else _adam(optimizer, discriminator)
     for _ in range(steps):
         real, z = draw()
         fake = generator(z, cond)  # not detached: D's update depends on G
         d_real, d_fake = at_least_fp32(functional_call(discriminator, params, _both(real, fake, cond))).chunk(2)
         grads = torch.autograd.grad(loss.d_loss(d_real, d_fake), list(params.values()), create_graph=True)
-        # p - lr * g in one operation: one pass (and one saved tensor) fewer per weight, forward and backward
-        params = {name: torch.add(p, g, alpha=-lr) for (name, p), g in zip(params.items(), grads)}
+        params = update(params, grads)
     return loss.g_loss(at_least_fp32(functional_call(discriminator, params, (generator(noise, cond), cond))))
+
+
+def _sgd(lr: float):
+    def update(params: dict, grads: tuple) -> dict:
+        # p - lr * g in one operation: one pass (and one saved tensor) fewer per weight, forward and backward
+        return {name: torch.add(p, g, alpha=-lr) for (name, p), g in zip(params.items(), grads)}
+    return update
+
+
+def _adam(optimizer: torch.optim.Optimizer, discriminator: nn.Module):
+    """torch.optim.Adam's update written with differentiable operations, starting from the moment estimates and
+    step count D's optimizer holds now; the look-ahead steps never change that state."""
+    group = optimizer.param_groups[0]
+    lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+    moments = []
+    for p in discriminator.parameters():
+        state = optimizer.state.get(p, {})
+        moments.append((state["exp_avg"], state["exp_avg_sq"], float(state["step"])) if state else
+                       (torch.zeros_like(p), torch.zeros_like(p), 0.0))
+
+    def update(params: dict, grads: tuple) -> dict:
+        nonlocal moments
+        new_params, new_moments = {}, []
+        for (name, p), g, (m, v, t) in zip(params.items(), grads, moments):
+            m, v, t = beta1 * m + (1 - beta1) * g, beta2 * v + (1 - beta2) * g * g, t + 1
+            # sqrt's gradient at 0 is infinite: a weight whose gradient was always exactly 0 (a dead unit) would
+            # turn 0 * inf into NaN. Clamping at a tiny floor gives it a zero gradient instead.
+            denom = v.clamp_min(1e-30).sqrt() / math.sqrt(1 - beta2 ** t) + eps
+            new_params[name] = p - (lr / (1 - beta1 ** t)) * m / denom
+            new_moments.append((m, v, t))
+        moments = new_moments
+        return new_params
+    return update
 
 
 def _both(real: torch.Tensor, fake: torch.Tensor, cond: torch.Tensor | None) -> tuple:
