@@ -223,13 +223,15 @@ $(GAN)/histograms/histograms.json: $(GAN)/classifier/metrics.json $(GAN)/judge/m
 
 # The 2-D mixtures (mode collapse made visible): $(TOY)/DATASET/VARIANT/seedN, then the means over seeds.
 TOY := $(GAN)/toy
-TOY_VARIANTS := vanilla $(foreach k,$(TOY_UNROLL),unrolled-exact-k$(k) unrolled-surrogate-k$(k)) wgan-clip0.01 wgan-gp
+# The longest runs first (the exact unrolled GAN, then WGAN-GP's critic steps), so that a parallel make ends sooner.
+TOY_VARIANTS := $(foreach k,$(TOY_UNROLL),unrolled-exact-k$(k)) wgan-gp $(foreach k,$(TOY_UNROLL),unrolled-surrogate-k$(k)) \
+	wgan-clip0.01 vanilla
 $(foreach k,5 10,$(eval TOY_FLAGS_unrolled-exact-k$(k) := --unroll $(k) --unroll-mode exact))
 $(foreach k,5 10,$(eval TOY_FLAGS_unrolled-surrogate-k$(k) := --unroll $(k) --unroll-mode surrogate))
 TOY_FLAGS_vanilla :=
 TOY_FLAGS_wgan-clip0.01 := --loss wgan --clip 0.01
 TOY_FLAGS_wgan-gp := --loss wgan-gp
-TOY_RUNS := $(foreach d,ring grid,$(foreach v,$(TOY_VARIANTS),$(foreach s,$(TOY_SEEDS),$(TOY)/$(d)/$(v)/seed$(s))))
+TOY_RUNS := $(foreach v,$(TOY_VARIANTS),$(foreach d,ring grid,$(foreach s,$(TOY_SEEDS),$(TOY)/$(d)/$(v)/seed$(s))))
 toy_part = $(word $(1),$(subst /, ,$*))
 $(TOY)/%/metrics.json: | install
 	$(if $(findstring exact,$*),$(HW3),$(TRAIN)) train-gan --dataset $(call toy_part,1) \

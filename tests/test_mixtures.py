@@ -122,5 +122,9 @@ def test_toy_summary_averages_each_variant_over_its_seeds(cli, tmp_path, world):
                "--out", tmp_path / "longer").code == 0
     assert_usage_error(cli("toy-summary", *runs, tmp_path / "longer", "--out", tmp_path / "mixed-epochs"),
                        "differ in epochs")
+    assert cli("train-gan", "--dataset", "ring", "--epochs", "1", "--batch-size", "32", "--seed", "4", "--lr-decay",
+               "--out", tmp_path / "decayed").code == 0
+    assert_usage_error(cli("toy-summary", *runs, tmp_path / "decayed", "--out", tmp_path / "mixed-schedules"),
+                       "differ in lr_decay")
     assert_usage_error(cli("toy-summary", runs[0], world["w"] / "gan", "--out", tmp_path / "mixed"), "Fashion-MNIST")
-    assert not any((tmp_path / name).exists() for name in ("twice", "mixed", "mixed-epochs"))
+    assert not any((tmp_path / name).exists() for name in ("twice", "mixed", "mixed-epochs", "mixed-schedules"))

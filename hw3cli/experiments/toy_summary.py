@@ -19,8 +19,8 @@ from hw3cli.plots.mixture import summary_figure
 
 SCORES = ("modes_recovered", "high_quality_fraction", "reverse_kl")
 # Options that make two runs of one variant different experiments (the seed, folder and run switches do not).
-SETTINGS = ("epochs", "batch_size", "noise_dim", "g_hidden", "d_hidden", "lr", "d_lr", "clip", "critic_steps",
-            "unroll_lr", "precision")
+SETTINGS = ("epochs", "batch_size", "noise_dim", "g_hidden", "d_hidden", "lr", "d_lr", "lr_decay", "clip",
+            "critic_steps", "unroll_optimizer", "unroll_lr", "ema", "precision")
 
 
 def variant(config: dict) -> str:
