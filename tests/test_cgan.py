@@ -101,7 +101,8 @@ def test_a_short_conditional_run_draws_each_class_as_its_own_pattern(cli, tmp_pa
     """3,700 steps of tiny models, with the matching-aware D (--mismatch) that `make cgan` uses. With the one-hot
     labels alone a GAN is a gamble per seed, and per CPU (fp32 rounds differently with AVX2 and AVX-512 kernels):
     seed 0 conditioned every class on an AVX2 Zen 3 and left one class at 0% on an AVX-512 Xeon, where seeds 1-5
-    passed. With --mismatch seeds 0-3 drew every class right there (the smallest share 100%)."""
+    passed. With --mismatch seeds 0-3 drew every class right there (the smallest share 100%). So no test trains the
+    one-hot labels alone to this end; the tests above check how they enter G and D."""
     patterns = ring_of_blobs(tmp_path / "data")
     run = tmp_path / "run"
     r = cli("train-gan", "--conditional", "--data-dir", tmp_path / "data", "--out", run, "--epochs", "60",

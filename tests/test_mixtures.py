@@ -91,6 +91,9 @@ def test_a_ring_gan_is_refused_where_a_fashion_gan_is_needed(cli, tmp_path, worl
     (["--loss", "wgan-gp", "--unroll", "2"], "penalty"),
     (["--dataset", "ring", "--g-hidden", ",".join(["4"] * 9)], "from 1 to 8"),
     (["--dataset", "moons"], "dataset"),
+    (["--unroll", "2", "--unroll-optimizer", "sgd"], "--unroll-mode exact"),
+    (["--unroll", "2", "--unroll-mode", "exact", "--unroll-lr", "0.01"], "--unroll-optimizer sgd"),
+    (["--unroll-lr", "0.01"], "--unroll-optimizer sgd"),
 ])
 def test_combinations_that_cannot_work_are_refused(cli, tmp_path, args, word):
     assert_usage_error(cli("train-gan", *args, "--out", tmp_path / "run", *TINY_GAN[:2]), word)

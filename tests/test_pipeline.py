@@ -36,6 +36,7 @@ def test_every_make_target_has_a_recipe(profile, tmp_path):
     assert out.count("train-gan --dataset") == 2 * variants * (1 if profile == "quick" else 3)  # x seeds
     toy_runs = [line for line in out.replace("\\\n", " ").splitlines() if "train-gan --dataset" in line]
     # one schedule and precision for every variant, so that they compare at the same budget
+    assert len(toy_runs) == out.count("train-gan --dataset") and toy_runs
     assert all("--lr-decay --precision fp32" in line for line in toy_runs)
 
 

@@ -42,6 +42,13 @@ def validate(config: GanConfig) -> None:
     if config.unroll is not None and config.unroll_mode == "exact" and config.loss not in EXACT_LOSSES:
         raise Hw3Error(f"--unroll-mode exact supports --loss {' or '.join(EXACT_LOSSES)}, not {config.loss} "
                        "(its critic clipping is not a differentiable step)")
+    exact = config.unroll is not None and config.unroll_mode == "exact"
+    if config.unroll_optimizer != "adam" and not exact:
+        raise Hw3Error("--unroll-optimizer chooses the steps of the exact unroll; it needs --unroll K "
+                       "--unroll-mode exact")
+    if config.unroll_lr != GanConfig.unroll_lr and not (exact and config.unroll_optimizer == "sgd"):
+        raise Hw3Error("--unroll-lr is the step of the exact unroll's SGD steps; it needs --unroll-mode exact "
+                       "--unroll-optimizer sgd (the Adam unroll takes D's own learning rate)")
     if config.conditional and config.loss == "mse":
         raise Hw3Error("--conditional needs a discriminator; --loss mse has none")
     if config.conditional and config.unroll:

@@ -78,6 +78,10 @@ def _adam(optimizer: torch.optim.Optimizer, discriminator: nn.Module):
     """torch.optim.Adam's update written with differentiable operations, starting from the moment estimates and
     step count D's optimizer holds now; the look-ahead steps never change that state."""
     group = optimizer.param_groups[0]
+    plain = (type(optimizer) is torch.optim.Adam and len(optimizer.param_groups) == 1 and not group["weight_decay"]
+             and not group["amsgrad"] and not group["maximize"])
+    if not plain:  # what the update below writes out; anything else would be unrolled wrongly, silently
+        raise ValueError("the Adam unroll needs D's optimizer to be plain Adam with one parameter group")
     lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
     moments = []
     for p in discriminator.parameters():
