@@ -48,7 +48,7 @@ TOY_OPTS :=
 # learning rates stay constant, as in the papers: --lr-decay tightens the exact unrolled GAN's points (ring: 36.6%
 # high-quality -> 65.9%) but made the surrogate unrolled GAN and WGAN-GP collapse (8 modes -> 0.7 and 3.3), so it
 # would not compare the variants fairly.
-TOY_SCHEDULE := --precision fp32
+TOY_PRECISION := fp32
 ifeq ($(PROFILE),quick)
   ART := artifacts/quick
   ADDER_OPTS := --seeds 2 --steps 300
@@ -243,7 +243,7 @@ toy_part = $(word $(1),$(subst /, ,$*))
 $(TOY)/%/metrics.json: | install
 	$(if $(findstring exact,$*),$(HW3),$(TRAIN)) train-gan --dataset $(call toy_part,1) \
 	  $(TOY_FLAGS_$(call toy_part,2)) --seed $(patsubst seed%,%,$(call toy_part,3)) --epochs $(TOY_EPOCHS) \
-	  --out $(@D) --threads $(THREADS) $(TOY_SCHEDULE) $(TOY_OPTS)
+	  --out $(@D) --threads $(THREADS) --precision $(TOY_PRECISION) $(TOY_OPTS)
 
 $(TOY)/summary.json: $(foreach r,$(TOY_RUNS),$(r)/metrics.json)
 	$(HW3) toy-summary $(TOY_RUNS) --out $(@D) > /dev/null
