@@ -319,7 +319,7 @@ def train_gan(
     lr: Optional[float] = opt(c.GanConfig, "lr"),
     d_lr: Optional[float] = opt(c.GanConfig, "d_lr"),
     clip: float = opt(c.GanConfig, "clip"),
-    lr_decay: bool = opt(c.GanConfig, "lr_decay"),
+    lr_decay: float = opt(c.GanConfig, "lr_decay"),
     critic_steps: Optional[int] = opt(c.GanConfig, "critic_steps"),
     sample_every: int = opt(c.GanConfig, "sample_every"),
     samples: int = opt(c.GanConfig, "samples"),

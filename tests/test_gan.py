@@ -182,7 +182,7 @@ def test_idx_reader_matches_torchvision_on_the_real_files(tmp_path):
     assert torch.bincount(data.train_labels).tolist() == [6000] * 10
 
 
-@pytest.mark.parametrize("extra", [(), ("--ema", "0.9"), ("--lr-decay",)], ids=["plain", "ema", "lr-decay"])
+@pytest.mark.parametrize("extra", [(), ("--ema", "0.9"), ("--lr-decay", "0.5")], ids=["plain", "ema", "lr-decay"])
 def test_interrupted_run_resumes_to_the_same_numbers(cli, tmp_path, monkeypatch, extra):
 
     import hw3cli.experiments.train_gan as gan_experiment
@@ -218,12 +218,14 @@ def test_resume_without_progress_is_refused(cli, tmp_path):
     assert_usage_error(cli("train-gan", "--data-dir", data, "--out", tmp_path / "x", "--resume"), "no interrupted run")
 
 
-def test_lr_decay_falls_linearly_to_zero_over_the_run():
-    """Step i of n runs at base * (1 - i / n) for G and D alike; without the option both stay at their base."""
+@pytest.mark.parametrize("fraction", [1.0, 0.4])
+def test_lr_decay_falls_linearly_to_zero_over_the_final_fraction(fraction):
+    """Step i of n runs at base * min(1, (1 - i / n) / fraction) for G and D alike: constant until the final
+    fraction of the run, then linearly down; without the option both stay at their base."""
     from hw3cli.data.mixtures import MixtureSource, ring
     from hw3cli.train.gan_loop import GanSettings, gan_optimizer, train_gan
 
-    def learning_rates(decay: bool) -> list[tuple[float, float]]:
+    def learning_rates(decay: float) -> list[tuple[float, float]]:
         torch.manual_seed(0)
         generator, discriminator = Generator(8, (16,), data_dim=2), Discriminator((16,), data_dim=2)
         settings = GanSettings(2, 32, "adam", 1e-3, 1e-4, "fp32", 0, "surrogate", "adam", 1e-3, lr_decay=decay)
@@ -236,8 +238,11 @@ def test_lr_decay_falls_linearly_to_zero_over_the_run():
                 seen.append(tuple(o.param_groups[0]["lr"] for o in optimizers))
         return seen
 
-    decayed = learning_rates(True)
+    decayed = learning_rates(fraction)
     assert len(decayed) == 10
     for i, (g_lr, d_lr) in enumerate(decayed):
-        assert g_lr == pytest.approx(1e-3 * (1 - i / 10)) and d_lr == pytest.approx(1e-4 * (1 - i / 10))
-    assert set(learning_rates(False)) == {(1e-3, 1e-4)}
+        scale = min(1.0, (1 - i / 10) / fraction)
+        assert g_lr == pytest.approx(1e-3 * scale) and d_lr == pytest.approx(1e-4 * scale)
+    # 1.0: every step lower than the last; 0.4: steps 0-6 at the base rate (the last 40% starts there), then down
+    assert sum(g == 1e-3 for g, _ in decayed) == (1 if fraction == 1.0 else 7)
+    assert set(learning_rates(0.0)) == {(1e-3, 1e-4)}

@@ -125,8 +125,9 @@ def test_toy_summary_averages_each_variant_over_its_seeds(cli, tmp_path, world):
                "--out", tmp_path / "longer").code == 0
     assert_usage_error(cli("toy-summary", *runs, tmp_path / "longer", "--out", tmp_path / "mixed-epochs"),
                        "differ in epochs")
-    assert cli("train-gan", "--dataset", "ring", "--epochs", "1", "--batch-size", "32", "--seed", "4", "--lr-decay",
-               "--out", tmp_path / "decayed").code == 0
+    r = cli("train-gan", "--dataset", "ring", "--epochs", "1", "--batch-size", "32", "--seed", "4", "--lr-decay", "0.2",
+            "--out", tmp_path / "decayed")
+    assert r.code == 0 and "(learning rates down to 0 over the last 20%)" in r.out.replace("\n", " "), r.out
     assert_usage_error(cli("toy-summary", *runs, tmp_path / "decayed", "--out", tmp_path / "mixed-schedules"),
                        "differ in lr_decay")
     assert_usage_error(cli("toy-summary", runs[0], world["w"] / "gan", "--out", tmp_path / "mixed"), "Fashion-MNIST")

@@ -37,7 +37,9 @@ def test_every_make_target_has_a_recipe(profile, tmp_path):
     toy_runs = [line for line in out.replace("\\\n", " ").splitlines() if "train-gan --dataset" in line]
     # one schedule and precision for every variant, so that they compare at the same budget
     assert len(toy_runs) == out.count("train-gan --dataset") and toy_runs
-    assert all("--precision fp32" in line and "--lr-decay" not in line for line in toy_runs)
+    assert all("--precision fp32" in line for line in toy_runs)
+    schedules = {re.search(r"--lr-decay (\S+)", line).group(1) for line in toy_runs}
+    assert len(schedules) == 1 and 0 < float(schedules.pop()) < 1  # a warmdown: constant rates, then down
 
 
 @pytest.mark.skipif(not HAVE_MAKE, reason="make is not installed")

@@ -263,11 +263,17 @@ def final_metrics(config: GanConfig, run: TrainingRun, data, history, epochs, ke
     return metrics
 
 
+def decay_span(fraction: float) -> str:
+    return "over the run" if fraction == 1 else f"over the last {fraction:.0%}"
+
+
 def run_title(config: GanConfig) -> str:
     extra = f", clip {config.clip:g}" if config.loss == "wgan" else ""
     extra += f", {config.dataset}" if config.dataset != "fashion" else ""
     if config.unroll:
         extra += f", unrolled {config.unroll_mode} K={config.unroll}"
+    if config.lr_decay:
+        extra += f", lr to 0 {decay_span(config.lr_decay)}"
     if config.conditional:
         extra += ", conditional" + (", matching-aware D" if config.mismatch else "") + (
             f", class loss {config.class_loss:g}" if config.class_loss else "")
@@ -276,7 +282,9 @@ def run_title(config: GanConfig) -> str:
 
 def summary(config: GanConfig, metrics: dict) -> str:
     last = metrics["epochs"][-1]
-    extras = [what for on, what in ((config.mismatch, "matching-aware D"),
+    extras = [what for on, what in ((config.unroll, f"unrolled {config.unroll_mode}, k = {config.unroll}"),
+                                    (config.lr_decay, f"learning rates down to 0 {decay_span(config.lr_decay)}"),
+                                    (config.mismatch, "matching-aware D"),
                                     (config.class_loss, f"class loss {config.class_loss:g}"),
                                     (config.ema, f"samples from G's weights averaged with decay {config.ema:g}")) if on]
     extras = f" ({', '.join(extras)})" if extras else ""

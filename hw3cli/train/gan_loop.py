@@ -36,7 +36,7 @@ class GanSettings:
     unroll_lr: float  # SGD step of the exact unroll
     mismatch: bool = False  # conditional D also sees real images with a wrong label, as fakes
     class_loss: float = 0.0  # AC-GAN: weight of the class cross-entropy (D then has 1 + classes outputs)
-    lr_decay: bool = False  # both learning rates fall linearly to 0 over the run
+    lr_decay: float = 0.0  # both learning rates fall linearly to 0 over this final fraction of the run (0: off)
 
 
 def gan_optimizer(params, settings: GanSettings, lr: float) -> torch.optim.Optimizer:
@@ -81,9 +81,10 @@ def train_gan(generator: Generator, discriminator: Discriminator | None, loss, d
         start, sums, count = time.perf_counter(), torch.zeros(4, device=device), 0
         for batch, (real, y) in enumerate(data.epoch(settings.batch_size, rng)):
             if settings.lr_decay:  # the last steps refine what G has found instead of wandering at full step size
-                remaining = 1 - ((epoch - 1) * batches + batch) / (settings.epochs * batches)
-                set_learning_rates(opt_g, settings.lr * remaining)
-                set_learning_rates(opt_d, settings.d_lr * remaining)
+                remaining = 1 - ((epoch - 1) * batches + batch) / (settings.epochs * batches)  # share still to run
+                scale = min(1.0, remaining / settings.lr_decay)
+                set_learning_rates(opt_g, settings.lr * scale)
+                set_learning_rates(opt_d, settings.d_lr * scale)
             noise = torch.randn(real.shape[0], generator.noise_dim, device=device, generator=rng)
             global_batch = real.shape[0]
             draw = partial(fresh, global_batch)  # the global batch size, like every draw
