@@ -3,13 +3,15 @@ apart in timings.json. Also --deterministic, --detect-anomaly, and resuming the 
 
 import json
 import os
+import platform
 import signal
+import sys
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from hw3cli.core.numerics import numerics
+from hw3cli.core.numerics import numerics, subnormals_flushed
 from hw3cli.core.runs import read_metrics, write_metrics
 from hw3cli.errors import TrainingDiverged
 from tests.conftest import DECISIVE, assert_usage_error, run_ok, synthetic_fashion, write_assignment
@@ -92,6 +94,19 @@ def test_deterministic_switches_are_set_for_the_run_and_restored():
         assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
     assert not torch.are_deterministic_algorithms_enabled()
     assert "CUBLAS_WORKSPACE_CONFIG" not in os.environ or os.environ["CUBLAS_WORKSPACE_CONFIG"] != ":4096:8"
+
+
+def test_subnormal_numbers_are_flushed_for_the_run_only(cli, tmp_path, inputs):
+    """Inside a run, arithmetic that meets a number below 1.2e-38 gives 0 (on x86-64, whose CPUs can all flush);
+    after it, Python's and torch's floats keep their subnormals, in-process callers included."""
+    tiny = torch.tensor([1e-39, 3.0])
+    assert not subnormals_flushed() and (tiny * 1.0)[0].item() > 0
+    with numerics():
+        if platform.machine().lower() in ("x86_64", "amd64"):
+            assert subnormals_flushed() and (tiny * 1.0).tolist() == [0.0, 3.0]
+    assert not subnormals_flushed() and (tiny * 1.0)[0].item() > 0
+    assert cli(*COMMANDS["train-mlp"](inputs), "--out", tmp_path / "run").code == 0
+    assert not subnormals_flushed() and sys.float_info.min / 2 > 0
 
 
 def test_detect_anomaly_names_the_backward_operation_that_made_a_nan():
