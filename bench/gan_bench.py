@@ -89,7 +89,8 @@ def main() -> None:
     bf16 = cpu_native_bf16()
     print(f"machine: {describe(machine_record(torch.device('cpu')))}")
     out = subprocess.run([sys.executable, str(PEER), "--iters", str(args.iters), "--batch", str(args.batch),
-                          "--warmup", str(args.warmup), "--threads", str(args.threads)], capture_output=True, text=True, check=True).stdout
+                          "--warmup", str(args.warmup), "--threads", str(args.threads)],
+                         capture_output=True, text=True, check=True).stdout
     peer = float(re.search(r"images_per_second=([\d.]+)", out).group(1))
     data = load_fashion_mnist()
     peaks = {"fp32": matmul_peak(torch.float32)}
