@@ -65,7 +65,7 @@ def ours(data, iters: int, warmup: int, batch: int, precision: str) -> float:
                            precision=precision, unroll=0,
                            unroll_mode="surrogate", unroll_optimizer="adam", unroll_lr=1e-3)
     loop = train_gan(g, d, Vanilla(), source, settings, torch.Generator().manual_seed(0), torch.device("cpu"))
-    done, start = 0, None
+    done, start = 0, time.perf_counter()  # restarted after `warmup` steps
     with numerics():  # what train-gan runs its loop under (subnormals flushed to zero)
         for record in loop:
             if record["event"] != "iteration":

@@ -244,8 +244,8 @@ class GanConfig:
                          0, 1000, low_open=True)
     lr_decay: float = option(0.0, "--lr-decay", "Let G's and D's learning rates fall linearly to 0, step by step, "
                              "over this final fraction of the run, so that the last steps refine what G has found "
-                             "(0: constant rates; 1: from the first step; 0.2: constant for 80% of the steps, then "
-                             "down, nanoGPT's warmdown).", 0, 1, metavar="FRACTION")
+                             "(0: constant rates; 1: from the first step, the former --lr-decay flag; 0.2: constant "
+                             "for 80% of the steps, then down, nanoGPT's warmdown).", 0, 1, metavar="FRACTION")
     critic_steps: int | None = option(None, "--critic-steps", "D steps per G step (default: 5 for wgan, else 1).",
                                       1, 1000)
     sample_every: int = option(0, "--sample-every", "Also keep samples every N epochs (0: start, middle and end "

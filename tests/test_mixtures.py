@@ -94,6 +94,8 @@ def test_a_ring_gan_is_refused_where_a_fashion_gan_is_needed(cli, tmp_path, worl
     (["--unroll", "2", "--unroll-optimizer", "sgd"], "--unroll-mode exact"),
     (["--unroll", "2", "--unroll-mode", "exact", "--unroll-lr", "0.01"], "--unroll-optimizer sgd"),
     (["--unroll-lr", "0.01"], "--unroll-optimizer sgd"),
+    (["--dataset", "ring", "--lr-decay", "0.004"], "less than one of this run's 100 steps"),
+    (["--dataset", "ring", "--lr-decay", "1e-310"], "--lr-decay"),
 ])
 def test_combinations_that_cannot_work_are_refused(cli, tmp_path, args, word):
     assert_usage_error(cli("train-gan", *args, "--out", tmp_path / "run", *TINY_GAN[:2]), word)

@@ -21,8 +21,9 @@ def numerics(deterministic: bool = False, detect_anomaly: bool = False) -> Itera
     Subnormal numbers (below fp32's 1.2e-38) are flushed to zero: Adam's second moments hold squared gradients, and
     about 1% of a GAN's fall that low after a few hundred steps, where an x86 core takes a slow microcode assist for
     every instruction that meets one. Two epochs of a fp32 `train-gan` ran 1.21-1.23x as fast with them flushed,
-    with a byte-identical metrics.json (a 2-core Xeon with AMX). The switch holds for the calling thread (all of
-    torch's work at one thread) and also governs Python's own float arithmetic, hence restored afterwards."""
+    with a byte-identical metrics.json (a 2-core Xeon with AMX). The switch is the calling thread's: all of torch's
+    arithmetic at one thread (every job under `make -j`); with more, torch's worker threads keep the state they were
+    started with. It also governs Python's own float arithmetic on this thread, hence restored afterwards."""
     before = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
               torch.backends.cudnn.benchmark, os.environ.get("CUBLAS_WORKSPACE_CONFIG"), subnormals_flushed())
     torch.set_flush_denormal(True)  # a no-op (returning False) on a CPU that cannot
@@ -53,4 +54,4 @@ def numerics(deterministic: bool = False, detect_anomaly: bool = False) -> Itera
 
 def subnormals_flushed() -> bool:
     """Whether this thread's float arithmetic now flushes subnormal numbers to zero."""
-    return torch.tensor(1e-39).mul(1.0).item() == 0.0
+    return torch.tensor(1e-39, dtype=torch.float32).mul(1.0).item() == 0.0

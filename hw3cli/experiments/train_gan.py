@@ -100,8 +100,9 @@ def run(config: GanConfig) -> int:
     run = TrainingRun(config, "train-gan", RUN_FILES)
     loss = make_loss(config.loss, config.clip, config.critic_steps)
     data, source = training_data(config, loss.critic_steps, run.device)
+    steps = config.epochs * (source.items_per_epoch(config.batch_size) // config.batch_size)
     settings = gan_settings(config, loss.critic_steps, None if data is None else len(source.images), run.precision,
-                            run.world.size)
+                            run.world.size, steps)
     # metrics.json keys: quality (the classifier's numbers), judge_quality (the judge's)
     graders = {"quality" if name == "classifier" else "judge_quality":
                SampleQuality(grader, data, config.noise_dim, config.run.seed, CLASSES)
@@ -185,9 +186,10 @@ def training_data(config: GanConfig, critic_steps: int,
     return data, ImageSource(images.to(device), labels.to(device))
 
 
-def gan_settings(config: GanConfig, critic_steps: int, images: int | None, precision: str, ranks: int) -> GanSettings:
+def gan_settings(config: GanConfig, critic_steps: int, images: int | None, precision: str, ranks: int,
+                 steps: int) -> GanSettings:
     """The loop's settings; refuses a batch size the training images cannot fill (`images`: None for a mixture,
-    whose epochs are built to fit), or the ranks cannot share."""
+    whose epochs are built to fit), or the ranks cannot share, and a decay shorter than one of the run's `steps`."""
     if images is not None and images < config.batch_size:
         raise Hw3Error(f"--batch-size {config.batch_size} is larger than the {images} training images")
     if config.batch_size < ranks:
@@ -201,6 +203,9 @@ def gan_settings(config: GanConfig, critic_steps: int, images: int | None, preci
         raise Hw3Error(f"{images} training images make {images // config.batch_size} batches of {config.batch_size} "
                        f"per epoch, fewer than the {critic_steps} critic steps each generator step waits for; use "
                        "more images (--limit), a smaller --batch-size or fewer --critic-steps")
+    if 0 < config.lr_decay and config.lr_decay * steps < 1:  # it would lower no step's rate
+        raise Hw3Error(f"--lr-decay {config.lr_decay:g} is less than one of this run's {steps} steps; use 0 for "
+                       f"constant learning rates, or at least {1 / steps:.2g}")
     # Adam's defaults: 2e-4 for G and D on Fashion-MNIST; on the mixtures G 1e-3 and D 1e-4, as in the unrolled
     # GAN's reference code. WGAN's RMSprop 5e-5 and WGAN-GP's Adam 1e-4 are their papers'.
     toy = config.dataset != "fashion"
@@ -264,7 +269,7 @@ def final_metrics(config: GanConfig, run: TrainingRun, data, history, epochs, ke
 
 
 def decay_span(fraction: float) -> str:
-    return "over the run" if fraction == 1 else f"over the last {fraction:.0%}"
+    return "over the run" if fraction == 1 else f"over the last {fraction * 100:.3g}%"
 
 
 def run_title(config: GanConfig) -> str:
