@@ -39,10 +39,10 @@ def validate(config: GanConfig) -> None:
     """The combinations no single option's range can refuse (on the config with its dataset's sizes)."""
     if config.unroll is not None and config.loss == "mse":
         raise Hw3Error("--unroll needs a discriminator; --loss mse has none")
-    if config.unroll is not None and config.unroll_mode == "exact" and config.loss not in EXACT_LOSSES:
+    exact = config.unroll is not None and config.unroll_mode == "exact"
+    if exact and config.loss not in EXACT_LOSSES:
         raise Hw3Error(f"--unroll-mode exact supports --loss {' or '.join(EXACT_LOSSES)}, not {config.loss} "
                        "(its critic clipping is not a differentiable step)")
-    exact = config.unroll is not None and config.unroll_mode == "exact"
     if config.unroll_optimizer != "adam" and not exact:
         raise Hw3Error("--unroll-optimizer chooses the steps of the exact unroll; it needs --unroll K "
                        "--unroll-mode exact")
@@ -100,9 +100,9 @@ def run(config: GanConfig) -> int:
     run = TrainingRun(config, "train-gan", RUN_FILES)
     loss = make_loss(config.loss, config.clip, config.critic_steps)
     data, source = training_data(config, loss.critic_steps, run.device)
-    steps = config.epochs * (source.items_per_epoch(config.batch_size) // config.batch_size)
+    batches = source.items_per_epoch(config.batch_size) // config.batch_size  # D steps per epoch
     settings = gan_settings(config, loss.critic_steps, None if data is None else len(source.images), run.precision,
-                            run.world.size, steps)
+                            run.world.size, config.epochs * batches)
     # metrics.json keys: quality (the classifier's numbers), judge_quality (the judge's)
     graders = {"quality" if name == "classifier" else "judge_quality":
                SampleQuality(grader, data, config.noise_dim, config.run.seed, CLASSES)
@@ -125,7 +125,7 @@ def run(config: GanConfig) -> int:
     state, samples = run.restore(RESUME_STATE["train-gan"])
     history, epochs = state.get("history", {k: [] for k in HISTORY}), state.get("epochs", [])
     samples = samples or {"epoch_000": sample(shown, fixed_noise, fixed_labels)}
-    per_epoch = source.items_per_epoch(config.batch_size) // config.batch_size // loss.critic_steps
+    per_epoch = batches // loss.critic_steps
     started = time.perf_counter()
     with run.training() as bar:
         task = bar.add_task(f"train-gan {config.loss}", total=per_epoch * config.epochs,
