@@ -356,6 +356,7 @@ def cgan_sample(
     tensor: Optional[Path] = opt(c.CganSampleConfig, "tensor"),
     classifier: Optional[Path] = opt(c.CganSampleConfig, "classifier"),
     judge: Optional[Path] = opt(c.CganSampleConfig, "judge"),
+    score_per_class: int = opt(c.CganSampleConfig, "score_per_class"),
 ) -> int:
     """Samples of chosen classes from a conditional generator, as a labelled grid (and tensors for scripts)."""
     from hw3cli.experiments import cgan_sample as exp

@@ -380,6 +380,9 @@ class CganSampleConfig:
     tensor: Path | None = option(None, "--tensor", "Also save images and labels as safetensors.")
     classifier: Path | None = option(None, "--classifier", "A classify run: print the conditional accuracy.")
     judge: Path | None = option(None, "--judge", "A judge run: print the conditional accuracy it finds too.")
+    score_per_class: int = option(1000, "--score-per-class", "With --classifier or --judge: measure the conditional "
+                                  "accuracy on this many fresh samples of each class, a draw of their own (seeded by "
+                                  "--seed), not the grid's few.", 1, 100_000)
 
 
 @dataclass(frozen=True)

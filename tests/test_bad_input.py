@@ -115,6 +115,9 @@ def cases():
                                        "{out}/g.png"], ["hat"]),
         ("cgan-sample per-class 0", ["cgan-sample", "--generator", "{w}/cgan", "--per-class", "0", "--out",
                                      "{out}/g.png"], ["--per-class"]),
+        ("cgan-sample score-per-class huge", ["cgan-sample", "--generator", "{w}/cgan", "--classifier", "{w}/clf",
+                                              "--score-per-class", "1e9", "--out", "{out}/g.png"],
+         ["--score-per-class"]),
         ("cgan-sample garbage classifier", ["cgan-sample", "--generator", "{w}/cgan", "--classifier", "{w}/gru",
                                             "--out", "{out}/g.png"], ["classif"]),
         ("report artifacts is a file", ["report", "--artifacts", "{w}/garbage.bin", "--out", "{out}/R.md"],
@@ -404,6 +407,9 @@ def test_sizes_the_machine_cannot_hold_are_refused_naming_the_option(cli, tmp_pa
     r = cli("histogram", "--generator", world["w"] / "gan", "--classifier", world["w"] / "clf", "-n", "1000000",
             "--data-dir", world["fashion"], "--out", tmp_path / "h")
     assert_usage_error(r, "-n 1,000,000", "memory")
+    r = cli("cgan-sample", "--generator", world["w"] / "cgan", "--classifier", world["w"] / "clf", "--score-per-class",
+            "100000", "--out", tmp_path / "c.png")
+    assert_usage_error(r, "--score-per-class 100,000", "memory")
     r = cli("rnn-add", "--verify", "2", "--random-pairs", "10000000")
     assert_usage_error(r, "--random-pairs", "memory")
     assert sorted(p.name for p in tmp_path.iterdir()) == []

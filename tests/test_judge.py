@@ -9,10 +9,11 @@ from safetensors.torch import load_file
 
 import hw3cli.experiments.train_gan as gan_experiment
 from hw3cli.data.fashion_mnist import load_fashion_mnist
-from hw3cli.models.gan import Discriminator, Generator, load_classifier, load_discriminator
+from hw3cli.metrics import CONDITIONAL_PER_CLASS, share_interval
+from hw3cli.models.gan import Discriminator, Generator, load_classifier, load_discriminator, load_generator
 from hw3cli.models.judge import Judge, load_judge
 from hw3cli.train.fashion_classifier import predict
-from hw3cli.train.gan_loop import GanSettings, train_gan
+from hw3cli.train.gan_loop import GanSettings, sample, train_gan
 from hw3cli.train.gan_losses import make_loss
 from tests.conftest import TINY_GAN, assert_usage_error, run_ok, synthetic_fashion
 
@@ -77,8 +78,22 @@ def test_train_gan_records_the_judges_numbers_beside_the_classifiers(graded):
     for q in (judged, classified):
         assert sum(q["counts"]) == 1000 and 0 <= q["conditional_accuracy"] <= 1
         assert len(q["conditional_accuracy_per_class"]) == 10
+        # the accuracy comes from 1,000 samples of each class, each share with its Wilson interval
+        assert q["conditional_samples"] == 10 * CONDITIONAL_PER_CLASS == 10_000
+        for name, share in q["conditional_accuracy_per_class"].items():
+            assert q["conditional_accuracy_interval_per_class"][name] == list(
+                share_interval(round(share * CONDITIONAL_PER_CLASS), CONDITIONAL_PER_CLASS))
+    # recounted from the saved generator and judge: the class noise is drawn from seed + 2 (--seed 0)
+    generator, judge = load_generator(root / "cgan"), load_judge(root / "judge")
+    labels = torch.arange(10_000) % 10
+    noise = torch.randn(10_000, generator.noise_dim, generator=torch.Generator().manual_seed(2))
+    hits = predict(judge, sample(generator, noise, labels))[0].argmax(1) == labels
+    assert judged["conditional_accuracy"] == pytest.approx(float(hits.float().mean()))
+    pullover = float(hits[labels == 2].float().mean())
+    assert judged["conditional_accuracy_per_class"]["Pullover"] == pytest.approx(pullover)
     assert metrics["judge_quality_real_floor"]["frechet_distance_train_vs_test"] >= 0
     assert "Judge-measured" in metrics["summary"] and "Classifier-measured" in metrics["summary"]
+    assert "95% interval" in metrics["summary"] and "10,000 samples)" in metrics["summary"]
     assert json.loads((root / "cgan" / "config.json").read_text())["config"]["mismatch"] is True
 
 
@@ -97,12 +112,38 @@ def test_histograms_by_both_graders_and_their_agreement_match_a_recount(graded):
     assert (root / "hist" / "histograms.png").stat().st_size > 10_000
 
 
-def test_cgan_sample_prints_both_graders(cli, graded, tmp_path):
+def test_cgan_sample_prints_both_graders_on_a_draw_of_its_own(cli, graded, tmp_path):
     root, _ = graded
     r = cli("cgan-sample", "--generator", root / "cgan", "--per-class", "2", "--classifier", root / "clf", "--judge",
-            root / "judge", "--out", tmp_path / "grid.png")
+            root / "judge", "--score-per-class", "40", "--classes", "bag,pullover,bag", "--seed", "5",
+            "--out", tmp_path / "grid.png")
     assert r.code == 0, r.err
-    assert "classifier" in r.out and "judge" in r.out and r.out.count("%") == 2 * 11
+    assert "classifier" in r.out and "judge" in r.out and "of 40 fresh samples of each class" in r.out
+    # recounted: 40 samples of each distinct class (Pullover, Bag), taken in turn, from seed + 1
+    generator, judge = load_generator(root / "cgan"), load_judge(root / "judge")
+    labels = torch.tensor([2, 8] * 40)
+    noise = torch.randn(80, generator.noise_dim, generator=torch.Generator().manual_seed(6))
+    hits = predict(judge, sample(generator, noise, labels))[0].argmax(1) == labels
+    pullover = int(hits[labels == 2].sum())
+    low, high = share_interval(pullover, 40)
+    row = next(line for line in r.out.splitlines() if "Pullover" in line)
+    assert f"{100 * pullover / 40:.1f}% ({100 * low:.1f}-{100 * high:.1f})" in row
+    assert sum("%" in line for line in r.out.splitlines()[2:]) == 3  # Pullover, Bag, all
+
+
+def test_share_intervals_are_wilsons():
+    # Wilson's bounds are the shares p whose normal test does not reject the observed share h: (h - p)^2 equals
+    # z^2 p (1 - p) / n at each bound (z = 1.96), and the interval holds h
+    for hits, n in ((0, 10), (3, 10), (10, 10), (63, 100), (630, 1000), (1, 10_000)):
+        low, high = share_interval(hits, n)
+        h = hits / n
+        assert 0 <= low <= h <= high <= 1
+        for bound in (low, high):
+            assert (h - bound) ** 2 == pytest.approx(1.96**2 * bound * (1 - bound) / n, abs=1e-12)
+    assert share_interval(0, 10)[1] == pytest.approx(0.2775, abs=1e-4)  # the textbook value for 0 of 10
+    # a share near 60% is known to about +-3 points from 1,000 samples, +-10 from 100
+    assert share_interval(600, 1000)[1] - share_interval(600, 1000)[0] == pytest.approx(0.0604, abs=1e-3)
+    assert share_interval(60, 100)[1] - share_interval(60, 100)[0] == pytest.approx(0.1880, abs=1e-3)
 
 
 def test_mismatch_needs_a_conditional_gan_and_graders_need_images(cli, graded, tmp_path):
@@ -201,6 +242,28 @@ def test_the_report_gives_the_judges_numbers_and_where_the_graders_disagree(cli,
         "rows": {"real test images": row}, "judge_rows": {"real test images": {"counts": "many"}},
         "agreement": {"real test images": 0.9}}))
     assert_usage_error(cli("report", "--artifacts", art, "--out", art / "REPORT.md"), "histograms.json")
+    (art / "gan" / "histograms" / "histograms.json").write_text(json.dumps({
+        "rows": {"real test images": row}, "judge_rows": {"real test images": row},
+        "agreement": {"real test images": 0.9}}))
+
+    # with 95% intervals (recorded since there are 1,000 samples of each class): the words follow them
+    def with_intervals(shares, intervals):
+        return {**graded, "conditional_accuracy": 0.9, "conditional_samples": 3000,
+                "conditional_accuracy_per_class": dict(zip(classes, shares)),
+                "conditional_accuracy_interval_per_class": dict(zip(classes, intervals))}
+    cgan = json.loads((art / "gan" / "cgan-vanilla" / "metrics.json").read_text())
+    cgan["judge_quality"] = with_intervals((0.95, 0.63, 0.61), ([0.94, 0.96], [0.60, 0.66], [0.58, 0.64]))
+    (art / "gan" / "cgan-vanilla" / "metrics.json").write_text(json.dumps(cgan))
+    assert cli("report", "--artifacts", art, "--out", art / "REPORT.md").code == 0
+    assert "By the judge: 90.00% of the samples show the class they were asked for; the lowest is Shirt at 61.00% " \
+           "(95% interval 58.00%-64.00%, 3,000 samples in all); every class is at least 60%, though the 95% " \
+           "interval of Shirt reaches below 60%." in (art / "REPORT.md").read_text()
+    for broken in ({"Pullover": [0.6, 0.66]}, {**cgan["judge_quality"]["conditional_accuracy_interval_per_class"],
+                                               "Pullover": [0.6]}):
+        cgan["judge_quality"]["conditional_accuracy_interval_per_class"] = broken
+        (art / "gan" / "cgan-vanilla" / "metrics.json").write_text(json.dumps(cgan))
+        assert_usage_error(cli("report", "--artifacts", art, "--out", art / "REPORT.md"),
+                           "conditional_accuracy_interval_per_class")
 
 
 def test_with_the_class_loss_d_learns_to_read_the_class_from_the_image_alone(cli, graded, tmp_path):

@@ -399,6 +399,15 @@ def conditional_run(r: Report, gan: Path) -> None:
         for q in graded.values():
             check(q, {"conditional_accuracy_per_class": {}, "conditional_accuracy": Number}, run / "metrics.json")
             check(list(q["conditional_accuracy_per_class"].values()), [Number], run / "metrics.json")
+            if "conditional_accuracy_interval_per_class" in q:  # recorded since the intervals were
+                check(q, {"conditional_samples": int, "conditional_accuracy_interval_per_class": {}},
+                      run / "metrics.json")
+                intervals = q["conditional_accuracy_interval_per_class"]
+                check(list(intervals.values()), [[Number]], run / "metrics.json")
+                if set(intervals) != set(q["conditional_accuracy_per_class"]) or \
+                        any(len(v) != 2 for v in intervals.values()):
+                    raise Hw3Error(f"{run / 'metrics.json'}: conditional_accuracy_interval_per_class should hold "
+                                   "a [low, high] pair for every class")
         if graded:
             classes = next(iter(graded.values()))["conditional_accuracy_per_class"]
             r.table(["class", *(f"conditional accuracy ({grader})" for grader in graded)],
@@ -406,11 +415,19 @@ def conditional_run(r: Report, gan: Path) -> None:
                      for k in classes] + [["all", *(_pct(q["conditional_accuracy"]) for q in graded.values())]])
             for grader, q in graded.items():
                 per_class = q["conditional_accuracy_per_class"]
+                intervals = q.get("conditional_accuracy_interval_per_class", {})
                 low = [k for k, v in per_class.items() if v < 0.6]
+                unsure = [k for k, v in per_class.items() if v >= 0.6 and k in intervals and intervals[k][0] < 0.6]
                 worst = min(per_class, key=per_class.get)
-                r.para(f"By {grader}: {_pct(q['conditional_accuracy'])} of the samples show the class they were asked "
-                       f"for; the lowest is {worst} at {_pct(per_class[worst])}"
-                       + (f"; below 60%: {', '.join(low)}." if low else "; every class is at least 60%."))
+                text = (f"By {grader}: {_pct(q['conditional_accuracy'])} of the samples show the class they were "
+                        f"asked for; the lowest is {worst} at {_pct(per_class[worst])}")
+                if worst in intervals:
+                    text += (f" (95% interval {_pct(intervals[worst][0])}-{_pct(intervals[worst][1])}, "
+                             f"{q['conditional_samples']:,} samples in all)")
+                text += f"; below 60%: {', '.join(low)}" if low else "; every class is at least 60%"
+                if unsure:
+                    text += f", though the 95% interval of {', '.join(unsure)} reaches below 60%"
+                r.para(text + ".")
         r.figure(run / "loss.png", "Conditional GAN: D and G losses", run)
         r.figure(run / "samples_strip.png", "Conditional GAN: samples at the start, middle and end", run)
     r.figure(gan / "cgan-samples.png", "Conditional GAN: 3 samples of each class")

@@ -19,7 +19,7 @@ from hw3cli.data.mixtures import MIXTURES, SCORED_SAMPLES, MixtureSource, covera
 from hw3cli.errors import Hw3Error
 from hw3cli.experiments import display
 from hw3cli.experiments.lifecycle import TrainingRun
-from hw3cli.metrics import SampleQuality, load_graders, pixel_diversity
+from hw3cli.metrics import SampleQuality, describe_conditional, load_graders, pixel_diversity
 from hw3cli.models.gan import IMAGE_SIZE, Discriminator, Generator
 from hw3cli.plots.gan import run_figures
 from hw3cli.plots.mixture import mixture_figures
@@ -312,9 +312,7 @@ def summary(config: GanConfig, metrics: dict) -> str:
                      f"{q['frechet_distance']:.1f} (real train vs test: "
                      f"{metrics[key + '_real_floor']['frechet_distance_train_vs_test']:.1f}).")
             if "conditional_accuracy" in q:
-                worst = min(q["conditional_accuracy_per_class"].items(), key=lambda item: item[1])
-                text += (f" Conditional accuracy {100 * q['conditional_accuracy']:.1f}% (lowest: {worst[0]} "
-                         f"{100 * worst[1]:.0f}%).")
+                text += f" Conditional accuracy {describe_conditional(q)}."
     if config.loss == "mse":
         text += (" With no discriminator, the best G under E(x - G(z))^2, with z independent of x, outputs the "
                  "mean image for every z: the samples collapse onto one blurry average.")
