@@ -93,7 +93,7 @@ def test_train_gan_records_the_judges_numbers_beside_the_classifiers(graded):
     assert judged["conditional_accuracy_per_class"]["Pullover"] == pytest.approx(pullover)
     assert metrics["judge_quality_real_floor"]["frechet_distance_train_vs_test"] >= 0
     assert "Judge-measured" in metrics["summary"] and "Classifier-measured" in metrics["summary"]
-    assert "95% interval" in metrics["summary"] and "10,000 samples)" in metrics["summary"]
+    assert "95% interval" in metrics["summary"] and "from 1,000 samples of each class)" in metrics["summary"]
     assert json.loads((root / "cgan" / "config.json").read_text())["config"]["mismatch"] is True
 
 
@@ -129,6 +129,19 @@ def test_cgan_sample_prints_both_graders_on_a_draw_of_its_own(cli, graded, tmp_p
     row = next(line for line in r.out.splitlines() if "Pullover" in line)
     assert f"{100 * pullover / 40:.1f}% ({100 * low:.1f}-{100 * high:.1f})" in row
     assert sum("%" in line for line in r.out.splitlines()[2:]) == 3  # Pullover, Bag, all
+
+
+def test_cgan_sample_scores_what_train_gan_scored_one_seed_on(cli, graded, tmp_path):
+    """train-gan --seed S draws its class noise from S + 2, cgan-sample --seed S from S + 1: the same 10,000 samples."""
+    root, _ = graded
+    judged = json.loads((root / "cgan" / "metrics.json").read_text())["judge_quality"]
+    r = cli("cgan-sample", "--generator", root / "cgan", "--judge", root / "judge", "--seed", "1", "--out",
+            tmp_path / "grid.png")
+    assert r.code == 0, r.err
+    for name, share in judged["conditional_accuracy_per_class"].items():
+        low, high = judged["conditional_accuracy_interval_per_class"][name]
+        row = next(line for line in r.out.splitlines() if f" {name} " in line)
+        assert f"{100 * share:.1f}% ({100 * low:.1f}-{100 * high:.1f})" in row, (name, row)
 
 
 def test_share_intervals_are_wilsons():
@@ -246,24 +259,45 @@ def test_the_report_gives_the_judges_numbers_and_where_the_graders_disagree(cli,
         "rows": {"real test images": row}, "judge_rows": {"real test images": row},
         "agreement": {"real test images": 0.9}}))
 
-    # with 95% intervals (recorded since there are 1,000 samples of each class): the words follow them
-    def with_intervals(shares, intervals):
-        return {**graded, "conditional_accuracy": 0.9, "conditional_samples": 3000,
-                "conditional_accuracy_per_class": dict(zip(classes, shares)),
-                "conditional_accuracy_interval_per_class": dict(zip(classes, intervals))}
-    cgan = json.loads((art / "gan" / "cgan-vanilla" / "metrics.json").read_text())
-    cgan["judge_quality"] = with_intervals((0.95, 0.63, 0.61), ([0.94, 0.96], [0.60, 0.66], [0.58, 0.64]))
-    (art / "gan" / "cgan-vanilla" / "metrics.json").write_text(json.dumps(cgan))
-    assert cli("report", "--artifacts", art, "--out", art / "REPORT.md").code == 0
-    assert "By the judge: 90.00% of the samples show the class they were asked for; the lowest is Shirt at 61.00% " \
-           "(95% interval 58.00%-64.00%, 3,000 samples in all); every class is at least 60%, though the 95% " \
-           "interval of Shirt reaches below 60%." in (art / "REPORT.md").read_text()
-    for broken in ({"Pullover": [0.6, 0.66]}, {**cgan["judge_quality"]["conditional_accuracy_interval_per_class"],
-                                               "Pullover": [0.6]}):
-        cgan["judge_quality"]["conditional_accuracy_interval_per_class"] = broken
+    # with 95% intervals (recorded since there are 1,000 samples of each class): the words follow them, both ways
+    def report_with(shares, intervals, samples=3000):
+        cgan = json.loads((art / "gan" / "cgan-vanilla" / "metrics.json").read_text())
+        cgan["judge_quality"] = {**graded, "conditional_accuracy": 0.9, "conditional_samples": samples,
+                                 "conditional_accuracy_per_class": dict(zip(classes, shares)),
+                                 "conditional_accuracy_interval_per_class": dict(zip(classes, intervals))}
         (art / "gan" / "cgan-vanilla" / "metrics.json").write_text(json.dumps(cgan))
-        assert_usage_error(cli("report", "--artifacts", art, "--out", art / "REPORT.md"),
-                           "conditional_accuracy_interval_per_class")
+        return cli("report", "--artifacts", art, "--out", art / "REPORT.md")
+
+    def judge_sentence():
+        return next(line for line in (art / "REPORT.md").read_text().splitlines() if line.startswith("By the judge"))
+
+    assert report_with((0.95, 0.63, 0.61), ([0.94, 0.96], [0.60, 0.66], [0.58, 0.64])).code == 0
+    assert judge_sentence() == (
+        "By the judge: 90.00% of the samples show the class they were asked for; the lowest is Shirt at 61.00% (95% "
+        "interval 58.00%-64.00%, from 1,000 samples of each class); every class is at least 60%, though the 95% "
+        "interval of Shirt reaches below 60%.")
+    assert report_with((0.95, 0.58, 0.61), ([0.94, 0.96], [0.55, 0.61], [0.58, 0.64])).code == 0
+    assert judge_sentence().endswith(
+        "the lowest is Pullover at 58.00% (95% interval 55.00%-61.00%, from 1,000 samples of each class); below 60%: "
+        "Pullover, though the 95% interval of Pullover reaches 60% or more; the 95% interval of Shirt reaches below "
+        "60%.")
+    assert report_with((0.62, 0.63, 0.61), ([0.59, 0.65], [0.60, 0.66], [0.58, 0.64])).code == 0
+    assert judge_sentence().endswith("every class is at least 60%, though the 95% intervals of T-shirt/top and Shirt "
+                                     "reach below 60%.")
+    assert report_with((0.95, 0.9, 0.8), ([0.94, 0.96], [0.89, 0.91], [0.79, 0.81])).code == 0
+    assert judge_sentence().endswith("(95% interval 79.00%-81.00%, from 1,000 samples of each class); every class "
+                                     "is at least 60%.")
+    before = (art / "REPORT.md").read_bytes()
+    for shares, intervals, samples, words in (
+            ((0.95, 0.63, 0.61), ([0.94, 0.96], [0.60, "x"], [0.58, 0.64]), 3000,
+             "judge_quality.conditional_accuracy_interval_per_class.Pullover[1]"),
+            ((0.95, 0.63, 0.61), ([0.94, 0.96], [0.60, 0.66]), 3000, "conditional_accuracy_interval_per_class"),
+            ((0.95, 0.63, 0.61), ([0.94, 0.96], [0.6], [0.58, 0.64]), 3000, "conditional_accuracy_interval_per_class"),
+            ((0.95, 0.63, 0.61), ([0.94, 0.96], [0.70, 0.80], [0.58, 0.64]), 3000, "around its share"),
+            ((0.95, float("nan"), 0.61), ([0.94, 0.96], [0.60, 0.66], [0.58, 0.64]), 3000, "between 0 and 1"),
+            ((0.95, 0.63, 0.61), ([0.94, 0.96], [0.60, 0.66], [0.58, 0.64]), 2, "conditional_samples")):
+        assert_usage_error(report_with(shares, intervals, samples), "cgan-vanilla", words)
+        assert (art / "REPORT.md").read_bytes() == before
 
 
 def test_with_the_class_loss_d_learns_to_read_the_class_from_the_image_alone(cli, graded, tmp_path):

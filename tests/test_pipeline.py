@@ -1,4 +1,5 @@
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -126,3 +127,42 @@ def test_report_refuses_a_missing_folder(cli, tmp_path):
     from tests.conftest import assert_usage_error
 
     assert_usage_error(cli("report", "--artifacts", tmp_path / "nope"), "not a folder")
+
+
+STUB = r"""#!/bin/sh
+# stands in for hw3cli: logs its arguments and creates the outputs its --out or --save names
+echo "$*" >> "$STUB_LOG"
+out="" prev=""
+for arg in "$@"; do
+  case "$prev" in --out|--save) out="$arg";; esac
+  prev="$arg"
+done
+case "$out" in
+  "") ;;
+  *.png|*.md|*.json|*.safetensors) mkdir -p "$(dirname "$out")"; touch "$out";;
+  *) mkdir -p "$out"; for f in metrics.json comparison.md histograms.json summary.json data.safetensors; do
+       touch "$out/$f"; done;;
+esac
+sleep 0.05
+"""
+
+
+@pytest.mark.skipif(not HAVE_MAKE, reason="make is not installed")
+def test_a_parallel_make_starts_the_longest_chain_first(tmp_path):
+    """vanilla GAN -> classifier -> conditional GAN (and the WGANs) is make all's longest chain: its first link
+    must not wait behind every shorter run (a phony prerequisite with a recipe, such as the data check, did that)."""
+    stub, log, venv = tmp_path / "hw3cli", tmp_path / "log", tmp_path / "venv"
+    stub.write_text(STUB)
+    stub.chmod(0o755)
+    venv.mkdir()
+    (venv / ".installed").touch()  # newer than pyproject.toml: nothing to install
+    data = tmp_path / "train-images-idx3-ubyte.gz"
+    data.touch()
+    r = subprocess.run(["make", "-j2", "--output-sync=target", "report", f"ART={tmp_path / 'art'}", f"HW3={stub}",
+                        f"TRAIN={stub}", f"VENV={venv}", f"FMNIST_FILE={data}"], cwd=ROOT, capture_output=True,
+                       text=True, timeout=300, env={**os.environ, "STUB_LOG": str(log)})
+    assert r.returncode == 0, r.stderr
+    started = log.read_text().splitlines()
+    assert len(started) > 50 and started[-1].startswith("report")
+    assert started[0].startswith("train-gan --loss vanilla "), started[:3]
+    assert any(line.startswith("judge ") for line in started[:2]), started[:3]

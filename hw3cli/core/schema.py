@@ -3,7 +3,8 @@ the adder's and the histograms' JSON), checked on load so that a damaged or fore
 the file and the field, never a KeyError or a wrong sentence in a report.
 
 A schema is a Python value: a type (`Number` is int or float, never bool; `Maybe(x)` also allows null), a dict of
-required keys (other keys are allowed), or a one-element list `[item]` for a list of items.
+required keys (other keys are allowed; a key written "?key" may be missing), `MapOf(x)` for an object whose every
+value fits x, or a one-element list `[item]` for a list of items.
 """
 
 from __future__ import annotations
@@ -24,13 +25,20 @@ class Maybe:
         self.inner = inner
 
 
+class MapOf:
+    """An object (any keys, at least one) whose every value fits `inner`: e.g. per-class shares by class name."""
+
+    def __init__(self, inner: Any):
+        self.inner = inner
+
+
 def _name(spec: Any) -> str:
     if spec is Number:
         return "a number"
     if isinstance(spec, Maybe):
         return f"{_name(spec.inner)} or null"
-    if isinstance(spec, dict):
-        return "an object"
+    if isinstance(spec, (dict, MapOf)):
+        return "an object" if isinstance(spec, dict) else "a non-empty object"
     if isinstance(spec, list):
         return "a non-empty list"
     return {int: "an integer", str: "a string", bool: "true or false"}.get(spec, getattr(spec, "__name__", str(spec)))
@@ -55,6 +63,15 @@ def problem_of(value: Any, spec: Any, where: str) -> str | None:
                         continue
                     return f"{where}{key} is missing"
                 problem = problem_of(value[key], inner, f"{where}{key}.")
+                if problem:
+                    return problem
+            return None
+    elif isinstance(spec, MapOf):
+        if not isinstance(value, dict) or not value:
+            ok = False
+        else:
+            for key, item in value.items():
+                problem = problem_of(item, spec.inner, f"{where}{key}.")
                 if problem:
                     return problem
             return None
@@ -88,6 +105,9 @@ _EPOCH_GAN = {"epoch": int, "g_loss": Number, "d_loss": Maybe(Number), "real_sco
               "fake_score": Maybe(Number)}
 _QUALITY = {"kl_from_uniform": Number, "classes_over_5pct": int, "inception_score": Number,
             "frechet_distance": Number}
+# a conditional G's numbers (the intervals and sample count since the conditional accuracy has a draw of its own)
+_CONDITIONAL = {"?conditional_accuracy": Number, "?conditional_accuracy_per_class": MapOf(Number),
+                "?conditional_accuracy_interval_per_class": MapOf([Number]), "?conditional_samples": int}
 
 # toy-summary's summary.json: {dataset: {variant: TOY_ROW}}
 TOY_SUMMARY = {}
@@ -100,8 +120,8 @@ METRICS = {
     "train-gru": {"test_accuracy": Number, "dev_accuracy": Number, "parameters": int, "epochs": [dict],
                   "best_epoch": int, "?seconds_per_epoch": Number},
     "train-gan": {"loss": str, "epochs": [_EPOCH_GAN], "sample_diversity": Number, "real_diversity": Number,
-                  "?images_per_second": Number, "?total_seconds": Number, "summary": str, "?quality": _QUALITY,
-                  "?judge_quality": _QUALITY},
+                  "?images_per_second": Number, "?total_seconds": Number, "summary": str,
+                  "?quality": {**_QUALITY, **_CONDITIONAL}, "?judge_quality": {**_QUALITY, **_CONDITIONAL}},
     # train-gan on a 2-D mixture (--dataset ring or grid): scored by mode coverage, not by images
     "train-gan-mixture": {"loss": str, "dataset": str, "epochs": [_EPOCH_GAN], "summary": str,
                           "mode_coverage": {"modes": int, "modes_recovered": int, "high_quality_fraction": Number,
