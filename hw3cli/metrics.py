@@ -107,6 +107,13 @@ def share_interval(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def class_draw(classes: torch.Tensor, per_class: int, noise_dim: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The noise and labels a conditional accuracy is measured on: `per_class` samples of each of `classes`, the
+    classes taken in turn, the noise drawn from `seed`."""
+    labels = classes[torch.arange(per_class * len(classes)) % len(classes)]
+    return torch.randn(len(labels), noise_dim, generator=torch.Generator().manual_seed(seed)), labels
+
+
 def conditional_accuracy(classifier, images01: torch.Tensor, labels: torch.Tensor, class_names) -> dict:
     """The share of samples the classifier assigns to the class they were asked for, overall and per class, with
     each class's 95% interval and the number of samples behind it all."""
@@ -143,8 +150,8 @@ class SampleQuality:
         self.grader, self.class_names = grader, class_names
         self.noise = torch.randn(n, noise_dim, generator=torch.Generator().manual_seed(seed + 1))
         # a conditional G's accuracy comes from a larger draw of its own, `per_class` samples of each class
-        self.class_noise = torch.randn(per_class * len(class_names), noise_dim,
-                                       generator=torch.Generator().manual_seed(seed + 2))
+        self.class_noise, self.class_labels = class_draw(torch.arange(len(class_names)), per_class, noise_dim,
+                                                         seed + 2)
         _, self.real_features = predict(self.grader, data.test_images[:n].float() / 255)
         _, train_features = predict(self.grader, data.train_images[:n].float() / 255)
         self.floor = {"frechet_distance_train_vs_test": frechet_distance(train_features, self.real_features)}
@@ -155,7 +162,6 @@ class SampleQuality:
         images = sample(generator, self.noise.to(device), labels.to(device) if labels is not None else None)
         stats = measure_samples(images, self.grader, self.real_features)
         if generator.classes:
-            labels = torch.arange(len(self.class_noise)) % generator.classes
-            images = sample(generator, self.class_noise.to(device), labels.to(device))
-            stats.update(conditional_accuracy(self.grader, images, labels, self.class_names))
+            images = sample(generator, self.class_noise.to(device), self.class_labels.to(device))
+            stats.update(conditional_accuracy(self.grader, images, self.class_labels, self.class_names))
         return stats

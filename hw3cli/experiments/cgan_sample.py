@@ -14,7 +14,7 @@ from hw3cli.core.memory import require
 from hw3cli.data.fashion_mnist import CLASSES
 from hw3cli.errors import Hw3Error
 from hw3cli.experiments import display
-from hw3cli.metrics import conditional_accuracy, load_graders
+from hw3cli.metrics import class_draw, conditional_accuracy, load_graders
 from hw3cli.models.gan import load_generator
 from hw3cli.plots.gan import sample_grid
 from hw3cli.train.gan_loop import sample
@@ -68,9 +68,8 @@ def run(config: CganSampleConfig) -> int:
               + (f" and {config.tensor}" if config.tensor else ""))
     if graders:
         # the grid's few samples a class would give a share +-10 points or worse: the score has a draw of its own
-        classes = torch.tensor(sorted(set(config.classes)))
-        labels = classes[torch.arange(config.score_per_class * len(classes)) % len(classes)]
-        noise = torch.randn(len(labels), generator.noise_dim, generator=torch.Generator().manual_seed(config.seed + 1))
+        noise, labels = class_draw(torch.tensor(sorted(set(config.classes))), config.score_per_class,
+                                   generator.noise_dim, config.seed + 1)
         images = sample(generator, noise, labels)
         results = {name: conditional_accuracy(grader, images, labels, CLASSES) for name, grader in graders.items()}
         verb = "assign" if len(results) > 1 else "assigns"

@@ -395,10 +395,10 @@ def conditional_run(r: Report, gan: Path) -> None:
     if r.need(run / "metrics.json", "cgan", "the conditional GAN"):
         m = _load(run / "metrics.json", "train-gan")
         r.para(m.get("summary", "") + _took(m))
-        graded = {grader: m[key] for key, grader in GRADERS if "conditional_accuracy_per_class" in m.get(key, {})}
+        graded = {}
         for key, grader in GRADERS:  # the types are checked on reading; here, that the numbers fit together
-            if grader in graded:
-                _check_conditional(graded[grader], f"{run / 'metrics.json'}: {key}")
+            if "conditional_accuracy_per_class" in m.get(key, {}):
+                graded[grader] = _check_conditional(m[key], f"{run / 'metrics.json'}: {key}")
         if graded:
             classes = next(iter(graded.values()))["conditional_accuracy_per_class"]
             r.table(["class", *(f"conditional accuracy ({grader})" for grader in graded)],
@@ -410,7 +410,8 @@ def conditional_run(r: Report, gan: Path) -> None:
         r.figure(run / "samples_strip.png", "Conditional GAN: samples at the start, middle and end", run)
     r.figure(gan / "cgan-samples.png", "Conditional GAN: 3 samples of each class")
 
-def _check_conditional(q: dict, where: str) -> None:
+
+def _check_conditional(q: dict, where: str) -> dict:
     """A conditional accuracy's numbers agree: shares in [0, 1], and since the intervals are recorded, one interval
     per class that holds its share and a sample count behind them."""
     shares = q["conditional_accuracy_per_class"]
@@ -418,13 +419,14 @@ def _check_conditional(q: dict, where: str) -> None:
         raise Hw3Error(f"{where}: conditional accuracies should be shares between 0 and 1")
     intervals = q.get("conditional_accuracy_interval_per_class")
     if intervals is None:  # written before the intervals were recorded
-        return
+        return q
     if set(intervals) != set(shares) or not all(len(v) == 2 and 0 <= v[0] <= shares[k] <= v[1] <= 1
                                                  for k, v in intervals.items()):
         raise Hw3Error(f"{where}: conditional_accuracy_interval_per_class should hold, for every class, a "
                        "[low, high] pair around its share within [0, 1]")
     if q.get("conditional_samples", 0) < len(shares):
         raise Hw3Error(f"{where}: conditional_samples should count at least one sample of each class")
+    return q
 
 
 def _conditional_words(q: dict) -> str:
