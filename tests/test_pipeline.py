@@ -143,7 +143,7 @@ case "$out" in
   *) mkdir -p "$out"; for f in metrics.json comparison.md histograms.json summary.json data.safetensors; do
        touch "$out/$f"; done;;
 esac
-sleep 0.05
+sleep 0.2  # holds the job slot until the job started beside it has logged its start, before a third can start
 """
 
 
@@ -164,5 +164,6 @@ def test_a_parallel_make_starts_the_longest_chain_first(tmp_path):
     assert r.returncode == 0, r.stderr
     started = log.read_text().splitlines()
     assert len(started) > 50 and started[-1].startswith("report")
-    assert started[0].startswith("train-gan --loss vanilla "), started[:3]
+    # make -j2 starts both at once, so which of the two logs first is a race between their shells
+    assert any(line.startswith("train-gan --loss vanilla ") for line in started[:2]), started[:3]
     assert any(line.startswith("judge ") for line in started[:2]), started[:3]
