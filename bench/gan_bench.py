@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from hw3cli.core.hardware import cpu_native_bf16, describe, machine_record
+from hw3cli.core.hardware import describe, machine_record, why_cpu_bf16_emulated
 from hw3cli.core.numerics import numerics
 from hw3cli.data.fashion_mnist import ImageSource, load_fashion_mnist
 from hw3cli.models.gan import Discriminator, Generator
@@ -86,7 +86,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads for both sides")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    bf16 = cpu_native_bf16()
+    emulated = why_cpu_bf16_emulated()
+    bf16 = emulated is None
     print(f"machine: {describe(machine_record(torch.device('cpu')))}")
     out = subprocess.run([sys.executable, str(PEER), "--iters", str(args.iters), "--batch", str(args.batch),
                           "--warmup", str(args.warmup), "--threads", str(args.threads)],
@@ -102,8 +103,8 @@ def main() -> None:
     print(f"peer (torchvision + DataLoader, fp32): {peer:8,.0f} images/s  ({peer * per_image / peaks['fp32']:.0%} of "
           "fp32 peak, at our step's FLOPs)")
     if not bf16:
-        print("train-gan bf16: skipped: this CPU has no native bf16 arithmetic (emulated bf16 is many times slower "
-              "than fp32; --precision auto trains in fp32 here)")
+        print(f"train-gan bf16: skipped: no native bf16 arithmetic here ({emulated}; emulated bf16 is many times "
+              "slower than fp32; --precision auto trains in fp32 here)")
     for precision, peak in peaks.items():
         rate = ours(data, args.iters, args.warmup, args.batch, precision)
         print(f"train-gan {precision}:                      {rate:8,.0f} images/s  ratio {rate / peer:.2f}x  "

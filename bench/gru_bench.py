@@ -15,7 +15,7 @@ import time
 
 import torch
 
-from hw3cli.core.hardware import cpu_native_bf16, describe, machine_record
+from hw3cli.core.hardware import describe, machine_record, why_cpu_bf16_emulated
 from hw3cli.data.encoded_imdb import load_sentiment_data
 from hw3cli.models.sentiment import GRUClassifier
 from hw3cli.train.sentiment import SentimentSettings, evaluate, train_sentiment
@@ -50,10 +50,12 @@ def main() -> None:
     plain = one(data, False, "fp32", args.epochs)
     print(f"plain   (fp32, full 400 steps): {plain[0]:6.1f} s/epoch, dev accuracy {100 * plain[1]:.2f}%")
     variants = [("shipped (fp32, bucketing)", True, "fp32")]
-    if cpu_native_bf16():
+    emulated = why_cpu_bf16_emulated()
+    if emulated is None:
         variants.append(("shipped (bf16, bucketing)", True, "bf16"))
     else:
-        print("shipped (bf16, bucketing): skipped: no native bf16 arithmetic on this CPU (emulated: many times slower)")
+        print(f"shipped (bf16, bucketing): skipped: no native bf16 arithmetic here ({emulated}; emulated: "
+              "many times slower)")
     for label, bucket, precision in variants:
         ours = one(data, bucket, precision, args.epochs)
         print(f"{label}: {ours[0]:6.1f} s/epoch, dev accuracy {100 * ours[1]:.2f}%, "

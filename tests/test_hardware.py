@@ -14,17 +14,18 @@ TINY_GAN = ["--epochs", "1", "--limit", "128", "--g-hidden", "8,16,32", "--d-hid
 
 @pytest.mark.parametrize("native", [True, False])
 def test_auto_precision_follows_the_cpus_bf16_support(monkeypatch, native):
-    monkeypatch.setattr(hardware, "cpu_native_bf16", lambda: native)
+    monkeypatch.setattr(hardware, "why_cpu_bf16_emulated", lambda: None if native else "no bf16 instructions")
     precision, warning = hardware.resolve_precision("auto", torch.device("cpu"))
     assert (precision, warning) == ("bf16" if native else "fp32", None)
 
 
 def test_explicit_bf16_without_native_support_runs_with_a_warning(monkeypatch):
-    monkeypatch.setattr(hardware, "cpu_native_bf16", lambda: False)
+    monkeypatch.setattr(hardware, "why_cpu_bf16_emulated", lambda: "no bf16 instructions (AVX512_BF16 or AMX)")
     precision, warning = hardware.resolve_precision("bf16", torch.device("cpu"))
     assert precision == "bf16"
-    assert "no native bf16" in warning and "\n" not in warning
-    monkeypatch.setattr(hardware, "cpu_native_bf16", lambda: True)
+    assert "no native bf16 arithmetic here (no bf16 instructions (AVX512_BF16 or AMX))" in warning
+    assert "\n" not in warning
+    monkeypatch.setattr(hardware, "why_cpu_bf16_emulated", lambda: None)
     assert hardware.resolve_precision("bf16", torch.device("cpu")) == ("bf16", None)
     assert hardware.resolve_precision("fp32", torch.device("cpu")) == ("fp32", None)
 
@@ -42,13 +43,79 @@ def test_auto_precision_on_cuda_asks_for_native_bf16(monkeypatch, supported):
     assert calls == [False]  # emulated bf16 (before compute capability 8.0) does not count
 
 
-def test_the_cpu_probe_reads_the_instruction_set(monkeypatch):
+@pytest.fixture
+def bf16_hardware(monkeypatch):
+    """A CPU with AMX and oneDNN's bf16 support, whatever the test machine is; no oneDNN cap set."""
     monkeypatch.setattr(hardware.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
+    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: True)
+    monkeypatch.setattr(torch.backends.mkldnn, "enabled", True)
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
+    for name in hardware.ONEDNN_ISA_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_the_cpu_probe_reads_the_instruction_set(bf16_hardware, monkeypatch):
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
     assert hardware.cpu_native_bf16() is False
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
     assert hardware.cpu_native_bf16() is True
+
+
+@pytest.mark.parametrize("variable, cap, native", [
+    ("ONEDNN_MAX_CPU_ISA", "AVX2", False),  # measured: bf16 products 2.4 GFLOP/s on an AMX core so capped
+    ("ONEDNN_MAX_CPU_ISA", "avx512_core", False),  # emulated (38 GFLOP/s against 180 in fp32)
+    ("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_VNNI", False),
+    ("DNNL_MAX_CPU_ISA", "AVX2_VNNI_2", False),
+    ("ONEDNN_MAX_CPU_ISA", "avx2", False),  # oneDNN reads it in any case
+    ("ONEDNN_MAX_CPU_ISA", "not-an-isa", True),  # measured: oneDNN ignores a value it does not know
+    ("ONEDNN_MAX_CPU_ISA", " AVX2", True),  # measured: a space makes it one oneDNN does not know
+    ("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_BF16", True),
+    ("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_AMX", True),
+    ("DNNL_MAX_CPU_ISA", "AVX10_1_512_AMX_FP16", True),
+    ("ONEDNN_MAX_CPU_ISA", "DEFAULT", True),
+])
+def test_a_onednn_cap_below_bf16_means_emulated_bf16(bf16_hardware, monkeypatch, variable, cap, native):
+    assert hardware.cpu_native_bf16() is True
+    monkeypatch.setenv(variable, cap)
+    assert hardware.cpu_native_bf16() is native
+    assert hardware.resolve_precision("auto", torch.device("cpu"))[0] == ("bf16" if native else "fp32")
+    if not native:
+        warning = hardware.resolve_precision("bf16", torch.device("cpu"))[1]
+        assert f"(oneDNN is limited to {cap} by {variable})" in warning and "\n" not in warning
+
+
+def test_onednn_reads_its_own_variable_first(bf16_hardware, monkeypatch):
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_AMX")
+    monkeypatch.setenv("DNNL_MAX_CPU_ISA", "AVX2")
+    assert hardware.cpu_native_bf16() is True
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "")  # empty: oneDNN reads DNNL_MAX_CPU_ISA
+    assert hardware.cpu_native_bf16() is False
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "not-an-isa")  # set, so read, and ignored: no fall-through
+    assert hardware.cpu_native_bf16() is True
+
+
+def test_bf16_is_not_native_without_onednn(bf16_hardware, monkeypatch):
+    assert hardware.cpu_native_bf16() is True
+    monkeypatch.setattr(torch.backends.mkldnn, "enabled", False)  # measured: bf16 products 2.4 GFLOP/s then
+    assert hardware.why_cpu_bf16_emulated() == "oneDNN is turned off (torch.backends.mkldnn.enabled)"
+    monkeypatch.setattr(torch.backends.mkldnn, "enabled", True)
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
+    assert hardware.why_cpu_bf16_emulated() == "oneDNN reports no bf16 support"
+    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: False)
+    assert hardware.why_cpu_bf16_emulated() == "this torch is built without oneDNN"
+
+
+def test_a_run_under_a_onednn_cap_trains_in_fp32_and_records_the_cap(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    fashion = synthetic_fashion(tmp_path / "fashion", n_train=256, n_test=64)
+    assert cli("train-gan", "--data-dir", fashion, "--out", tmp_path / "run", *TINY_GAN).code == 0
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["precision"] == "fp32"
+    machine = json.loads((tmp_path / "run" / "timings.json").read_text())["machine"]
+    assert machine["onednn_max_cpu_isa"] == "AVX2" and machine["cpu_native_bf16"] is False
+    assert "without native bf16 (oneDNN capped at AVX2)" in hardware.describe(machine)
 
 
 def fake_cgroup(tmp_path, monkeypatch, self_cgroup: str, files: dict[str, str], cpus: int):
@@ -113,7 +180,7 @@ def test_a_default_gan_run_records_its_precision_and_machine(cli, tmp_path):
 
 
 def test_bf16_asked_for_where_it_is_emulated_warns_once_and_trains(cli, tmp_path, monkeypatch):
-    monkeypatch.setattr(hardware, "cpu_native_bf16", lambda: False)
+    monkeypatch.setattr(hardware, "why_cpu_bf16_emulated", lambda: "no bf16 instructions")
     fashion = synthetic_fashion(tmp_path / "fashion", n_train=256, n_test=64)
     r = cli("train-gan", "--data-dir", fashion, "--out", tmp_path / "run", "--precision", "bf16", *TINY_GAN)
     assert r.code == 0, r.err

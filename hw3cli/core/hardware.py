@@ -44,34 +44,77 @@ def _cpu_flags() -> set[str]:
     return set()
 
 
-def cpu_native_bf16() -> bool:
-    """True where the CPU has bf16 arithmetic instructions (x86: AVX512_BF16 or AMX; Arm: the BF16 extension)."""
-    if platform.machine().lower() in ("x86_64", "amd64", "i686", "x86"):
+# oneDNN, which runs torch's bf16 matrix products on x86, uses only the instruction set it is allowed: capped below
+# AVX512_CORE_BF16 (ONEDNN_MAX_CPU_ISA, set e.g. for results reproducible across CPUs) it emulates bf16 on a CPU that
+# has it. Measured on one core of a Xeon with AMX, a 512x512 product: 1,300 GFLOP/s in bf16 uncapped, 38 capped at
+# AVX512_CORE, 2.4 at AVX2, against 180 in fp32. oneDNN reads the first of its two variables that is not empty, in
+# any case, and ignores a value it does not know (no fall-through to the other variable): so does this module.
+ONEDNN_ISA_VARIABLES = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
+ONEDNN_ISAS_WITHOUT_BF16 = frozenset({"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE",
+                                      "AVX512_CORE_VNNI"})
+X86 = ("x86_64", "amd64", "i686", "x86")
+
+
+def onednn_isa_cap() -> tuple[str, str] | None:
+    """(variable, value) of the instruction-set cap the environment sets for oneDNN, as written, or None."""
+    for name in ONEDNN_ISA_VARIABLES:
+        if os.environ.get(name):
+            return name, os.environ[name]
+    return None
+
+
+def why_cpu_bf16_emulated() -> str | None:
+    """Why bf16 arithmetic on this CPU would be emulated in this process, or None where it is native (x86:
+    AVX512_BF16 or AMX, with oneDNN built in, enabled and not capped below them; Arm: the BF16 extension)."""
+    if platform.machine().lower() in X86:
         probes = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
-        if all(callable(p) for p in probes):
-            return any(p() for p in probes)
-        return bool(_cpu_flags() & {"avx512_bf16", "amx_bf16"})
-    return "bf16" in _cpu_flags() and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        hardware = any(p() for p in probes) if all(callable(p) for p in probes) else \
+            bool(_cpu_flags() & {"avx512_bf16", "amx_bf16"})
+        if not hardware:
+            return "no bf16 instructions (AVX512_BF16 or AMX)"
+        cap = onednn_isa_cap()
+        if cap is not None and cap[1].upper() in ONEDNN_ISAS_WITHOUT_BF16:
+            return f"oneDNN is limited to {cap[1]} by {cap[0]}"
+    elif "bf16" not in _cpu_flags():
+        return "no bf16 instructions"
+    if not torch.backends.mkldnn.is_available():
+        return "this torch is built without oneDNN"
+    if not torch.backends.mkldnn.enabled:
+        return "oneDNN is turned off (torch.backends.mkldnn.enabled)"
+    if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        return "oneDNN reports no bf16 support"
+    return None
+
+
+def why_bf16_emulated(device: torch.device) -> str | None:
+    """Why `device` would emulate bf16, or None where it computes it in hardware (CUDA: compute capability 8.0
+    and up)."""
+    if device.type == "cuda":
+        return None if torch.cuda.is_bf16_supported(including_emulation=False) else "compute capability below 8.0"
+    if device.type == "cpu":
+        return why_cpu_bf16_emulated()
+    return f"bf16 support on {device.type} varies by OS version"  # MPS and others: fp32 is the safe default
+
+
+def cpu_native_bf16() -> bool:
+    return why_cpu_bf16_emulated() is None
 
 
 def native_bf16(device: torch.device) -> bool:
-    """Whether `device` computes bf16 in hardware (CUDA: compute capability 8.0 and up)."""
-    if device.type == "cuda":
-        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
-    if device.type == "cpu":
-        return cpu_native_bf16()
-    return False  # MPS and others: bf16 support varies by OS version; fp32 is the safe default
+    return why_bf16_emulated(device) is None
 
 
 def resolve_precision(requested: str, device: torch.device) -> tuple[str, str | None]:
     """The precision to train in and, when asked for bf16 where it is emulated, a one-line warning."""
+    emulated = why_bf16_emulated(device)
     if requested == "auto":
-        return ("bf16" if native_bf16(device) else "fp32"), None
-    if requested == "bf16" and not native_bf16(device):
+        return ("bf16" if emulated is None else "fp32"), None
+    if requested == "bf16" and emulated is not None:
         where = f"this CPU ({cpu_model()}, {torch.backends.cpu.get_cpu_capability()})" if device.type == "cpu" \
             else f"{device.type} device {device_name(device)}"
-        return "bf16", (f"warning: --precision bf16 on {where}, which has no native bf16 arithmetic: torch "
-                        "emulates it, typically several times slower than fp32 (--precision auto picks fp32 here)")
+        return "bf16", (f"warning: --precision bf16 on {where}, which has no native bf16 arithmetic here ({emulated}): "
+                        "torch emulates it, typically several times slower than fp32 (--precision auto picks fp32 "
+                        "here)")
     return requested, None
 
 
@@ -170,10 +213,12 @@ def device_name(device: torch.device) -> str:
 
 def machine_record(device: torch.device, precision: str | None = None) -> dict:
     """What a run ran on, for its timings.json: a time means little without the machine beside it."""
+    cap = onednn_isa_cap()
     record = {
         "cpu": cpu_model(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "cpu_native_bf16": cpu_native_bf16(),
+        **({"onednn_max_cpu_isa": cap[1]} if cap else {}),
         "usable_cpus": usable_cpus(),
         "threads": torch.get_num_threads(),
         "device": str(device),
@@ -192,6 +237,8 @@ def describe(record: dict) -> str:
     if not isinstance(record, dict):
         return "an unrecorded machine"
     bf16 = "native bf16" if record.get("cpu_native_bf16") else "without native bf16"
+    if record.get("onednn_max_cpu_isa"):
+        bf16 += f" (oneDNN capped at {record['onednn_max_cpu_isa']})"
     threads = record.get("threads")
     text = f"{record.get('cpu', 'unknown CPU')}, {record.get('cpu_capability', '?')} {bf16}"
     if threads is not None:
