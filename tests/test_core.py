@@ -10,6 +10,7 @@ from hw3cli.core.checkpoint import load_checkpoint, save_checkpoint
 from hw3cli.core.device import resolve_device
 from hw3cli.core.files import atomic_folder, atomic_write_text, read_json
 from hw3cli.core.runs import write_config
+from hw3cli.core.wording import counted
 from hw3cli.errors import Hw3Error
 
 
@@ -169,3 +170,11 @@ def test_python_dash_m_and_help_work():
     r = subprocess.run([sys.executable, "-m", "hw3cli", "rnn-add", "12", "1"], capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "not binary" in r.stderr
+
+
+def test_counted_words_agree_in_number():
+    assert counted(1, "epoch") == "1 epoch"
+    assert counted(0, "epoch") == "0 epochs"
+    assert counted(30, "epoch") == "30 epochs"
+    assert counted(5000, "sample") == "5,000 samples"
+    assert counted(1, "class", "classes") == "1 class" and counted(3, "class", "classes") == "3 classes"

@@ -202,7 +202,9 @@ def test_unrolled_runs(cli, trained, tmp_path, mode):
             "--unroll-mode", mode, "--limit", "256", *TINY)
     assert r.code == 0, r.err
     assert json.loads((tmp_path / mode / "config.json").read_text())["config"]["unroll_mode"] == mode
-    assert f"(unrolled {mode}, k = 2)" in r.out.replace("\n", " ")  # the summary names the variant, not only the loss
+    out = r.out.replace("\n", " ")
+    assert f"vanilla, 1 epoch (unrolled {mode}, k = 2):" in out  # the summary names the variant, not only the loss
+    assert " 1 epoch in " in out and "epochs" not in out
 
 
 def test_bad_inputs(cli, trained, tmp_path):

@@ -11,6 +11,7 @@ from hw3cli.configs import CganSampleConfig
 from hw3cli.core.checkpoint import save_checkpoint
 from hw3cli.core.files import all_or_nothing
 from hw3cli.core.memory import require
+from hw3cli.core.wording import counted
 from hw3cli.data.fashion_mnist import CLASSES
 from hw3cli.errors import Hw3Error
 from hw3cli.experiments import display
@@ -64,7 +65,7 @@ def run(config: CganSampleConfig) -> int:
     with all_or_nothing():  # the grid and the tensors, or neither
         _write(config, images, labels)
     out = display.stdout()
-    out.print(f"{len(labels)} samples of {len(config.classes)} classes -> {config.out}"
+    out.print(f"{counted(len(labels), 'sample')} of {counted(len(config.classes), 'class', 'classes')} -> {config.out}"
               + (f" and {config.tensor}" if config.tensor else ""))
     if graders:
         # the grid's few samples a class would give a share +-10 points or worse: the score has a draw of its own

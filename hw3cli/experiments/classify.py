@@ -12,6 +12,7 @@ from hw3cli.configs import ClassifyConfig
 from hw3cli.core.checkpoint import save_checkpoint
 from hw3cli.core.hardware import machine_record
 from hw3cli.core.schema import RESUME_STATE
+from hw3cli.core.wording import counted
 from hw3cli.data.fashion_mnist import CLASSES, load_fashion_mnist
 from hw3cli.errors import Hw3Error
 from hw3cli.experiments import display
@@ -43,8 +44,8 @@ def run(config: ClassifyConfig) -> int:
                          f"Fashion-MNIST classifier (D's architecture, 10 outputs), initialised from {start}")
     start = ("from scratch" if source is None
              else f"from {config.init_from}'s discriminator ({metrics['layers_copied']} layers)")
-    display.stdout().print(f"classify ({start}): test accuracy [bold]{100 * metrics['test_accuracy']:.2f}%[/] "
-                           f"after {config.epochs} epochs, {metrics['total_seconds']:.0f} s -> {run.dir}")
+    display.stdout().print(f"classify ({start}): test accuracy [bold]{100 * metrics['test_accuracy']:.2f}%[/] after "
+                           f"{counted(config.epochs, 'epoch')}, {metrics['total_seconds']:.0f} s -> {run.dir}")
     return 0
 
 

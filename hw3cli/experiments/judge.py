@@ -4,6 +4,7 @@ that shares nothing with the GANs it grades."""
 from __future__ import annotations
 
 from hw3cli.configs import JudgeConfig
+from hw3cli.core.wording import counted
 from hw3cli.experiments import display
 from hw3cli.experiments.classify import fit
 from hw3cli.experiments.lifecycle import TrainingRun
@@ -19,6 +20,6 @@ def run(config: JudgeConfig) -> int:
                      "trained from scratch on Fashion-MNIST")
     worst = min(metrics["per_class_accuracy"], key=metrics["per_class_accuracy"].get)
     display.stdout().print(f"judge: test accuracy [bold]{100 * metrics['test_accuracy']:.2f}%[/] (lowest: {worst} "
-                           f"{100 * metrics['per_class_accuracy'][worst]:.1f}%) after {config.epochs} epochs, "
-                           f"{metrics['total_seconds']:.0f} s -> {run.dir}")
+                           f"{100 * metrics['per_class_accuracy'][worst]:.1f}%) after "
+                           f"{counted(config.epochs, 'epoch')}, {metrics['total_seconds']:.0f} s -> {run.dir}")
     return 0

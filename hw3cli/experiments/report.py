@@ -27,6 +27,7 @@ from hw3cli.core.schema import (
     Number,
     check,
 )
+from hw3cli.core.wording import counted
 from hw3cli.data.mixtures import PUBLISHED
 from hw3cli.errors import Hw3Error
 from hw3cli.experiments import display
@@ -136,7 +137,8 @@ def problem0(r: Report) -> None:
     if r.need(adder / "learned" / "metrics.json", "adder", "the learned adder"):
         m = _load(adder / "learned" / "metrics.json", "rnn-add-learn")
         r.para(f"Learning the same network by gradient descent (steep sigmoid, then hardened to steps): "
-               f"{m['successes']} of {m['seeds']} seeds recover an adder that is correct on every pair up to 10 bits.")
+               f"{m['successes']} of {counted(m['seeds'], 'seed')} recover an adder that is correct on every pair "
+               "up to 10 bits.")
 
 
 def problem1(r: Report) -> None:
@@ -485,8 +487,8 @@ def run(config: ReportConfig) -> int:
         atomic_write_text(config.out.with_suffix(".html"),
                           f"<!doctype html><html><head><meta charset='utf-8'><title>hw3cli report</title>"
                           f"<style>{STYLE}</style></head><body>\n{page}\n</body></html>\n")
-    display.stdout().print(f"report -> {config.out} and {config.out.with_suffix('.html')}"
-                           + (f"; {len(report.missing)} runs missing (listed at the end)" if report.missing else ""))
+    missing = f"; {counted(len(report.missing), 'run')} missing (listed at the end)" if report.missing else ""
+    display.stdout().print(f"report -> {config.out} and {config.out.with_suffix('.html')}{missing}")
     return 0
 
 

@@ -17,6 +17,7 @@ from hw3cli.core.files import all_or_nothing, write_json
 from hw3cli.core.hardware import machine_record
 from hw3cli.core.memory import require as require_memory
 from hw3cli.core.schema import RESUME_STATE
+from hw3cli.core.wording import counted
 from hw3cli.data.binary import adder_inputs, bits_to_string, parse_binary
 from hw3cli.errors import Hw3Error
 from hw3cli.experiments import display
@@ -200,6 +201,6 @@ def run_learn(config: LearnConfig) -> int:
         table.add_row(str(r["seed"]), f"{r['final_loss']:.2e}", f"{r['mismatches']:,}",
                       "[green]yes[/]" if r["correct"] else "[red]no[/]", f"{r['seconds']:.1f}")
     out.print(table)
-    out.print(f"{successes} of {config.seeds} seeds recovered a correct adder; saved seed {best[1]} "
+    out.print(f"{successes} of {counted(config.seeds, 'seed')} recovered a correct adder; saved seed {best[1]} "
               f"({best[0]:,} wrong pairs) to {run.dir / 'learned.safetensors'}")
     return 0

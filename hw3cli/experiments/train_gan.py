@@ -14,6 +14,7 @@ from hw3cli.core.checkpoint import save_checkpoint
 from hw3cli.core.hardware import machine_record
 from hw3cli.core.memory import require_model
 from hw3cli.core.schema import RESUME_STATE
+from hw3cli.core.wording import counted
 from hw3cli.data.fashion_mnist import CLASSES, FashionMNIST, ImageSource, load_fashion_mnist, to_unit_range
 from hw3cli.data.mixtures import MIXTURES, SCORED_SAMPLES, MixtureSource, coverage
 from hw3cli.errors import Hw3Error
@@ -170,7 +171,8 @@ def run(config: GanConfig) -> int:
 
     run.finish(metrics, write_files)
     unit = "images" if data is not None else "points"
-    display.stdout().print(f"{metrics['summary']}\n{config.epochs} epochs in {metrics['total_seconds']:.0f} s "
+    display.stdout().print(f"{metrics['summary']}\n{counted(config.epochs, 'epoch')} in "
+                           f"{metrics['total_seconds']:.0f} s "
                            f"({metrics['images_per_second']:,.0f} {unit}/s) -> {run.dir}")
     return 0
 
@@ -293,7 +295,7 @@ def summary(config: GanConfig, metrics: dict) -> str:
                                     (config.class_loss, f"class loss {config.class_loss:g}"),
                                     (config.ema, f"samples from G's weights averaged with decay {config.ema:g}")) if on]
     extras = f" ({', '.join(extras)})" if extras else ""
-    text = f"{config.loss}, {config.epochs} epochs{extras}: final G loss {last['g_loss']:.3f}"
+    text = f"{config.loss}, {counted(config.epochs, 'epoch')}{extras}: final G loss {last['g_loss']:.3f}"
     if config.loss != "mse":
         text += f", D loss {last['d_loss']:.3f}, real score {last['real_score']:.3f}, fake {last['fake_score']:.3f}"
     if "mode_coverage" in metrics:

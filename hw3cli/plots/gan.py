@@ -13,6 +13,7 @@ from torchvision.utils import make_grid
 from hw3cli.core.checkpoint import read_safetensors
 from hw3cli.core.files import read_json
 from hw3cli.core.runs import read_metrics
+from hw3cli.core.wording import counted
 from hw3cli.data.fashion_mnist import CLASSES
 from hw3cli.plots import savefig
 
@@ -120,7 +121,7 @@ def comparison(rows: list[tuple[str, dict, torch.Tensor]], path: Path) -> Path:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
         axes[1, col].imshow(grid_array(final, 8), cmap="gray", vmin=0, vmax=1)
-        axes[1, col].set_title(f"samples after {len(metrics['epochs'])} epochs", fontsize=9)
+        axes[1, col].set_title(f"samples after {counted(len(metrics['epochs']), 'epoch')}", fontsize=9)
         axes[1, col].axis("off")
     fig.suptitle("train-gan runs side by side")
     return savefig(fig, path)
