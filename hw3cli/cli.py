@@ -330,6 +330,7 @@ def train_gan(
     unroll_mode: c.UnrollMode = opt(c.GanConfig, "unroll_mode"),
     unroll_optimizer: c.UnrollOptimizer = opt(c.GanConfig, "unroll_optimizer"),
     unroll_lr: float = opt(c.GanConfig, "unroll_lr"),
+    standardize: bool = opt(c.GanConfig, "standardize"),
     classifier: Optional[Path] = opt(c.GanConfig, "classifier"),
     judge: Optional[Path] = opt(c.GanConfig, "judge"),
     eval_every: int = opt(c.GanConfig, "eval_every"),

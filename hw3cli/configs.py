@@ -224,7 +224,8 @@ class GanConfig:
         "its small MLPs (two hidden layers of 128), batch 512 and noise of 256, scored by modes recovered, "
         "high-quality samples and reverse KL over 2,500 samples.")
     out_dir: Path | None = option(None, "--out", "Run folder (default: artifacts/gan/LOSS; artifacts/gan/wgan-clipC "
-                                  "for wgan; unrolled-MODE-kK, cgan-LOSS).")
+                                  "for wgan; unrolled-MODE-kK, cgan-LOSS; artifacts/gan/DATASET/... for ring and grid, "
+                                  "-std after the name with --standardize).")
     epochs: int = option(30, "--epochs", "Passes over the training images (ring, grid: 100 generator steps "
                          "each).", 1, 100_000)
     batch_size: int | None = option(None, "--batch-size", "Images (points) per step (default: 64; 512 for ring "
@@ -264,6 +265,11 @@ class GanConfig:
         "betas and current moment estimates (as Metz et al. do); sgd takes plain SGD steps of --unroll-lr.")
     unroll_lr: float = option(1e-3, "--unroll-lr", "Exact unrolling with --unroll-optimizer sgd: the step size.", 0,
                               10, low_open=True)
+    standardize: bool = option(False, "--standardize", "ring and grid: G and D work in the mixture's coordinates "
+                               "divided by their standard deviation (the grid's 2.83, the ring's 1.41): G's output "
+                               "is multiplied by it and D's input divided by it, so both networks see unit-scale "
+                               "coordinates and each of G's steps moves its points that many times as far (the "
+                               "unrolled GAN paper divides D's input by 4).")
     classifier: Path | None = option(None, "--classifier", "A classify run: measure sample quality (Frechet "
                                      "distance, inception score, class histogram) at the end and every --eval-every "
                                      "epochs.")
@@ -296,6 +302,7 @@ class GanConfig:
             name = f"cgan-{self.loss}"
         else:
             name = f"wgan-clip{self.clip:g}" if self.loss == "wgan" else self.loss
+        name += "-std" if self.standardize else ""
         return Path("artifacts/gan") / (name if self.dataset == "fashion" else f"{self.dataset}/{name}")
 
     def resolved(self) -> GanConfig:

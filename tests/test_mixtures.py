@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -96,6 +97,7 @@ def test_a_ring_gan_is_refused_where_a_fashion_gan_is_needed(cli, tmp_path, worl
     (["--unroll-lr", "0.01"], "--unroll-optimizer sgd"),
     (["--dataset", "ring", "--lr-decay", "0.004"], "less than one of this run's 100 steps"),
     (["--dataset", "ring", "--lr-decay", "1e-310"], "--lr-decay"),
+    (["--standardize"], "--dataset ring or grid"),
 ])
 def test_combinations_that_cannot_work_are_refused(cli, tmp_path, args, word):
     assert_usage_error(cli("train-gan", *args, "--out", tmp_path / "run", *TINY_GAN[:2]), word)
@@ -134,3 +136,60 @@ def test_toy_summary_averages_each_variant_over_its_seeds(cli, tmp_path, world):
                        "differ in lr_decay")
     assert_usage_error(cli("toy-summary", runs[0], world["w"] / "gan", "--out", tmp_path / "mixed"), "Fashion-MNIST")
     assert not any((tmp_path / name).exists() for name in ("twice", "mixed", "mixed-epochs", "mixed-schedules"))
+
+
+def test_standardized_networks_work_in_the_mixtures_coordinates_over_their_spread():
+    from hw3cli.models.gan import Discriminator, Generator
+
+    assert grid().spread == pytest.approx(math.sqrt(8 + 0.05 ** 2))  # coordinates -4..4 in steps of 2, and the noise
+    assert ring().spread == pytest.approx(math.sqrt(2 + 0.02 ** 2))  # radius 2: half of 4 on each axis
+    z, x = torch.randn(5, 8), torch.randn(5, 2)
+    nets = []
+    for scale in (1.0, 2.5):
+        torch.manual_seed(0)
+        nets.append((Generator(8, (16,), data_dim=2, scale=scale), Discriminator((16,), data_dim=2, scale=scale)))
+    (g, d), (g_scaled, d_scaled) = nets
+    assert torch.equal(g_scaled(z), g(z) * 2.5) and torch.allclose(d_scaled(x), d(x / 2.5))
+    assert "scale" not in g.args and g_scaled.args["scale"] == 2.5  # old checkpoints keep their arguments
+    for bad in (0.0, -1.0, float("nan"), float("inf"), 1e300, "2", True):
+        with pytest.raises(ValueError, match="not a number in"):
+            Generator(8, (16,), data_dim=2, scale=bad)
+        with pytest.raises(ValueError, match="not a number in"):
+            Discriminator((16,), data_dim=2, scale=bad)
+    with pytest.raises(ValueError, match="for 2-D points"):
+        Generator(8, (16,), scale=2.0)  # Fashion-MNIST images: tanh in [-1, 1], nothing to scale
+
+
+def test_a_standardized_run_rebuilds_its_scale_and_is_its_own_variant(cli, tmp_path):
+    from hw3cli.configs import GanConfig
+    from hw3cli.core.checkpoint import load_checkpoint, save_checkpoint
+    from hw3cli.errors import Hw3Error
+    from hw3cli.models.gan import load_generator
+
+    runs = {}
+    for name, extra in (("plain", []), ("standardized", ["--standardize"])):
+        runs[name] = tmp_path / name
+        r = cli("train-gan", "--dataset", "grid", "--epochs", "1", "--batch-size", "32", "--out", runs[name], *extra)
+        assert r.code == 0, r.err
+    assert "(standardized coordinates)" in r.out.replace("\n", " ")
+    assert json.loads((runs["standardized"] / "config.json").read_text())["config"]["standardize"] is True
+    generator = load_generator(runs["standardized"], data_dim=2)
+    assert generator.scale == pytest.approx(grid().spread)
+    _, d_meta = load_checkpoint(runs["standardized"] / "discriminator.safetensors")
+    assert d_meta["model_args"]["scale"] == pytest.approx(grid().spread)
+    # the same seed and first weights: the untrained G's points differ by the scale alone
+    plain, scaled = (load_file(runs[name] / "samples.safetensors")["epoch_000"] for name in ("plain", "standardized"))
+    assert torch.allclose(scaled, plain * grid().spread)
+    assert cli("toy-summary", *runs.values(), "--out", tmp_path / "toy").code == 0
+    summary = json.loads((tmp_path / "toy" / "summary.json").read_text())
+    assert set(summary["grid"]) == {"vanilla", "vanilla-std"}
+    assert GanConfig(dataset="grid", unroll=5, unroll_mode="exact", standardize=True).run_dir == Path(
+        "artifacts/gan/grid/unrolled-exact-k5-std")  # the default folder says what toy-summary calls it
+    tensors, meta = load_checkpoint(runs["standardized"] / "generator.safetensors")
+    for bad in (-1.0, "nan", 1e300, True):
+        save_checkpoint(runs["standardized"] / "generator.safetensors", tensors, meta["kind"],
+                        {**meta["model_args"], "scale": bad})
+        with pytest.raises(Hw3Error, match="scale"):
+            load_generator(runs["standardized"], data_dim=2)
+        assert_usage_error(cli("cgan-sample", "--generator", runs["standardized"], "--out", tmp_path / "g.png"),
+                           "scale")

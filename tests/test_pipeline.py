@@ -33,7 +33,9 @@ def test_every_make_target_has_a_recipe(profile, tmp_path):
     assert "--loss wgan-gp" in out and "hw3cli toy-summary" in out
     for dataset in ("ring", "grid"):
         assert f"--dataset {dataset}" in out
-    variants = 7 if profile == "full" else 5  # k = 10 only at full scale
+    variants = 9 if profile == "full" else 6  # k = 10 only at full scale; each exact one also standardized
+    assert out.count("--unroll-mode exact --standardize") == (2 if profile == "full" else 1) * 2 * (
+        1 if profile == "quick" else 3)
     assert out.count("train-gan --dataset") == 2 * variants * (1 if profile == "quick" else 3)  # x seeds
     toy_runs = [line for line in out.replace("\\\n", " ").splitlines() if "train-gan --dataset" in line]
     # one schedule and precision for every variant, so that they compare at the same budget

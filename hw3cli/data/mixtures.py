@@ -35,6 +35,13 @@ class Mixture:
         return self.centres(device)[which] + self.std * torch.randn(n, 2, generator=rng, device=device)
 
     @property
+    def spread(self) -> float:
+        """The standard deviation of a coordinate, over both coordinates (the grid: 2.83; the ring: 1.41). Both
+        mixtures are centred on the origin, so dividing by it alone (no shift) puts them at unit scale."""
+        centres = self.centres()
+        return math.sqrt(float(((centres - centres.mean(0)) ** 2).mean()) + self.std ** 2)
+
+    @property
     def extent(self) -> float:
         """Half the side of a square around the origin that holds every mode with a margin (for figures)."""
         return max(abs(c) for mode in self.modes for c in mode) * 1.5

@@ -24,10 +24,14 @@ SETTINGS = ("epochs", "batch_size", "noise_dim", "g_hidden", "d_hidden", "lr", "
 
 
 def variant(config: dict) -> str:
-    """A run's variant name, as its default folder names it: vanilla, unrolled-exact-k5, wgan-clip0.01, wgan-gp."""
+    """A run's variant name, as its default folder names it: vanilla, unrolled-exact-k5, wgan-clip0.01, wgan-gp;
+    -std after it for --standardize."""
     if config.get("unroll"):
-        return f"unrolled-{config['unroll_mode']}-k{config['unroll']}"
-    return f"wgan-clip{config['clip']:g}" if config["loss"] == "wgan" else config["loss"]
+        name = f"unrolled-{config['unroll_mode']}-k{config['unroll']}"
+    else:
+        name = f"wgan-clip{config['clip']:g}" if config["loss"] == "wgan" else config["loss"]
+    name += "-std" if config.get("standardize") else ""
+    return name
 
 
 def summarise(runs: list[tuple[dict, dict]]) -> dict:

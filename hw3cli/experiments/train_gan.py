@@ -56,6 +56,8 @@ def validate(config: GanConfig) -> None:
         raise Hw3Error("--conditional cannot be combined with --unroll")
     if config.unroll and config.loss == "wgan-gp":
         raise Hw3Error("--unroll cannot be combined with --loss wgan-gp (the look-ahead steps take no penalty)")
+    if config.standardize and config.dataset == "fashion":
+        raise Hw3Error("--standardize scales the 2-D mixtures' coordinates; it needs --dataset ring or grid")
     if config.conditional and config.dataset != "fashion":
         raise Hw3Error(f"--conditional needs class labels; --dataset {config.dataset} has none")
     if config.mismatch and not config.conditional:
@@ -223,15 +225,16 @@ def build_models(config: GanConfig, with_discriminator: bool, device: torch.devi
     """G and (unless the loss has none) D, after checking that they and a batch fit in memory."""
     classes = len(CLASSES) if config.conditional else 0
     dim = IMAGE_SIZE if config.dataset == "fashion" else 2
+    scale = MIXTURES[config.dataset]().spread if config.standardize else 1.0
     widths = config.noise_dim + sum(config.g_hidden) + sum(config.d_hidden) + 3 * dim
     outputs = 1 + classes if config.class_loss else 1  # AC-GAN: real/fake, then the class logits
-    require_model(lambda: (Generator(config.noise_dim, config.g_hidden, classes, dim),
-                           Discriminator(config.d_hidden, classes, outputs, data_dim=dim)),
+    require_model(lambda: (Generator(config.noise_dim, config.g_hidden, classes, dim, scale),
+                           Discriminator(config.d_hidden, classes, outputs, data_dim=dim, scale=scale)),
                   f"--noise-dim {config.noise_dim} --g-hidden {','.join(map(str, config.g_hidden))} --d-hidden "
                   f"{','.join(map(str, config.d_hidden))} --batch-size {config.batch_size}",
                   4 * 4 * 2 * config.batch_size * widths)
-    generator = Generator(config.noise_dim, config.g_hidden, classes, dim).to(device)
-    discriminator = Discriminator(config.d_hidden, classes, outputs, data_dim=dim).to(device) \
+    generator = Generator(config.noise_dim, config.g_hidden, classes, dim, scale).to(device)
+    discriminator = Discriminator(config.d_hidden, classes, outputs, data_dim=dim, scale=scale).to(device) \
         if with_discriminator else None
     return generator, discriminator
 
@@ -279,6 +282,8 @@ def run_title(config: GanConfig) -> str:
     extra += f", {config.dataset}" if config.dataset != "fashion" else ""
     if config.unroll:
         extra += f", unrolled {config.unroll_mode} K={config.unroll}"
+    if config.standardize:
+        extra += ", standardized"
     if config.lr_decay:
         extra += f", lr to 0 {decay_span(config.lr_decay)}"
     if config.conditional:
@@ -291,6 +296,7 @@ def summary(config: GanConfig, metrics: dict) -> str:
     last = metrics["epochs"][-1]
     extras = [what for on, what in ((config.unroll, f"unrolled {config.unroll_mode}, k = {config.unroll}"),
                                     (config.lr_decay, f"learning rates down to 0 {decay_span(config.lr_decay)}"),
+                                    (config.standardize, "standardized coordinates"),
                                     (config.mismatch, "matching-aware D"),
                                     (config.class_loss, f"class loss {config.class_loss:g}"),
                                     (config.ema, f"samples from G's weights averaged with decay {config.ema:g}")) if on]

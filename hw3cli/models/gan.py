@@ -30,22 +30,28 @@ def _mlp(sizes: list[int], dropout: float = 0.0) -> nn.Sequential:
 
 class Generator(nn.Module):
     """Noise (and a one-hot label) to an image in [-1, 1] (tanh); with `data_dim` 2, to a point of the plane
-    (no output activation: the 2-D mixtures span [-4, 4])."""
+    (no output activation: the 2-D mixtures span [-4, 4]), times `scale` (the network works in coordinates of
+    the data divided by it)."""
 
     kind = "gan-generator"
 
     def __init__(self, noise_dim: int = 100, hidden: tuple[int, ...] = (256, 512, 1024), classes: int = 0,
-                 data_dim: int = IMAGE_SIZE):
+                 data_dim: int = IMAGE_SIZE, scale: float = 1.0):
         super().__init__()
         self.args = {"noise_dim": noise_dim, "hidden": list(hidden), "classes": classes}
         if data_dim != IMAGE_SIZE:  # Fashion-MNIST checkpoints keep the arguments they always had
             self.args["data_dim"] = data_dim
+        if scale != 1.0 or isinstance(scale, bool):
+            self.args["scale"] = _valid_scale(scale, data_dim)
         self.noise_dim, self.classes, self.data_dim = noise_dim, classes, data_dim
+        self.scale = self.args.get("scale", 1.0)
         self.net = _mlp([noise_dim + classes, *hidden, data_dim])
 
     def forward(self, noise: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         out = self.net(_with_labels(noise, labels, self.classes))
-        return torch.tanh(out) if self.data_dim == IMAGE_SIZE else out
+        if self.data_dim == IMAGE_SIZE:
+            return torch.tanh(out)
+        return out * self.scale if self.scale != 1.0 else out
 
 
 class Discriminator(nn.Module):
@@ -55,22 +61,38 @@ class Discriminator(nn.Module):
     kind = "gan-discriminator"
 
     def __init__(self, hidden: tuple[int, ...] = (1024, 512, 256), classes: int = 0, outputs: int = 1,
-                 dropout: float = 0.0, data_dim: int = IMAGE_SIZE):
+                 dropout: float = 0.0, data_dim: int = IMAGE_SIZE, scale: float = 1.0):
         super().__init__()
         self.args = {"hidden": list(hidden), "classes": classes, "outputs": outputs, "dropout": dropout}
         if data_dim != IMAGE_SIZE:
             self.args["data_dim"] = data_dim
+        if scale != 1.0 or isinstance(scale, bool):  # D sees its input divided by it, as G's output is multiplied
+            self.args["scale"] = _valid_scale(scale, data_dim)
         self.classes, self.data_dim = classes, data_dim
+        self.scale = self.args.get("scale", 1.0)
         self.net = _mlp([data_dim + classes, *hidden, outputs], dropout)
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        out = self.net(_with_labels(images, labels, self.classes))
+        out = self.net(_with_labels(self._scaled(images), labels, self.classes))
         return out.squeeze(-1) if out.shape[-1] == 1 else out
 
     def class_logits(self, images: torch.Tensor) -> torch.Tensor:
         """AC-GAN's class logits (outputs 1 on): D with its label input blanked (all zeros), so that they come from
         the image alone; with the label given, D would learn to copy it."""
-        return self.net(torch.cat([images, images.new_zeros(len(images), self.classes)], dim=1))[:, 1:]
+        return self.net(torch.cat([self._scaled(images), images.new_zeros(len(images), self.classes)], dim=1))[:, 1:]
+
+    def _scaled(self, images: torch.Tensor) -> torch.Tensor:
+        return images / self.scale if self.scale != 1.0 else images
+
+
+def _valid_scale(scale: float, data_dim: int) -> float:
+    """A 2-D GAN's coordinate scale (--standardize), as a checkpoint may hold it: a positive number of the order of
+    the data's spread (up to 1e6; far beyond, the float32 coordinates lose the modes' 0.02 spacing)."""
+    if data_dim == IMAGE_SIZE:
+        raise ValueError(f"scale {scale!r} is for 2-D points; Fashion-MNIST images lie in [-1, 1] (tanh)")
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale <= 1e6:  # NaN fails too
+        raise ValueError(f"scale {scale!r} is not a number in (0, 1e6]")
+    return float(scale)
 
 
 def _with_labels(x: torch.Tensor, labels: torch.Tensor | None, classes: int) -> torch.Tensor:
@@ -120,7 +142,8 @@ def load_generator(run_dir: Path, data_dim: int | None = IMAGE_SIZE) -> Generato
     if not os.path.lexists(path):
         raise Hw3Error(f"{where(run_dir)} is not a train-gan run (no generator.safetensors)")
     generator, _ = load_model(path, Generator.kind, lambda _, a: Generator(
-        a["noise_dim"], tuple(a["hidden"]), a.get("classes", 0), a.get("data_dim", IMAGE_SIZE)), "generator")
+        a["noise_dim"], tuple(a["hidden"]), a.get("classes", 0), a.get("data_dim", IMAGE_SIZE), a.get("scale", 1.0)),
+        "generator")
     _same_data(generator, data_dim, run_dir)
     return generator
 
@@ -139,7 +162,8 @@ def load_discriminator(run_dir: Path) -> Discriminator:
         raise Hw3Error(f"{where(run_dir)} holds no discriminator (discriminator.safetensors); train a GAN first, "
                        "or use --from-scratch")
     discriminator, _ = load_model(path, Discriminator.kind, lambda _, a: Discriminator(
-        tuple(a["hidden"]), a.get("classes", 0), a.get("outputs", 1), data_dim=a.get("data_dim", IMAGE_SIZE)),
+        tuple(a["hidden"]), a.get("classes", 0), a.get("outputs", 1), data_dim=a.get("data_dim", IMAGE_SIZE),
+        scale=a.get("scale", 1.0)),
         "discriminator")
     _same_data(discriminator, IMAGE_SIZE, run_dir)
     return discriminator
