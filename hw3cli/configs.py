@@ -211,6 +211,19 @@ class FashionData:
     limit: int = option(0, "--limit", "Train on the first N training images only (0: all).", 0, COUNT_MAX)
 
 
+def gan_variant(loss: str, clip: float, unroll: int | None, unroll_mode: str, conditional: bool = False,
+                standardize: bool = False) -> str:
+    """A GAN run's variant name, as its default folder and toy-summary call it: vanilla, wgan-clip0.01,
+    unrolled-exact-k5, cgan-vanilla; -std after it for --standardize."""
+    if unroll:
+        name = f"unrolled-{unroll_mode}-k{unroll}"
+    elif conditional:
+        name = f"cgan-{loss}"
+    else:
+        name = f"wgan-clip{clip:g}" if loss == "wgan" else loss
+    return name + ("-std" if standardize else "")
+
+
 @dataclass(frozen=True)
 class GanConfig:
     loss: GanLoss = option(
@@ -296,13 +309,7 @@ class GanConfig:
     def run_dir(self) -> Path:
         if self.out_dir is not None:
             return self.out_dir
-        if self.unroll:
-            name = f"unrolled-{self.unroll_mode}-k{self.unroll}"
-        elif self.conditional:
-            name = f"cgan-{self.loss}"
-        else:
-            name = f"wgan-clip{self.clip:g}" if self.loss == "wgan" else self.loss
-        name += "-std" if self.standardize else ""
+        name = gan_variant(self.loss, self.clip, self.unroll, self.unroll_mode, self.conditional, self.standardize)
         return Path("artifacts/gan") / (name if self.dataset == "fashion" else f"{self.dataset}/{name}")
 
     def resolved(self) -> GanConfig:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from hw3cli.configs import ToySummaryConfig
+from hw3cli.configs import ToySummaryConfig, gan_variant
 from hw3cli.core.files import all_or_nothing, atomic_write_text, write_json
 from hw3cli.core.runs import read_run
 from hw3cli.data.mixtures import PUBLISHED
@@ -24,14 +24,9 @@ SETTINGS = ("epochs", "batch_size", "noise_dim", "g_hidden", "d_hidden", "lr", "
 
 
 def variant(config: dict) -> str:
-    """A run's variant name, as its default folder names it: vanilla, unrolled-exact-k5, wgan-clip0.01, wgan-gp;
-    -std after it for --standardize."""
-    if config.get("unroll"):
-        name = f"unrolled-{config['unroll_mode']}-k{config['unroll']}"
-    else:
-        name = f"wgan-clip{config['clip']:g}" if config["loss"] == "wgan" else config["loss"]
-    name += "-std" if config.get("standardize") else ""
-    return name
+    """A run's variant name, from its config.json (as its default folder names it)."""
+    return gan_variant(config["loss"], config["clip"], config.get("unroll"), config.get("unroll_mode"),
+                       bool(config.get("conditional")), bool(config.get("standardize")))
 
 
 def summarise(runs: list[tuple[dict, dict]]) -> dict:
