@@ -22,11 +22,12 @@ from pathlib import Path
 
 import torch
 
+from hw3cli.configs import GanConfig
 from hw3cli.core.hardware import describe, machine_record, why_cpu_bf16_emulated
 from hw3cli.core.numerics import numerics
 from hw3cli.data.fashion_mnist import ImageSource, load_fashion_mnist
 from hw3cli.models.gan import Discriminator, Generator
-from hw3cli.train.gan_loop import GanSettings, train_gan
+from hw3cli.train.gan_loop import gan_training, make_optimizers
 from hw3cli.train.gan_losses import Vanilla
 
 PEER = Path(__file__).resolve().parents[1].parent / "shared" / "bench" / "peer_gan_loop.py"
@@ -61,10 +62,10 @@ def ours(data, iters: int, warmup: int, batch: int, precision: str) -> float:
     torch.manual_seed(0)
     g, d = Generator(), Discriminator()
     source = ImageSource(data.train_images, data.train_labels)
-    settings = GanSettings(epochs=100, batch_size=batch, optimizer="adam", lr=2e-4, d_lr=2e-4,
-                           precision=precision, unroll=0,
-                           unroll_mode="surrogate", unroll_optimizer="adam", unroll_lr=1e-3)
-    loop = train_gan(g, d, Vanilla(), source, settings, torch.Generator().manual_seed(0), torch.device("cpu"))
+    loop = gan_training(generator=g, discriminator=d, loss=Vanilla(), source=source,
+                        config=GanConfig(epochs=100, batch_size=batch),
+                        optimizers=make_optimizers(g, d, Vanilla.optimizer, 2e-4, 2e-4),
+                        rng=torch.Generator().manual_seed(0), device=torch.device("cpu"), precision=precision)
     done, start = 0, time.perf_counter()  # restarted after `warmup` steps
     with numerics():  # what train-gan runs its loop under (subnormals flushed to zero)
         for record in loop:

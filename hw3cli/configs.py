@@ -13,12 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from hw3cli.data.sources import DEFAULT_DATASET, GAN_DATASETS
+from hw3cli.train.gan_losses import LOSSES
+
 SEED_MAX = 2**63 - 1
 SIZE_MAX = 65_536  # widths of layers and embeddings
 COUNT_MAX = 10**9  # images, epochs, steps
 
-GanLoss = Literal["vanilla", "mse", "wgan", "lsgan", "wgan-gp"]
-GanDataset = Literal["fashion", "ring", "grid"]
+LossName = Literal[tuple(LOSSES)]  # the registered GAN variants (train/gan_losses.py)
+DatasetName = Literal[tuple(GAN_DATASETS)]  # the data sets train-gan learns (data/sources.py)
 UnrollMode = Literal["surrogate", "exact"]
 UnrollOptimizer = Literal["adam", "sgd"]
 Precision = Literal["auto", "fp32", "bf16"]
@@ -27,13 +30,25 @@ Truncate = Literal["head", "tail"]
 
 
 def option(default: Any, flag: str, help: str, low: float | None = None, high: float | None = None, *,
-           low_open: bool = False, high_open: bool = False, metavar: str | None = None, sizes: bool = False) -> Any:
+           low_open: bool = False, high_open: bool = False, metavar: str | None = None, sizes: bool = False,
+           required: bool = False) -> Any:
     """A config field that is also a command-line option: `flag`, `help`, and for numbers the range [low, high]
     (open at an end with low_open/high_open), which the CLI enforces and shows. `sizes`: a tuple of layer widths
-    written as comma-separated integers."""
+    written as comma-separated integers; `required`: the command needs it given."""
     meta = {"flag": flag, "help": help, "low": low, "high": high, "low_open": low_open, "high_open": high_open,
-            "metavar": metavar, "sizes": sizes}
+            "metavar": metavar, "sizes": sizes, "required": required}
     return dataclasses.field(default=default, metadata=meta)
+
+
+def argument(help: str, default: Any = dataclasses.MISSING) -> Any:
+    """A config field that is a positional command-line argument (required unless it has a default)."""
+    return dataclasses.field(default=default, metadata={"argument": True, "help": help})
+
+
+def group(default: Any, hide: tuple[str, ...] = ()) -> Any:
+    """A nested option group (its fields become the command's options), with `default` the group's own defaults;
+    `hide`: its options this command does not offer (they keep the group's default)."""
+    return dataclasses.field(default=default, metadata={"group": True, "hide": hide})
 
 
 def like(base: type, name: str, default: Any) -> Any:
@@ -62,7 +77,7 @@ class RunOptions:
                                   "whose backward made a NaN (several times slower).")
     overwrite: bool = option(False, "--overwrite", "Replace a finished run in the output folder.")
     resume: bool = option(False, "--resume", "Continue an interrupted run (same options) from its last finished "
-                          "epoch, saved beside the run folder as RUN.partial/.")
+                          "epoch (rnn-add --learn: seed), saved beside the run folder as RUN.partial/.")
 
 
 # --- Problem 0: the adder -------------------------------------------------------------------------------------
@@ -72,8 +87,8 @@ WEIGHTS_HELP = "Use a learned adder (learned.safetensors) instead of the hand-se
 
 @dataclass(frozen=True)
 class AddConfig:
-    a: str  # first addend, binary, most significant bit first (as written)
-    b: str  # second addend, likewise
+    a: str | None = argument("First binary number, most significant bit first (e.g. 100111).", None)
+    b: str | None = argument("Second binary number (e.g. 110010).", None)
     show_weights: bool = option(False, "--show-weights", "Also print U, W, b_h, v, b_y and h0.")
     as_json: bool = option(False, "--json", "Print one JSON object for scripts.")
     weights: Path | None = option(None, "--weights", WEIGHTS_HELP)
@@ -89,11 +104,12 @@ class VerifyConfig:
     seed: int = option(0, "--seed", "First seed (--learn) or the random pairs' seed (--verify).", 0, SEED_MAX)
     weights: Path | None = option(None, "--weights", WEIGHTS_HELP)
     as_json: bool = option(False, "--json", "Print one JSON object for scripts.")
-    threads: int = RunOptions.__dataclass_fields__["threads"].default
+    threads: int = like(RunOptions, "threads", 0)
 
 
 @dataclass(frozen=True)
 class LearnConfig:
+    learn: bool = option(False, "--learn", "Train the 3-unit network by gradient descent instead.")
     seeds: int = option(5, "--seeds", "With --learn: how many seeds to train (--seed, --seed + 1, ...).", 1, 10_000)
     steps: int = option(2000, "--steps", "With --learn: Adam steps per seed.", 1, 10**7)
     batch: int = 128  # random additions per step
@@ -102,7 +118,8 @@ class LearnConfig:
     max_steepness: float = 8.0  # the sigmoid's final steepness (it rises linearly from 1)
     verify_bits: int = 10  # the hardened network is checked on every pair up to this width
     out_dir: Path = option(Path("artifacts/adder/learned"), "--out", "With --learn: the run folder.")
-    run: RunOptions = RunOptions(device="cpu", precision="fp32")  # seed: the first seed; CPU, fp32
+    # seed: the first seed (rnn-add's --seed); always the CPU in fp32
+    runtime: RunOptions = group(RunOptions(device="cpu", precision="fp32"), hide=("seed", "device", "precision"))
 
     @property
     def run_dir(self) -> Path:
@@ -149,7 +166,7 @@ class SentimentConfig:
                           "are padding in the whole batch. Faster, and it changes what the GRU computes: it starts at "
                           "the batch's longest review instead of running over padding first (the MLP is unaffected: "
                           "it pads back to full length).")
-    run: RunOptions = RunOptions()
+    runtime: RunOptions = RunOptions()
 
 
 @dataclass(frozen=True)
@@ -184,15 +201,15 @@ class MLPConfig(SentimentConfig):
 
 @dataclass(frozen=True)
 class PredictConfig:
-    model_dir: Path = option(None, "--model", "A run folder of train-gru or train-mlp.")
-    source: str = "-"  # a file of reviews, one per line, or "-" for standard input
+    source: str = argument("A file with one review per line, or - for standard input.", "-")
+    model_dir: Path = option(None, "--model", "A run folder of train-gru or train-mlp.", required=True)
     batch_size: int = option(256, "--batch-size", "Reviews per forward pass.", 1, 100_000)
-    device: str = RunOptions.__dataclass_fields__["device"].default
+    device: str = like(RunOptions, "device", "auto")
 
 
 @dataclass(frozen=True)
 class CompareImdbConfig:
-    runs: tuple[Path, ...]  # run folders of train-gru / train-mlp
+    runs: tuple[Path, ...] = argument("Run folders of train-gru / train-mlp.")
     out: Path = option(Path("artifacts/imdb/comparison.md"), "--out", "Markdown file to write.")
 
 
@@ -220,22 +237,17 @@ def gan_variant(loss: str, clip: float, unroll: int | None, unroll_mode: str, co
     elif conditional:
         name = f"cgan-{loss}"
     else:
-        name = f"wgan-clip{clip:g}" if loss == "wgan" else loss
+        name = LOSSES[loss].variant(clip)
     return name + ("-std" if standardize else "")
 
 
 @dataclass(frozen=True)
 class GanConfig:
-    loss: GanLoss = option(
-        "vanilla", "--loss", "vanilla (D: -log D(x) - log(1-D(G(z))), G: -log D(G(z))); mse (no D: G minimises "
-        "(x - G(z))^2); wgan (critic without sigmoid, weights clipped to [-clip, clip], RMSprop, 5 critic steps); "
-        "lsgan (least squares); wgan-gp (critic without sigmoid, gradient penalty 10 on interpolates instead of "
-        "clipping, Adam 1e-4 with betas 0 and 0.9, 5 critic steps).")
-    dataset: GanDataset = option(
-        "fashion", "--dataset", "fashion (Fashion-MNIST); ring (8 Gaussians on a circle of radius 2, std 0.02) or "
-        "grid (25 Gaussians at {-4,-2,0,2,4}^2, std 0.05): the 2-D mixtures of the mode-collapse literature, with "
-        "its small MLPs (two hidden layers of 128), batch 512 and noise of 256, scored by modes recovered, "
-        "high-quality samples and reverse KL over 2,500 samples.")
+    loss: LossName = option("vanilla", "--loss", "; ".join(v.help for v in LOSSES.values()) + ".")
+    dataset: DatasetName = option(
+        DEFAULT_DATASET, "--dataset", "; ".join(d.help for d in GAN_DATASETS.values()) + ". The 2-D mixtures of the "
+        "mode-collapse literature come with small MLPs (two hidden layers of 128), batch 512 and noise of 256, "
+        "and are scored by modes recovered, high-quality samples and reverse KL over 2,500 samples.")
     out_dir: Path | None = option(None, "--out", "Run folder (default: artifacts/gan/LOSS; artifacts/gan/wgan-clipC "
                                   "for wgan; unrolled-MODE-kK, cgan-LOSS; artifacts/gan/DATASET/... for ring and grid, "
                                   "-std after the name with --standardize).")
@@ -260,8 +272,9 @@ class GanConfig:
                              "over this final fraction of the run, so that the last steps refine what G has found "
                              "(0: constant rates; 1: from the first step, the former --lr-decay flag; 0.2: constant "
                              "for 80% of the steps, then down, nanoGPT's warmdown).", 0, 1, metavar="FRACTION")
-    critic_steps: int | None = option(None, "--critic-steps", "D steps per G step (default: 5 for wgan, else 1).",
-                                      1, 1000)
+    critic_steps: int | None = option(None, "--critic-steps", "D steps per G step (default: " + ", ".join(
+        f"{v.default_critic_steps} for {n}" for n, v in LOSSES.items() if v.default_critic_steps != 1) + ", else 1).",
+        1, 1000)
     sample_every: int = option(0, "--sample-every", "Also keep samples every N epochs (0: start, middle and end "
                                "only).", 0, 100_000)
     samples: int = option(64, "--samples", "Fixed-noise samples per grid.", 1, 512)
@@ -303,22 +316,21 @@ class GanConfig:
                                "more outputs, cross-entropy) and G is trained to have its samples predicted as the "
                                "class asked for, with this weight (AC-GAN, Odena et al. 2017; 0: off).", 0, 100)
     data: FashionData = FashionData()
-    run: RunOptions = RunOptions()
+    runtime: RunOptions = RunOptions()
 
     @property
     def run_dir(self) -> Path:
         if self.out_dir is not None:
             return self.out_dir
         name = gan_variant(self.loss, self.clip, self.unroll, self.unroll_mode, self.conditional, self.standardize)
-        return Path("artifacts/gan") / (name if self.dataset == "fashion" else f"{self.dataset}/{name}")
+        return Path("artifacts/gan") / GAN_DATASETS[self.dataset].folder / name
 
     def resolved(self) -> GanConfig:
         """The dataset's sizes filled in where no option set them (what config.json records)."""
-        toy = self.dataset != "fashion"
+        dataset = GAN_DATASETS[self.dataset]
         return dataclasses.replace(
-            self, batch_size=self.batch_size or (512 if toy else 64), noise_dim=self.noise_dim or (256 if toy else 100),
-            g_hidden=self.g_hidden or ((128, 128) if toy else (256, 512, 1024)),
-            d_hidden=self.d_hidden or ((128, 128) if toy else (1024, 512, 256)))
+            self, batch_size=self.batch_size or dataset.batch_size, noise_dim=self.noise_dim or dataset.noise_dim,
+            g_hidden=self.g_hidden or dataset.g_hidden, d_hidden=self.d_hidden or dataset.d_hidden)
 
 
 @dataclass(frozen=True)
@@ -338,7 +350,7 @@ class ClassifyConfig:
     flip: bool = option(True, "--flip/--no-flip", "Random horizontal flips (augmentation).")
     validation: int = option(5000, "--validation", "Training images held out to watch accuracy.", 1, COUNT_MAX)
     data: FashionData = FashionData()
-    run: RunOptions = RunOptions()
+    runtime: RunOptions = RunOptions()
 
     @property
     def run_dir(self) -> Path:
@@ -361,7 +373,7 @@ class JudgeConfig:
     channels: tuple[int, int] = (32, 64)  # the two convolution blocks' widths
     hidden: int = 128  # the feature layer (what the Frechet distance compares)
     data: FashionData = FashionData()
-    run: RunOptions = RunOptions()
+    runtime: RunOptions = RunOptions()
 
     @property
     def run_dir(self) -> Path:
@@ -370,7 +382,8 @@ class JudgeConfig:
 
 @dataclass(frozen=True)
 class HistogramConfig:
-    generators: tuple[Path, ...] = option((), "--generator", "A train-gan run folder (repeat the option).")
+    generators: tuple[Path, ...] = option((), "--generator", "A train-gan run folder (repeat the option).",
+                                          required=True)
     classifier: Path = option(Path("artifacts/gan/classifier"), "--classifier", "A classify run.")
     judge: Path | None = option(None, "--judge", "A judge run (hw3cli judge): label the same samples with it too, "
                                 "and show where it and the classifier disagree.")
@@ -385,7 +398,7 @@ ALL_CLASSES = tuple(range(10))
 
 @dataclass(frozen=True)
 class CganSampleConfig:
-    generator: Path = option(None, "--generator", "A train-gan --conditional run folder.")
+    generator: Path = option(None, "--generator", "A train-gan --conditional run folder.", required=True)
     per_class: int = option(3, "--per-class", "Samples of each class (a column each in the grid).", 1, 100)
     classes: tuple[int, ...] = option(ALL_CLASSES, "--classes", "Class indices or names, comma-separated (e.g. 0,7,9 "
                                       "or 'sneaker,bag').")
@@ -401,13 +414,13 @@ class CganSampleConfig:
 
 @dataclass(frozen=True)
 class CompareGanConfig:
-    runs: tuple[Path, ...]  # train-gan run folders to put side by side
+    runs: tuple[Path, ...] = argument("train-gan run folders (e.g. the four WGAN clip values).")
     out_dir: Path = option(Path("artifacts/gan/comparison"), "--out", "Folder for comparison.png/.md.")
 
 
 @dataclass(frozen=True)
 class ToySummaryConfig:
-    runs: tuple[Path, ...]  # train-gan runs on --dataset ring or grid, any number of seeds per variant
+    runs: tuple[Path, ...] = argument("train-gan runs on --dataset ring or grid (several seeds each).")
     out_dir: Path = option(Path("artifacts/gan/toy"), "--out", "Folder for summary.json, summary.md and "
                            "summary.png.")
 

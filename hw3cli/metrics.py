@@ -81,11 +81,6 @@ def measure_predictions(probs: torch.Tensor, features: torch.Tensor, real_featur
     return stats
 
 
-def pixel_diversity(images: torch.Tensor) -> float:
-    """Mean over pixels of the standard deviation across images: about 0 when every sample is the same."""
-    return float(images.reshape(len(images), -1).float().std(0).mean())
-
-
 def load_graders(classifier_dir: Path | None, judge_dir: Path | None) -> dict:
     """The graders given: {"classifier": the assignment's classifier, "judge": the judge}, each only if its run
     folder is given."""

@@ -46,11 +46,11 @@ def main_driver(jobs_file: str, watched: str) -> None:
 
     if rank != 0:
         sys.addaudithook(audit)
-    original = train_gan.train_gan
+    original = train_gan.gan_training
     codes = []
     for job in json.loads(Path(jobs_file).read_text()):
         interrupt = job.get("interrupt")
-        train_gan.train_gan = (interrupt_after_epoch(original, interrupt["after_epoch"])
+        train_gan.gan_training = (interrupt_after_epoch(original, interrupt["after_epoch"])
                                if interrupt and interrupt["rank"] == rank else original)
         try:
             main([a.replace("{rank}", str(rank)) for a in job["argv"]])

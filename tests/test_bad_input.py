@@ -562,7 +562,7 @@ def test_a_progress_file_without_its_optimizer_state_is_refused(cli, tmp_path, w
     from hw3cli.core.checkpoint import load_checkpoint, save_checkpoint
     from tests.conftest import interrupt_after_epoch
 
-    monkeypatch.setattr(gan, "train_gan", interrupt_after_epoch(gan.train_gan, 1))
+    monkeypatch.setattr(gan, "gan_training", interrupt_after_epoch(gan.gan_training, 1))
     args = ["train-gan", "--data-dir", world["fashion"], "--out", tmp_path / "run", "--g-hidden", "4,4,4",
             "--d-hidden", "4,4,4", "--epochs", "2", "--limit", "256", "--samples", "4"]
     assert cli(*args).code == 130

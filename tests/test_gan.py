@@ -9,7 +9,7 @@ import torch
 
 from hw3cli.data.fashion_mnist import DEBIAN_DIR, FILES, load_fashion_mnist, read_idx
 from hw3cli.models.gan import Discriminator, Generator, load_generator
-from hw3cli.train.gan_losses import LeastSquares, MeanSquared, Vanilla, Wasserstein, make_loss
+from hw3cli.train.gan_losses import LOSSES, LeastSquares, MeanSquared, Vanilla, Wasserstein, make_loss
 from tests.conftest import assert_usage_error, interrupt_after_epoch, snapshot, synthetic_fashion, write_idx
 
 
@@ -26,6 +26,20 @@ def test_loss_formulas_against_hand_computed_values():
     assert Wasserstein().g_loss(fake).item() == pytest.approx(0.0)
     assert MeanSquared().reconstruction(torch.ones(2, 3), torch.zeros(2, 3)).item() == pytest.approx(1.0)
     assert make_loss("wgan", clip=0.1).critic_steps == 5 and make_loss("vanilla").critic_steps == 1
+
+
+def test_each_variant_declares_itself_once():
+    """The registry is where the --loss choices, the unroll checks, the plot labels and the optimizers come from:
+    a critic's scores are unbounded values (WGAN and WGAN-GP alike), a discriminator's are probabilities."""
+    assert list(LOSSES) == ["vanilla", "mse", "wgan", "lsgan", "wgan-gp"]
+    for name, variant in LOSSES.items():
+        loss = make_loss(name)
+        assert loss.name == name and loss.critic_steps == variant.default_critic_steps
+        assert loss.score_label == ("mean critic value" if variant.critic else "mean D output (probability of real)")
+        assert variant.exact_unroll <= (variant.uses_discriminator and not variant.critic)
+    assert [n for n, v in LOSSES.items() if v.critic] == ["wgan", "wgan-gp"]
+    assert make_loss("wgan-gp").scores(torch.tensor([3.0])).item() == 3.0  # raw critic values, not sigmoids
+    assert make_loss("wgan", clip=0.5, critic_steps=2) == Wasserstein(clip=0.5, critic_steps=2)
 
 
 def test_wgan_clip_holds_after_a_critic_step():
@@ -50,25 +64,26 @@ def test_models_shapes():
     assert len([m for m in g.net if isinstance(m, torch.nn.ReLU)]) == 3
 
 
-@pytest.mark.parametrize("loss", ["vanilla", "mse", "wgan", "lsgan"])
+@pytest.mark.parametrize("loss", list(LOSSES))
 def test_short_run_per_loss(cli, tmp_path, loss):
     data = synthetic_fashion(tmp_path / "data")
     out = tmp_path / loss
-    extra = ["--lr", "1e-3"] if loss == "wgan" else []
+    variant = LOSSES[loss]
+    extra = ["--lr", "1e-3"] if variant.optimizer.name == "rmsprop" else []  # RMSprop's 5e-5 moves G too little
     r = cli("train-gan", "--loss", loss, "--data-dir", data, "--out", out, "--epochs", "4", "--batch-size", "32",
             "--g-hidden", "32,64,128", "--d-hidden", "128,64,32", "--samples", "16", "--sample-every", "2", *extra)
     assert r.code == 0, r.err
     names = {p.name for p in out.iterdir()}
     expected = {"generator.safetensors", "samples.safetensors", "config.json", "metrics.json", "timings.json",
                 "loss.png", "samples_strip.png", "samples"}
-    if loss != "mse":
+    if variant.uses_discriminator:
         expected |= {"discriminator.safetensors", "scores.png"}
     assert names == expected
     assert sorted(p.name for p in (out / "samples").iterdir()) == ["epoch_000.png", "epoch_002.png", "epoch_004.png"]
     metrics = json.loads((out / "metrics.json").read_text())
     assert len(metrics["epochs"]) == 4
     assert all(math.isfinite(v) for v in metrics["iterations"]["g_loss"])
-    steps = (512 // 32) // (5 if loss == "wgan" else 1) * 4
+    steps = (512 // 32) // variant.default_critic_steps * 4
     assert len(metrics["iterations"]["g_loss"]) == steps
     # G moves toward the data: its samples get closer to the mean training image than at the start.
     from safetensors.torch import load_file
@@ -192,14 +207,14 @@ def test_interrupted_run_resumes_to_the_same_numbers(cli, tmp_path, monkeypatch,
             "--sample-every", "1", *extra)
     assert cli(*args, "--out", tmp_path / "straight").code == 0
 
-    original = gan_experiment.train_gan
+    original = gan_experiment.gan_training
 
-    monkeypatch.setattr(gan_experiment, "train_gan", interrupt_after_epoch(original, 1))
+    monkeypatch.setattr(gan_experiment, "gan_training", interrupt_after_epoch(original, 1))
     out = tmp_path / "resumed"
     r = cli(*args, "--out", out)
     assert r.code == 130 and "--resume" in r.err and "Traceback" not in r.err
     assert not out.exists() and (tmp_path / "resumed.partial" / "progress.safetensors").is_file()
-    monkeypatch.setattr(gan_experiment, "train_gan", original)
+    monkeypatch.setattr(gan_experiment, "gan_training", original)
     assert_usage_error(cli(*args, "--out", out, "--resume", "--seed", "5"), "seed")
     r = cli(*args, "--out", out, "--resume")
     assert r.code == 0, r.err
@@ -222,20 +237,21 @@ def test_resume_without_progress_is_refused(cli, tmp_path):
 def test_lr_decay_falls_linearly_to_zero_over_the_final_fraction(fraction):
     """Step i of n runs at base * min(1, (1 - i / n) / fraction) for G and D alike: constant until the final
     fraction of the run, then linearly down; without the option both stay at their base."""
+    from hw3cli.configs import GanConfig
     from hw3cli.data.mixtures import MixtureSource, ring
-    from hw3cli.train.gan_loop import GanSettings, gan_optimizer, train_gan
+    from hw3cli.train.gan_loop import gan_training, make_optimizers
 
     def learning_rates(decay: float) -> list[tuple[float, float]]:
         torch.manual_seed(0)
         generator, discriminator = Generator(8, (16,), data_dim=2), Discriminator((16,), data_dim=2)
-        settings = GanSettings(2, 32, "adam", 1e-3, 1e-4, "fp32", 0, "surrogate", "adam", 1e-3, lr_decay=decay)
-        optimizers = (gan_optimizer(generator.parameters(), settings, settings.lr),
-                      gan_optimizer(discriminator.parameters(), settings, settings.d_lr))
+        optimizers = make_optimizers(generator, discriminator, Vanilla.optimizer, 1e-3, 1e-4)
         seen = []
-        for record in train_gan(generator, discriminator, Vanilla(), MixtureSource(ring(), 5, torch.device("cpu")),
-                                settings, torch.Generator().manual_seed(0), torch.device("cpu"), optimizers):
+        for record in gan_training(generator=generator, discriminator=discriminator, loss=Vanilla(),
+                                   source=MixtureSource(ring(), 5, torch.device("cpu")),
+                                   config=GanConfig(epochs=2, batch_size=32, lr_decay=decay), optimizers=optimizers,
+                                   rng=torch.Generator().manual_seed(0), device=torch.device("cpu"), precision="fp32"):
             if record["event"] == "iteration":
-                seen.append(tuple(o.param_groups[0]["lr"] for o in optimizers))
+                seen.append(tuple(o.param_groups[0]["lr"] for o in (optimizers.g, optimizers.d)))
         return seen
 
     decayed = learning_rates(fraction)

@@ -8,12 +8,13 @@ import torch
 from safetensors.torch import load_file
 
 import hw3cli.experiments.train_gan as gan_experiment
+from hw3cli.configs import GanConfig
 from hw3cli.data.fashion_mnist import load_fashion_mnist
 from hw3cli.metrics import CONDITIONAL_PER_CLASS, share_interval
 from hw3cli.models.gan import Discriminator, Generator, load_classifier, load_discriminator, load_generator
 from hw3cli.models.judge import Judge, load_judge
 from hw3cli.train.fashion_classifier import predict
-from hw3cli.train.gan_loop import GanSettings, sample, train_gan
+from hw3cli.train.gan_loop import gan_training, make_optimizers, sample
 from hw3cli.train.gan_losses import make_loss
 from tests.conftest import TINY_GAN, assert_usage_error, run_ok, synthetic_fashion
 
@@ -196,9 +197,11 @@ def test_the_matching_aware_d_sees_real_images_under_wrong_labels_as_fakes(misma
     torch.manual_seed(0)
     generator, discriminator = Generator(4, (8, 8, 8), classes=10), Recorder((8, 8, 8), classes=10)
     real, labels = torch.rand(6, 784) * 2 - 1, torch.tensor([0, 1, 2, 3, 9, 9])
-    settings = GanSettings(1, 6, "adam", 1e-3, 1e-3, "fp32", 0, "surrogate", "adam", 1e-3, mismatch)
-    list(train_gan(generator, discriminator, make_loss("vanilla"), Images(real, labels), settings,
-                   torch.Generator().manual_seed(0), torch.device("cpu")))
+    loss = make_loss("vanilla")
+    list(gan_training(generator=generator, discriminator=discriminator, loss=loss, source=Images(real, labels),
+                      config=GanConfig(epochs=1, batch_size=6, mismatch=mismatch, conditional=True),
+                      optimizers=make_optimizers(generator, discriminator, loss.optimizer, 1e-3, 1e-3),
+                      rng=torch.Generator().manual_seed(0), device=torch.device("cpu"), precision="fp32"))
     shown, shown_labels = discriminator.seen[0]  # the D step's one batch
     assert len(shown) == (18 if mismatch else 12)
     assert torch.equal(shown[:6], real) and torch.equal(shown_labels[:12], torch.cat([labels, labels]))
@@ -336,15 +339,15 @@ def test_compare_gan_adds_each_graders_columns(cli, graded, tmp_path):
 def test_ema_is_what_is_shown_and_saved_while_g_trains_as_before(cli, graded, tmp_path, monkeypatch):
     root, data = graded
     assert cli("train-gan", "--data-dir", data, "--out", tmp_path / "plain", *TINY_GAN).code == 0
-    original, weights = gan_experiment.train_gan, []
+    original, weights = gan_experiment.gan_training, []
 
-    def recorded(generator, *args, **kwargs):  # G's own weights after every generator step
-        for record in original(generator, *args, **kwargs):
+    def recorded(*, generator, **kwargs):  # G's own weights after every generator step
+        for record in original(generator=generator, **kwargs):
             if record["event"] == "iteration":
                 weights.append({k: v.detach().clone() for k, v in generator.state_dict().items()})
             yield record
 
-    monkeypatch.setattr(gan_experiment, "train_gan", recorded)
+    monkeypatch.setattr(gan_experiment, "gan_training", recorded)
     assert cli("train-gan", "--data-dir", data, "--out", tmp_path / "ema", "--ema", "0.9", *TINY_GAN).code == 0
     plain, ema = (json.loads((tmp_path / r / "metrics.json").read_text()) for r in ("plain", "ema"))
     assert ema["iterations"] == plain["iterations"]  # the average takes no part in training

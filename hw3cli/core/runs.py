@@ -16,7 +16,7 @@ import torch
 
 from hw3cli import __version__
 from hw3cli.core.files import input_folder, read_json, write_json
-from hw3cli.core.schema import METRICS, RUN_CONFIG, check
+from hw3cli.core.schema import RUN_CONFIG, check
 from hw3cli.errors import Hw3Error
 
 
@@ -98,20 +98,6 @@ def _merge(base: Any, extra: Any) -> Any:
     if isinstance(base, list) and isinstance(extra, list) and len(base) == len(extra):
         return [_merge(b, e) for b, e in zip(base, extra)]
     return extra if base is None else base
-
-
-def read_run(run_dir: str | os.PathLike, experiments: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A finished run's config.json and metrics.json (timings folded in), checked against their schemas; a folder
-    that is not a run of one of `experiments` is a one-line error."""
-    run_dir = input_folder(run_dir, "run folder")
-    config = check(read_json(run_dir / "config.json", "run config"), RUN_CONFIG, run_dir / "config.json")
-    if config["experiment"] not in experiments:
-        raise Hw3Error(f"{run_dir} is not a {' or '.join(experiments)} run (it holds a {config['experiment']} run)")
-    kind = config["experiment"]
-    if kind == "train-gan" and config["config"].get("dataset", "fashion") != "fashion":
-        kind = "train-gan-mixture"
-    metrics = check(read_metrics(run_dir), METRICS.get(kind, dict), run_dir / "metrics.json")
-    return config, metrics
 
 
 def _jsonable(value: Any) -> Any:

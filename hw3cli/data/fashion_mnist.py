@@ -21,6 +21,7 @@ from hw3cli.errors import Hw3Error
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 TORCHVISION_ROOT = Path.home() / ".cache" / "hw3cli" / "torchvision"
+IMAGE_SHAPE = (28, 28)
 CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 FILES = {  # name -> (file stem, IDX magic number); 2051 = unsigned bytes in 3 dims, 2049 = in 1 dim
     "train_images": ("train-images-idx3-ubyte", 2051),
@@ -96,7 +97,7 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
             if len(sizes) < 4 * dims:
                 raise EOFError("the header is cut short")
             shape = [int.from_bytes(sizes[4 * i: 4 * i + 4], "big") for i in range(dims)]
-            if dims == 3 and shape[1:] != [28, 28]:
+            if dims == 3 and tuple(shape[1:]) != IMAGE_SHAPE:
                 raise Hw3Error(f"{path} holds images of {shape[1:]} pixels, expected 28x28")
             if not shape or shape[0] > MAX_ITEMS:
                 raise Hw3Error(f"{path}'s header announces {shape[0] if shape else 0:,} items; Fashion-MNIST has "
@@ -143,12 +144,25 @@ def image_batches(images: torch.Tensor, labels: torch.Tensor, batch_size: int,
 
 
 class ImageSource:
-    """Training images for the GAN loop (data.mixtures.MixtureSource has the same interface): an epoch is one
-    pass in a seeded random order; `draw` is a random batch for an unrolled look-ahead step."""
+    """Training images for the GAN loop (a data.sources.GanSource): an epoch is one pass in a seeded random order;
+    `draw` is a random batch for an unrolled look-ahead step. `data`, where given, is the whole set, whose test
+    images the scores compare with."""
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor):
+    sample_shape = IMAGE_SHAPE
+    classes = CLASSES
+    density_samples = 0
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, data: FashionMNIST | None = None):
         self.images, self.labels = images, labels  # uint8 images and their labels, on the training device
         self.dim = images[0].numel()
+        self.size = len(images)
+        self.data = data
+
+    @classmethod
+    def of(cls, data: FashionMNIST, limit: int, device: torch.device) -> ImageSource:
+        """The training images (the first `limit`; 0: all) of `data` on `device`."""
+        images, labels = data.training(limit)
+        return cls(images.to(device), labels.to(device), data)
 
     def epoch(self, batch_size: int, rng: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         return image_batches(self.images, self.labels, batch_size, rng)
@@ -159,3 +173,21 @@ class ImageSource:
 
     def items_per_epoch(self, batch_size: int) -> int:
         return (len(self.images) // batch_size) * batch_size
+
+    def scored_samples(self, grid: int) -> int:
+        return grid
+
+    @staticmethod
+    def to_samples(output: torch.Tensor) -> torch.Tensor:
+        return output.add(1).div(2).clamp(0, 1).reshape(-1, *IMAGE_SHAPE)
+
+    def score(self, final: torch.Tensor, over_training: dict[int, torch.Tensor]) -> dict:
+        """The spread of the final fixed-noise samples beside that of 1,000 real test images (the graders, which
+        need models of their own, score the rest)."""
+        real = to_unit_range(self.data.test_images[:1000]).add(1).div(2)
+        return {"sample_diversity": pixel_diversity(final), "real_diversity": pixel_diversity(real)}
+
+
+def pixel_diversity(images: torch.Tensor) -> float:
+    """Mean over pixels of the standard deviation across images: about 0 when every sample is the same."""
+    return float(images.reshape(len(images), -1).float().std(0).mean())

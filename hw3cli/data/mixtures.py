@@ -88,12 +88,17 @@ def coverage(samples: torch.Tensor, mixture: Mixture) -> dict:
 
 
 class MixtureSource:
-    """Fresh samples from a mixture for the GAN loop (the same interface as data.fashion_mnist.ImageSource): an
-    "epoch" is `batches` batches, and every batch is new (the mixture is infinite)."""
+    """Fresh samples from a mixture for the GAN loop (a data.sources.GanSource): an "epoch" is `batches` batches,
+    and every batch is new (the mixture is infinite)."""
+
+    sample_shape = (2,)
+    classes: tuple[str, ...] = ()
+    size = None
+    density_samples = 20_000  # the final generator's density picture
 
     def __init__(self, mixture: Mixture, batches: int, device: torch.device):
         self.mixture, self.batches, self.device = mixture, batches, device
-        self.dim, self.classes = 2, 0
+        self.dim = 2
 
     def epoch(self, batch_size: int, rng: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for _ in range(self.batches):
@@ -104,3 +109,16 @@ class MixtureSource:
 
     def items_per_epoch(self, batch_size: int) -> int:
         return self.batches * batch_size
+
+    def scored_samples(self, grid: int) -> int:
+        return SCORED_SAMPLES
+
+    @staticmethod
+    def to_samples(output: torch.Tensor) -> torch.Tensor:
+        return output
+
+    def score(self, final: torch.Tensor, over_training: dict[int, torch.Tensor]) -> dict:
+        """The benchmark's scores, of the final samples and at every kept epoch."""
+        return {"dataset": self.mixture.name, "mode_coverage": coverage(final, self.mixture),
+                "coverage_over_training": {str(epoch): coverage(points, self.mixture)
+                                           for epoch, points in over_training.items()}}

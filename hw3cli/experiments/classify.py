@@ -11,7 +11,6 @@ import torch
 from hw3cli.configs import ClassifyConfig
 from hw3cli.core.checkpoint import save_checkpoint
 from hw3cli.core.hardware import machine_record
-from hw3cli.core.schema import RESUME_STATE
 from hw3cli.core.wording import counted
 from hw3cli.data.fashion_mnist import CLASSES, load_fashion_mnist
 from hw3cli.errors import Hw3Error
@@ -27,12 +26,14 @@ from hw3cli.train.fashion_classifier import (
     train_fashion_classifier,
 )
 
+# The progress file's record (what --resume reads back): each finished epoch and the learning-rate schedule.
+PROGRESS = {"epochs": [{"epoch": int, "step": int}], "schedule": dict}
 RUN_FILES = ("classifier.safetensors", "config.json", "metrics.json", "timings.json", "accuracy.png",
              "confusion.png")
 
 
 def run(config: ClassifyConfig) -> int:
-    run = TrainingRun(config, "classify", RUN_FILES)
+    job = TrainingRun(config, "classify", RUN_FILES)
     source = None if config.from_scratch or not config.init_from else load_discriminator(config.init_from)
 
     def make_model() -> tuple[Classifier, dict]:
@@ -40,16 +41,16 @@ def run(config: ClassifyConfig) -> int:
         return model, {"initialised_from": None if source is None else str(config.init_from), "layers_copied": copied}
 
     start = "random weights" if source is None else config.init_from
-    model, metrics = fit(run, config, make_model, "classifier.safetensors",
+    model, metrics = fit(job, config, make_model, "classifier.safetensors",
                          f"Fashion-MNIST classifier (D's architecture, 10 outputs), initialised from {start}")
     start = ("from scratch" if source is None
              else f"from {config.init_from}'s discriminator ({metrics['layers_copied']} layers)")
     display.stdout().print(f"classify ({start}): test accuracy [bold]{100 * metrics['test_accuracy']:.2f}%[/] after "
-                           f"{counted(config.epochs, 'epoch')}, {metrics['total_seconds']:.0f} s -> {run.dir}")
+                           f"{counted(config.epochs, 'epoch')}, {metrics['total_seconds']:.0f} s -> {job.dir}")
     return 0
 
 
-def fit(run: TrainingRun, config, make_model: Callable[[], tuple[torch.nn.Module, dict]], checkpoint: str,
+def fit(job: TrainingRun, config, make_model: Callable[[], tuple[torch.nn.Module, dict]], checkpoint: str,
         title: str) -> tuple[torch.nn.Module, dict]:
     """Train an image classifier (`make_model()` gives it and the first fields of its metrics) on Fashion-MNIST's
     training images less the last `config.validation`, test it, and finish the run folder. Shared by classify and
@@ -58,33 +59,33 @@ def fit(run: TrainingRun, config, make_model: Callable[[], tuple[torch.nn.Module
     images, labels = data.training(config.data.limit)
     if len(images) <= config.validation + config.batch_size:
         raise Hw3Error(f"{len(images)} training images are too few for --validation {config.validation}")
-    batches = run.seed()
+    batches = job.seed()
     model, header = make_model()
-    model.to(run.device)
+    model.to(job.device)
     split = len(images) - config.validation
-    if config.batch_size < run.world.size:
-        raise Hw3Error(f"--batch-size {config.batch_size} is smaller than the {run.world.size} torchrun processes, "
+    if config.batch_size < job.world.size:
+        raise Hw3Error(f"--batch-size {config.batch_size} is smaller than the {job.world.size} torchrun processes, "
                        "each of which takes its part of every batch")
     settings = ClassifierSettings(config.epochs, config.batch_size, config.lr, config.weight_decay,
-                                  config.label_smoothing, config.shift, config.flip, run.precision)
+                                  config.label_smoothing, config.shift, config.flip, job.precision)
     steps = config.epochs * (split // config.batch_size)
     optimizer, schedule = adamw_with_cosine(model, settings, split)
-    run.track({"model": model}, {"model": optimizer}, {"batches": batches})
-    state, _ = run.restore(RESUME_STATE[run.command])
+    job.track({"model": model}, {"model": optimizer}, {"batches": batches})
+    state, _ = job.restore(PROGRESS)
     epochs, resume_at = state.get("epochs", []), {}
     if epochs:
         try:
             schedule.load_state_dict(state["schedule"])
         except (KeyError, TypeError, ValueError):
-            raise Hw3Error(f"--resume: {run.state_file} holds no usable learning-rate schedule") from None
+            raise Hw3Error(f"--resume: {job.state_file} holds no usable learning-rate schedule") from None
         resume_at = {"start_epoch": epochs[-1]["epoch"] + 1, "step": epochs[-1]["step"]}
-    started, device = time.perf_counter(), run.device
-    with run.training() as bar:
-        task = bar.add_task(run.command, total=steps, completed=steps * len(epochs) // config.epochs, status="")
+    started, device = time.perf_counter(), job.device
+    with job.training() as bar:
+        task = bar.add_task(job.command, total=steps, completed=steps * len(epochs) // config.epochs, status="")
         note = ""
-        for record in run.watch(train_fashion_classifier(
-                run.parallel(model), images[:split].to(device), labels[:split].to(device), images[split:].to(device),
-                labels[split:].to(device), settings, batches, optimizer, schedule, **resume_at, world=run.world),
+        for record in job.watch(train_fashion_classifier(
+                job.parallel(model), images[:split].to(device), labels[:split].to(device), images[split:].to(device),
+                labels[split:].to(device), settings, batches, optimizer, schedule, **resume_at, world=job.world),
                 "epoch", lambda: len(epochs)):
             if record["event"] == "batch":
                 if record["step"] % 20 == 0:
@@ -93,18 +94,18 @@ def fit(run: TrainingRun, config, make_model: Callable[[], tuple[torch.nn.Module
                 continue
             epochs.append({k: v for k, v in record.items() if k != "event"})
             note = f"  val acc {100 * record['val_accuracy']:.1f}%"
-            run.save({"epochs": epochs, "schedule": schedule.state_dict()})
+            job.save({"epochs": epochs, "schedule": schedule.state_dict()})
         bar.update(task, completed=steps)
     metrics = {**header, "epochs": epochs, **test_metrics(model, data, device),
-               "total_seconds": time.perf_counter() - started, "precision": run.precision,
-               "machine": machine_record(device, run.precision)}
+               "total_seconds": time.perf_counter() - started, "precision": job.precision,
+               "machine": machine_record(device, job.precision)}
 
     def write_files(folder):
         save_checkpoint(folder / checkpoint, model.state_dict(), model.kind, model.args)
         accuracy_curve(metrics, folder / "accuracy.png", title)
         confusion_matrix(metrics, folder / "confusion.png")
 
-    run.finish(metrics, write_files)
+    job.finish(metrics, write_files)
     return model, metrics
 
 

@@ -11,9 +11,11 @@ from hw3cli.configs import CompareGanConfig
 from hw3cli.core.checkpoint import read_safetensors
 from hw3cli.core.files import all_or_nothing, atomic_write_text
 from hw3cli.core.hardware import measured_on
-from hw3cli.core.runs import read_run
+from hw3cli.data.fashion_mnist import IMAGE_SHAPE
+from hw3cli.data.sources import dataset_of
 from hw3cli.errors import Hw3Error
 from hw3cli.experiments import display
+from hw3cli.experiments.records import read_run
 from hw3cli.plots.gan import comparison
 
 
@@ -23,13 +25,14 @@ def run(config: CompareGanConfig) -> int:
     rows = []
     for run_dir in config.runs:
         cfg, metrics = read_run(run_dir, ("train-gan",))
-        if cfg["config"].get("dataset", "fashion") != "fashion":
+        if not dataset_of(cfg["config"]).images:
             raise Hw3Error(f"{run_dir} is a --dataset {cfg['config']['dataset']} run; compare-gan compares "
                            "Fashion-MNIST runs (toy-summary compares the 2-D mixtures)")
         samples = read_safetensors(Path(run_dir) / "samples.safetensors", "sample file")[0]
-        if not samples or any(t.dim() != 3 or tuple(t.shape[1:]) != (28, 28) or not len(t) or
+        if not samples or any(t.dim() != 3 or tuple(t.shape[1:]) != IMAGE_SHAPE or not len(t) or
                               not t.is_floating_point() for t in samples.values()):
-            raise Hw3Error(f"{run_dir}/samples.safetensors does not hold grids of 28x28 float images")
+            raise Hw3Error(f"{run_dir}/samples.safetensors does not hold grids of {'x'.join(map(str, IMAGE_SHAPE))} "
+                           "float images")
         rows.append((Path(run_dir).name, cfg["config"], metrics, samples[sorted(samples)[-1]].float()))
     with all_or_nothing():
         comparison([(name, m, final) for name, _, m, final in rows], config.out_dir / "comparison.png")

@@ -6,9 +6,9 @@ from __future__ import annotations
 from hw3cli.configs import CompareImdbConfig
 from hw3cli.core.files import atomic_write_text
 from hw3cli.core.hardware import measured_on
-from hw3cli.core.runs import read_run
 from hw3cli.errors import Hw3Error
 from hw3cli.experiments import display
+from hw3cli.experiments.records import read_run
 
 
 def run(config: CompareImdbConfig) -> int:

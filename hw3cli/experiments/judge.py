@@ -14,12 +14,12 @@ RUN_FILES = ("judge.safetensors", "config.json", "metrics.json", "timings.json",
 
 
 def run(config: JudgeConfig) -> int:
-    run = TrainingRun(config, "judge", RUN_FILES)
-    _, metrics = fit(run, config, lambda: (Judge(config.channels, config.hidden, config.dropout), {}),
+    job = TrainingRun(config, "judge", RUN_FILES)
+    _, metrics = fit(job, config, lambda: (Judge(config.channels, config.hidden, config.dropout), {}),
                      "judge.safetensors", f"the judge: a CNN (channels {config.channels[0]}, {config.channels[1]}) "
                      "trained from scratch on Fashion-MNIST")
     worst = min(metrics["per_class_accuracy"], key=metrics["per_class_accuracy"].get)
     display.stdout().print(f"judge: test accuracy [bold]{100 * metrics['test_accuracy']:.2f}%[/] (lowest: {worst} "
                            f"{100 * metrics['per_class_accuracy'][worst]:.1f}%) after "
-                           f"{counted(config.epochs, 'epoch')}, {metrics['total_seconds']:.0f} s -> {run.dir}")
+                           f"{counted(config.epochs, 'epoch')}, {metrics['total_seconds']:.0f} s -> {job.dir}")
     return 0

@@ -1,15 +1,15 @@
 """One run of a training command, from its checks to its finished folder. Every training command (train-gan,
 train-gru, train-mlp, classify, rnn-add --learn) goes through it, so what is common to them is written once:
 
-    run = TrainingRun(config, "train-gan", RUN_FILES)  # folder and --resume checked, device and precision
-    generator = run.seed()  # right before the weights are made
-    run.track(modules={"G": generator}, optimizers={"G": opt_g}, generators={"batches": rng})
-    state, extra = run.restore(RESUME_STATE["train-gan"])  # ({}, {}) unless --resume
-    with run.training() as bar:  # the progress bar, graceful Ctrl-C/SIGTERM, --deterministic/--detect-anomaly
-        for record in run.watch(loop, "epoch", lambda: len(epochs)):  # a stop request ends here, saved
+    job = TrainingRun(config, "train-gan", RUN_FILES)  # folder and --resume checked, device and precision
+    generator = job.seed()  # right before the weights are made
+    job.track(modules={"G": generator}, optimizers={"G": opt_g}, generators={"batches": rng})
+    state, extra = job.restore(PROGRESS)  # ({}, {}) unless --resume; PROGRESS: the record's schema
+    with job.training() as bar:  # the progress bar, graceful Ctrl-C/SIGTERM, --deterministic/--detect-anomaly
+        for record in job.watch(loop, "epoch", lambda: len(epochs)):  # a stop request ends here, saved
             ...
-            run.save(state, extra)  # after every finished epoch, beside the run folder
-    run.finish(metrics, write_files)  # config.json, metrics.json, then write_files(folder); atomic
+            job.save(state, extra)  # after every finished epoch, beside the run folder
+    job.finish(metrics, write_files)  # config.json, metrics.json, then write_files(folder); atomic
 
 Under torchrun the same code runs on every rank: each takes its own device (LOCAL_RANK), the process group forms
 here, a stop request or an input error on any rank stops every rank at the same point, and only rank 0 draws the
@@ -44,7 +44,7 @@ class TrainingRun:
 
     def __init__(self, config: Any, command: str, run_files: tuple[str, ...]):
         self.config, self.command, self.dir = config, command, Path(config.run_dir)
-        options = config.run
+        options = config.runtime
         world = distributed.from_environment()
         display.quiet(not world.leader)  # one bar and one set of messages: rank 0's
         self.world = distributed.start(world, options.device)  # under torchrun; a refusal now reaches every rank
@@ -67,7 +67,7 @@ class TrainingRun:
         """Seed Python, NumPy and torch from --seed, and return a CPU generator for batch orders and augmentation.
         Called right before the weights are made, after any checkpoint is read (building a model draws from
         torch's generator)."""
-        return seed_everything(self.config.run.seed)
+        return seed_everything(self.config.runtime.seed)
 
     def track(self, modules: dict[str, torch.nn.Module] | None = None,
               optimizers: dict[str, torch.optim.Optimizer] | None = None,
@@ -77,9 +77,9 @@ class TrainingRun:
 
     def restore(self, schema: dict) -> tuple[dict, dict[str, torch.Tensor]]:
         """With --resume: the tracked parts restored, and the saved record and extra tensors; else ({}, {})."""
-        if not self.config.run.resume:
+        if not self.config.runtime.resume:
             if self.world.size > 1:  # the weights are made (the same on every rank): from here each rank draws
-                torch.manual_seed(self.config.run.seed + self.world.rank)  # its own dropout masks
+                torch.manual_seed(self.config.runtime.seed + self.world.rank)  # its own dropout masks
             return {}, {}
         state, extra = load_state(self.state_file, f"{self.command}-progress", *self._parts, self.record,
                                   RESUME_IGNORES, schema, {"precision": self.precision, "world_size": self.world.size})
@@ -93,7 +93,7 @@ class TrainingRun:
     @contextlib.contextmanager
     def training(self) -> Iterator[Progress]:
         """The progress bar (on stderr), graceful stops, and the numerics switches, for the length of the loop."""
-        options = self.config.run
+        options = self.config.runtime
         # Every rank has its inputs by now, or has failed with a one-line error that the others now share.
         problem = distributed.agree(self.world, None)
         distributed.settled(self.world)

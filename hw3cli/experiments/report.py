@@ -14,23 +14,21 @@ from pathlib import Path
 from hw3cli.configs import ReportConfig
 from hw3cli.core.files import all_or_nothing, atomic_write_text, read_json, where
 from hw3cli.core.hardware import describe
-from hw3cli.core.runs import read_run
-from hw3cli.core.schema import (
-    ADDER_EXAMPLE,
-    ADDER_VERIFY,
-    HISTOGRAM_ROW,
-    HISTOGRAMS,
-    RUN_CONFIG,
-    STATS,
-    TOY_ROW,
-    TOY_SUMMARY,
-    Number,
-    check,
-)
+from hw3cli.core.schema import RUN_CONFIG, Number, check
 from hw3cli.core.wording import counted
 from hw3cli.data.mixtures import PUBLISHED
 from hw3cli.errors import Hw3Error
 from hw3cli.experiments import display
+from hw3cli.experiments.records import (
+    ADDER_EXAMPLE,
+    ADDER_VERIFY,
+    HISTOGRAM_ROW,
+    HISTOGRAMS,
+    STATS,
+    TOY_ROW,
+    TOY_SUMMARY,
+    read_run,
+)
 
 
 class Report:

@@ -16,7 +16,6 @@ from hw3cli.core.device import resolve_device
 from hw3cli.core.files import all_or_nothing, write_json
 from hw3cli.core.hardware import machine_record
 from hw3cli.core.memory import require as require_memory
-from hw3cli.core.schema import RESUME_STATE
 from hw3cli.core.wording import counted
 from hw3cli.data.binary import adder_inputs, bits_to_string, parse_binary
 from hw3cli.errors import Hw3Error
@@ -28,6 +27,8 @@ from hw3cli.train.adder import SmoothAdder, train_smooth_adder, verify_exhaustiv
 CHECKPOINT_KIND = "threshold-adder"
 
 
+# The progress file's record (what --resume reads back): each finished seed's run and the best ones.
+PROGRESS = {"runs": [dict], "best": [int]}
 LEARN_FILES = ("learned.safetensors", "config.json", "metrics.json", "timings.json")
 
 
@@ -154,8 +155,8 @@ def run_learn(config: LearnConfig) -> int:
         raise Hw3Error("--seeds, --steps, --batch and --width must all be at least 1")
     if not 1 <= config.verify_bits <= 14:
         raise Hw3Error("--verify-bits must be between 1 and 14")
-    run = TrainingRun(config, "rnn-add-learn", LEARN_FILES)
-    state, tensors = run.restore(RESUME_STATE["rnn-add-learn"])
+    job = TrainingRun(config, "rnn-add-learn", LEARN_FILES)
+    state, tensors = job.restore(PROGRESS)
     # The finished seeds are kept; the interrupted one starts again (a few seconds).
     runs, best = state.get("runs", []), None
     if runs:
@@ -164,9 +165,9 @@ def run_learn(config: LearnConfig) -> int:
                 raise ValueError("its best seed is not a (mismatches, seed) pair")
             best = (*state["best"], ThresholdAdder.from_tensors(tensors))
         except ValueError as exc:
-            raise Hw3Error(f"--resume: {run.state_file} is not a usable progress file ({exc})") from None
-    first = config.run.seed
-    with run.training() as bar:
+            raise Hw3Error(f"--resume: {job.state_file} is not a usable progress file ({exc})") from None
+    first = config.runtime.seed
+    with job.training() as bar:
         for seed in range(first + len(runs), first + config.seeds):
             generator = torch.Generator().manual_seed(seed)
             model = SmoothAdder(generator)
@@ -174,7 +175,7 @@ def run_learn(config: LearnConfig) -> int:
             start, curve = time.perf_counter(), []
             steps = train_smooth_adder(model, generator, config.steps, config.batch, config.width, config.lr,
                                        config.max_steepness)
-            for record in run.watch(({**r, "seed": seed} for r in steps), "seed", lambda: len(runs)):
+            for record in job.watch(({**r, "seed": seed} for r in steps), "seed", lambda: len(runs)):
                 if record["step"] % 10 == 0 or record["step"] == config.steps:
                     curve.append([record["step"], record["loss"]])
                     bar.update(task, completed=record["step"], status=f"loss {record['loss']:.4f}")
@@ -186,11 +187,11 @@ def run_learn(config: LearnConfig) -> int:
             bar.update(task, status=f"loss {curve[-1][1]:.4f}  {'adder' if check.ok else 'not an adder'}")
             if best is None or check.mismatches < best[0]:
                 best = (check.mismatches, seed, hard)
-            run.save({"runs": runs, "best": best[:2]}, best[2].tensors())
+            job.save({"runs": runs, "best": best[:2]}, best[2].tensors())
     successes = sum(r["correct"] for r in runs)
     metrics = {"successes": successes, "seeds": config.seeds, "best_seed": best[1], "best_mismatches": best[0],
                "runs": runs, "machine": machine_record(torch.device("cpu"))}
-    run.finish(metrics, lambda folder: save_checkpoint(folder / "learned.safetensors", best[2].tensors(),
+    job.finish(metrics, lambda folder: save_checkpoint(folder / "learned.safetensors", best[2].tensors(),
                                                        CHECKPOINT_KIND, extra={"seed": str(best[1]),
                                                                                "mismatches": str(best[0])}))
     out = display.stdout()
@@ -202,5 +203,5 @@ def run_learn(config: LearnConfig) -> int:
                       "[green]yes[/]" if r["correct"] else "[red]no[/]", f"{r['seconds']:.1f}")
     out.print(table)
     out.print(f"{successes} of {counted(config.seeds, 'seed')} recovered a correct adder; saved seed {best[1]} "
-              f"({best[0]:,} wrong pairs) to {run.dir / 'learned.safetensors'}")
+              f"({best[0]:,} wrong pairs) to {job.dir / 'learned.safetensors'}")
     return 0

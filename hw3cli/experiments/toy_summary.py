@@ -11,10 +11,11 @@ from rich.table import Table
 
 from hw3cli.configs import ToySummaryConfig, gan_variant
 from hw3cli.core.files import all_or_nothing, atomic_write_text, write_json
-from hw3cli.core.runs import read_run
 from hw3cli.data.mixtures import PUBLISHED
+from hw3cli.data.sources import dataset_of
 from hw3cli.errors import Hw3Error
 from hw3cli.experiments import display
+from hw3cli.experiments.records import read_run
 from hw3cli.plots.mixture import summary_figure
 
 SCORES = ("modes_recovered", "high_quality_fraction", "reverse_kl")
@@ -75,7 +76,7 @@ def run(config: ToySummaryConfig) -> int:
     runs = []
     for run_dir in config.runs:
         cfg, metrics = read_run(run_dir, ("train-gan",))
-        if cfg["config"].get("dataset", "fashion") == "fashion":
+        if dataset_of(cfg["config"]).images:
             raise Hw3Error(f"{run_dir} is a Fashion-MNIST run; toy-summary takes --dataset ring or grid runs")
         runs.append((cfg["config"], metrics))
     summary = summarise(runs)

@@ -13,6 +13,7 @@ from torch import nn
 
 from hw3cli.core.checkpoint import load_model
 from hw3cli.core.files import where
+from hw3cli.data.fashion_mnist import IMAGE_SHAPE
 from hw3cli.errors import Hw3Error
 
 
@@ -36,7 +37,7 @@ class Judge(nn.Module):
         self.head = nn.Linear(hidden, classes)
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
-        return self.body(images.reshape(-1, 1, 28, 28))
+        return self.body(images.reshape(-1, 1, *IMAGE_SHAPE))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.head(self.dropout(self.features(images)))

@@ -55,8 +55,8 @@ def loss_curves(metrics: dict, path: Path, title: str) -> Path:
     return _per_iteration_and_epoch(metrics, ("g_loss", "d_loss"), ("G loss", "D loss"), "loss", path, title)
 
 
-def score_curves(metrics: dict, path: Path, title: str) -> Path:
-    ylabel = "mean critic value" if metrics.get("loss") == "wgan" else "mean D output (probability of real)"
+def score_curves(metrics: dict, path: Path, title: str, ylabel: str) -> Path:
+    """Real and fake scores; `ylabel` says what they are (the variant's: probabilities, or critic values)."""
     return _per_iteration_and_epoch(metrics, ("real_score", "fake_score"), ("real score D(x)", "fake score D(G(z))"),
                                     ylabel, path, title)
 
@@ -92,13 +92,14 @@ def sample_strip(grids: list[tuple[str, torch.Tensor]], path: Path, title: str, 
     return savefig(fig, path)
 
 
-def run_figures(run_dir: Path, title: str) -> None:
-    """Every figure of a train-gan run, from its config.json, metrics.json and samples.safetensors alone."""
+def run_figures(run_dir: Path, title: str, score_label: str | None) -> None:
+    """Every figure of a train-gan run, from its config.json, metrics.json and samples.safetensors alone;
+    `score_label` names its scores' axis (None: a variant without D, which has none)."""
     metrics = read_metrics(run_dir)
     conditional = read_json(run_dir / "config.json", "run config")["config"].get("conditional", False)
     loss_curves(metrics, run_dir / "loss.png", f"{title}: losses")
-    if metrics["loss"] != "mse":
-        score_curves(metrics, run_dir / "scores.png", f"{title}: real and fake scores")
+    if score_label:
+        score_curves(metrics, run_dir / "scores.png", f"{title}: real and fake scores", score_label)
     samples = read_safetensors(run_dir / "samples.safetensors", "sample file")[0]
     names = sorted(samples)
     labels = {"rows": len(CLASSES), "row_labels": list(CLASSES)} if conditional else {}

@@ -56,12 +56,13 @@ def density(points: np.ndarray, mixture: Mixture, path: Path, title: str) -> Pat
     return savefig(fig, path)
 
 
-def mixture_figures(run_dir: Path, title: str, mixture: Mixture) -> None:
-    """Every figure of a train-gan run on a 2-D mixture, from its metrics.json and samples.safetensors alone."""
+def mixture_figures(run_dir: Path, title: str, mixture: Mixture, score_label: str | None) -> None:
+    """Every figure of a train-gan run on a 2-D mixture, from its metrics.json and samples.safetensors alone;
+    `score_label` names its scores' axis (None: a variant without D)."""
     metrics = read_metrics(run_dir)
     loss_curves(metrics, run_dir / "loss.png", f"{title}: losses")
-    if metrics["loss"] != "mse":
-        score_curves(metrics, run_dir / "scores.png", f"{title}: real and fake scores")
+    if score_label:
+        score_curves(metrics, run_dir / "scores.png", f"{title}: real and fake scores", score_label)
     samples = {k: v.numpy() for k, v in read_safetensors(run_dir / "samples.safetensors", "sample file")[0].items()}
     scatter(samples, metrics.get("coverage_over_training", {}), mixture, run_dir / "scatter.png",
             f"{title}: 2,500 samples from fixed noise")

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from hw3cli.core.distributed import ALONE, World, batch_mean, for_ddp, total
-from hw3cli.data.fashion_mnist import image_batches, to_unit_range
+from hw3cli.data.fashion_mnist import IMAGE_SHAPE, image_batches, to_unit_range
 from hw3cli.errors import check_finite
 from hw3cli.train.optim import adamw
 
@@ -34,19 +34,19 @@ class ClassifierSettings:
 def augment(x: torch.Tensor, shift: int, flip: bool, rng: torch.Generator) -> torch.Tensor:
     """Each image of a (B, 784) batch moved by its own random (dy, dx) within +-shift and, with `flip`,
     mirrored left-right with probability 1/2. Vacated pixels get the background value -1."""
-    b = x.shape[0]
-    images = x.reshape(b, 28, 28)
+    b, (height, width) = x.shape[0], IMAGE_SHAPE
+    images = x.reshape(b, height, width)
     if shift:
         padded = nn.functional.pad(images, (shift, shift, shift, shift), value=-1.0)
         dy = torch.randint(0, 2 * shift + 1, (b, 1, 1), generator=rng, device=rng.device).to(x.device)
         dx = torch.randint(0, 2 * shift + 1, (b, 1, 1), generator=rng, device=rng.device).to(x.device)
-        rows = torch.arange(28, device=x.device).view(1, 28, 1) + dy
-        cols = torch.arange(28, device=x.device).view(1, 1, 28) + dx
+        rows = torch.arange(height, device=x.device).view(1, height, 1) + dy
+        cols = torch.arange(width, device=x.device).view(1, 1, width) + dx
         images = padded[torch.arange(b, device=x.device).view(b, 1, 1), rows, cols]
     if flip:
         mirror = torch.rand(b, 1, 1, generator=rng, device=rng.device).to(x.device) < 0.5
         images = torch.where(mirror, images.flip(-1), images)
-    return images.reshape(b, 784)
+    return images.reshape(b, height * width)
 
 
 @torch.no_grad()

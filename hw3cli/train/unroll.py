@@ -7,7 +7,7 @@
   (torch.func.functional_call), keeping the graph, so G's gradient also flows through how D's update depends
   on G's samples: G anticipates D's reaction. The steps are D's own Adam update, from the moment estimates its
   optimizer holds (as Metz et al. unroll it), or plain SGD. Only for losses whose D step is differentiable
-  (vanilla, lsgan).
+  (those whose class in gan_losses.py says exact_unroll).
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from hw3cli.train.gan_losses import at_least_fp32
 
-EXACT_LOSSES = ("vanilla", "lsgan")
+def at_least_fp32(x: torch.Tensor) -> torch.Tensor:
+    """bf16 logits from autocast to float32 for the loss; float64 (tests, finite differences) stays float64."""
+    return x.to(torch.promote_types(x.dtype, torch.float32))
 
 
 def surrogate_g_loss(generator: nn.Module, discriminator: nn.Module, optimizer: torch.optim.Optimizer, loss,
