@@ -194,11 +194,11 @@ def report(*, config: c.ReportConfig) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app and turn every failure into a one-line message."""
-    from hw3cli.core.files import tracking_inputs
+    from hw3cli.core.files import holding_locks, tracking_inputs
 
     args = sys.argv[1:] if argv is None else argv
     try:
-        with tracking_inputs():
+        with tracking_inputs(), holding_locks():
             code = app(args=args, prog_name="hw3cli", standalone_mode=False)
     except Interrupted as exc:  # under torchrun every rank stops at the same step; rank 0 says so
         _fail(str(exc) if _rank_zero() else "", exc.exit_code)

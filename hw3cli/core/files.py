@@ -10,10 +10,13 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import errno
+import fcntl
 import json
+import math
 import os
 import shutil
 import stat
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,6 +61,59 @@ def tracking_inputs() -> Iterator[None]:
         yield
     finally:
         _read.reset(token)
+
+
+# The folders this command holds locked (their open descriptors), released when it ends.
+_locks: contextvars.ContextVar[list | None] = contextvars.ContextVar("locks_held", default=None)
+
+
+@contextlib.contextmanager
+def holding_locks() -> Iterator[None]:
+    """One command (the CLI wraps each in this): the folders it locks stay locked until it ends, however it ends.
+    A process that dies loses its locks with its descriptors, so a killed run never blocks the next start."""
+    token = _locks.set([])
+    try:
+        yield
+    finally:
+        for fd, folder in _locks.get():
+            with contextlib.suppress(OSError):  # made for the lock and left empty (a run refused early): not kept
+                folder.rmdir()
+            os.close(fd)
+        _locks.reset(token)
+
+
+def lock_folder(folder: Path, what: str) -> None:
+    """Make `folder` if need be and hold an exclusive lock (flock) on it for the rest of the command; a folder
+    another process holds is a one-line error naming that process."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        raise Hw3Error(f"{what}: cannot use {folder} ({exc.strerror or exc})") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = _lock_holder(os.fstat(fd).st_ino)
+        os.close(fd)
+        raise Hw3Error(f"{what} is being written by another process{f' (pid {holder})' if holder else ''}, which "
+                       f"holds {folder}; wait for it to end, or choose another --out") from None
+    held = _locks.get()
+    if held is not None:
+        held.append((fd, folder))  # else (a library caller) held until the process ends
+
+
+def _lock_holder(inode: int) -> str | None:
+    """The pid holding a flock on `inode`, from /proc/locks (Linux), or None."""
+    try:
+        lines = Path("/proc/locks").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:  # "1: FLOCK  ADVISORY  WRITE 1234 00:2a:5678 0 EOF": pid, then device:inode
+        parts = line.split()
+        for pid, where in zip(parts, parts[1:]):
+            if "FLOCK" in parts and "->" not in parts and pid.isdigit() and where.endswith(f":{inode}"):
+                return pid
+    return None
 
 
 def rewritable(path: str | os.PathLike) -> None:
@@ -208,8 +264,58 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8", errors="replace"))
 
 
+JSON_INT_DIGITS = 4300  # Python's json refuses longer integers (sys.int_info.default_max_str_digits)
+
+
+def json_text(obj: Any, indent: int | None = 2) -> str:
+    """`obj` as JSON that every reader parses at its default limits (Python's json, jq, browsers): a NaN or an
+    infinity is written as null, with a sibling key "<key>_is" saying which it was ("NaN", "Infinity",
+    "-Infinity"; for a list, the first one it held); an integer of more than 4,300 digits is written as a string of
+    its decimal digits."""
+    return json.dumps(_strict(obj), indent=indent, sort_keys=False, allow_nan=False)
+
+
+def _strict(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 3 * JSON_INT_DIGITS:
+        if abs(value) >= 10 ** JSON_INT_DIGITS:
+            return _digits(value)
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            out[key] = _strict(item)
+            lost = _non_finite(item)
+            if lost and f"{key}_is" not in value:
+                out[f"{key}_is"] = lost
+        return out
+    if isinstance(value, (list, tuple)):
+        return [_strict(item) for item in value]
+    return value
+
+
+def _non_finite(value: Any) -> str | None:
+    """What a value written as null was: its own non-finite float, or the first one of a list of numbers."""
+    items = value if isinstance(value, (list, tuple)) else [value]
+    for item in items:
+        if isinstance(item, float) and not math.isfinite(item):
+            return "NaN" if item != item else ("Infinity" if item > 0 else "-Infinity")
+    return None
+
+
+def _digits(value: int) -> str:
+    if not hasattr(sys, "get_int_max_str_digits"):  # Python before 3.10.7 has no limit
+        return str(value)
+    limit = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(0)
+    try:
+        return str(value)
+    finally:
+        sys.set_int_max_str_digits(limit)
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
-    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+    return atomic_write_text(path, json_text(obj) + "\n")
 
 
 JSON_LIMIT = 256 * 2**20  # this tool's largest JSON file (a 180,000-step loss history) is about 12 MB

@@ -29,7 +29,7 @@ from rich.progress import Progress
 
 from hw3cli.core import distributed
 from hw3cli.core.device import resolve_device
-from hw3cli.core.files import atomic_folder
+from hw3cli.core.files import atomic_folder, lock_folder
 from hw3cli.core.numerics import numerics
 from hw3cli.core.resume import RESUME_IGNORES, load_state, save_state, state_file
 from hw3cli.core.runs import check_run_folder, config_record, write_config, write_metrics
@@ -52,6 +52,10 @@ class TrainingRun:
         # same folder: under torchrun it lives on a file system they share).
         check_run_folder(self.dir, command, run_files, options.overwrite or options.resume, self.world.leader)
         self.state_file = state_file(self.dir)
+        if self.world.leader:  # one writer per run: a second process for the same folder stops here
+            lock_folder(self.state_file.parent, f"--out {self.dir}")
+            # and a run another process finished while this one started is not replaced unasked
+            check_run_folder(self.dir, command, run_files, options.overwrite or options.resume)
         if options.resume and not self.state_file.is_file():
             raise Hw3Error(f"--resume: no interrupted run to continue ({self.state_file} does not exist)")
         self.device = resolve_device(distributed.device_for(self.world, options.device), options.threads)

@@ -13,7 +13,7 @@ from rich.table import Table
 from hw3cli.configs import AddConfig, LearnConfig, VerifyConfig
 from hw3cli.core.checkpoint import load_checkpoint, save_checkpoint
 from hw3cli.core.device import resolve_device
-from hw3cli.core.files import all_or_nothing, write_json
+from hw3cli.core.files import all_or_nothing, json_text, write_json
 from hw3cli.core.hardware import machine_record
 from hw3cli.core.memory import require as require_memory
 from hw3cli.core.wording import counted
@@ -83,7 +83,7 @@ def _add(config: AddConfig) -> int:
     out = display.stdout()
     if config.as_json:
         # Plain json: rich's highlighter takes minutes on long sums, and indenting them seconds.
-        sys.stdout.write(json.dumps(result, indent=2 if len(result["steps"]) <= 200 else None) + "\n")
+        sys.stdout.write(json_text(result, indent=2 if len(result["steps"]) <= 200 else None) + "\n")
         return 0 if correct else 1
     columns = ("t", "x1", "x2", "h1 (s>=1)", "h2 (carry)", "h3 (s=3)", "y")
     if len(result["steps"]) > 200:  # a rich table of thousands of rows takes minutes to lay out: plain columns
@@ -139,7 +139,7 @@ def run_verify(config: VerifyConfig) -> int:
     }
     out = display.stdout()
     if config.as_json:
-        out.print_json(json.dumps(report))
+        sys.stdout.write(json_text(report) + "\n")
     else:
         out.print(f"every pair up to {config.bits} bits: {exhaustive.checked:,} checked, "
                   f"{exhaustive.mismatches:,} wrong ({exhaustive_seconds:.1f} s)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -32,14 +33,15 @@ def _per_iteration_and_epoch(metrics: dict, keys: tuple[str, ...], labels: tuple
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4))
     window = max(1, len(it["iteration"]) // 200)
     for key, label in zip(keys, labels):
-        values = it[key]
+        values = [math.nan if v is None else v for v in it[key]]  # JSON writes NaN as null
         if all(v != v for v in values):  # all NaN: this run has no such quantity (MSE has no D)
             continue
         left.plot(it["iteration"], values, alpha=0.25, lw=0.6)
         smooth = _smooth(values, window)
         left.plot(it["iteration"][len(values) - len(smooth):], smooth, label=f"{label} (moving mean of {window})",
                   color=left.lines[-1].get_color())
-        right.plot([e["epoch"] for e in epochs], [e[key] for e in epochs], "o-", ms=3, label=label)
+        right.plot([e["epoch"] for e in epochs], [math.nan if e[key] is None else e[key] for e in epochs], "o-",
+                   ms=3, label=label)
     left.set(xlabel="generator iteration", ylabel=ylabel, title="per iteration")
     right.set(xlabel="epoch", ylabel=ylabel, title="per epoch (mean)")
     right.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -116,8 +118,8 @@ def comparison(rows: list[tuple[str, dict, torch.Tensor]], path: Path) -> Path:
     for col, (name, metrics, final) in enumerate(rows):
         ax = axes[0, col]
         for key, label in (("g_loss", "G"), ("d_loss", "D")):
-            ax.plot([e["epoch"] for e in metrics["epochs"]], [e[key] for e in metrics["epochs"]], "o-", ms=3,
-                    label=label)
+            ax.plot([e["epoch"] for e in metrics["epochs"]],
+                    [math.nan if e[key] is None else e[key] for e in metrics["epochs"]], "o-", ms=3, label=label)
         ax.set(title=name, xlabel="epoch", ylabel="loss (epoch mean)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
