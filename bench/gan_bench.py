@@ -63,7 +63,7 @@ def ours(data, iters: int, warmup: int, batch: int, precision: str) -> float:
     g, d = Generator(), Discriminator()
     source = ImageSource(data.train_images, data.train_labels)
     loop = gan_training(generator=g, discriminator=d, loss=Vanilla(), source=source,
-                        config=GanConfig(epochs=100, batch_size=batch),
+                        config=GanConfig(epochs=100, batch_size=batch).resolved(),
                         optimizers=make_optimizers(g, d, Vanilla.optimizer, 2e-4, 2e-4),
                         rng=torch.Generator().manual_seed(0), device=torch.device("cpu"), precision=precision)
     done, start = 0, time.perf_counter()  # restarted after `warmup` steps

@@ -32,7 +32,6 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120},
 )
 
-
 def _option(field: dataclasses.Field, hint: Any, default: Any) -> Any:
     """The typer option (or argument) of a config field: its flag, default, help and (for numbers) range."""
     meta = field.metadata
@@ -88,26 +87,26 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
-) -> None:
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version.")) -> None:
     """hw3cli: every experiment is one subcommand."""
 
 
 @command("rnn-add", add=c.AddConfig, verify=c.VerifyConfig, learn=c.LearnConfig)
 def rnn_add(*, add: c.AddConfig, verify: c.VerifyConfig, learn: c.LearnConfig) -> int:
     """Add two binary numbers with the hand-set 3-unit threshold RNN (Problem 0), verify it, or learn one."""
-    from hw3cli.experiments import rnn_add as exp
-
     if sum([add.a is not None or add.b is not None, verify.bits is not None, learn.learn]) != 1:
         raise Hw3Error("give two binary numbers, or --verify N, or --learn (exactly one of them)")
-    if verify.bits is not None:
-        return exp.run_verify(verify)
-    if learn.learn:
-        return exp.run_learn(learn)
-    if add.a is None or add.b is None:
+    if verify.bits is None and not learn.learn and (add.a is None or add.b is None):
         raise Hw3Error("rnn-add needs two binary numbers, e.g. hw3cli rnn-add 100111 110010")
-    return exp.run(add)
+    exp = _experiment("rnn_add")
+    return exp.run_verify(verify) if verify.bits is not None else exp.run_learn(learn) if learn.learn else exp.run(add)
+
+
+@command("data", config=c.DataConfig)
+def data(*, config: c.DataConfig) -> int:
+    """Find Fashion-MNIST and IMDB, or fetch what is missing with --download; make all runs it first."""
+    return _experiment("data").run(config)
 
 
 @command("preprocess", config=c.PreprocessConfig)
@@ -142,8 +141,7 @@ def compare_imdb(*, config: c.CompareImdbConfig) -> int:
 
 @command("train-gan", config=c.GanConfig)
 def train_gan(*, config: c.GanConfig) -> int:
-    """Train an MLP GAN on Fashion-MNIST (or a 2-D mixture) with one of five losses; writes checkpoints, curves and
-    sample grids (scatter plots for the mixtures)."""
+    """Train an MLP GAN on Fashion-MNIST or a 2-D mixture; writes checkpoints, curves and sample grids."""
     return _experiment("train_gan").run(config)
 
 
@@ -163,8 +161,7 @@ def classify(*, config: c.ClassifyConfig) -> int:
 
 @command("judge", config=c.JudgeConfig)
 def judge(*, config: c.JudgeConfig) -> int:
-    """Train the judge, a small CNN from scratch on the training images, to grade generated samples independently
-    of every GAN (the classifier is fine-tuned from a GAN's discriminator)."""
+    """Train the judge, a CNN from scratch that grades generated samples independently of every GAN."""
     return _experiment("judge").run(config)
 
 

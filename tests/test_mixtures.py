@@ -93,7 +93,8 @@ def test_a_ring_gan_is_refused_where_a_fashion_gan_is_needed(cli, tmp_path, worl
     (["--dataset", "ring", "--g-hidden", ",".join(["4"] * 9)], "from 1 to 8"),
     (["--dataset", "moons"], "dataset"),
     (["--unroll", "2", "--unroll-optimizer", "sgd"], "--unroll-mode exact"),
-    (["--unroll", "2", "--unroll-mode", "exact", "--unroll-lr", "0.01"], "--unroll-optimizer sgd"),
+    (["--unroll", "2", "--unroll-mode", "exact", "--unroll-optimizer", "adam", "--unroll-lr", "0.01"],
+     "--unroll-optimizer sgd"),
     (["--unroll-lr", "0.01"], "--unroll-optimizer sgd"),
     (["--dataset", "ring", "--lr-decay", "0.004"], "less than one of this run's 100 steps"),
     (["--dataset", "ring", "--lr-decay", "1e-310"], "--lr-decay"),
@@ -129,9 +130,9 @@ def test_toy_summary_averages_each_variant_over_its_seeds(cli, tmp_path, world):
                "--out", tmp_path / "longer").code == 0
     assert_usage_error(cli("toy-summary", *runs, tmp_path / "longer", "--out", tmp_path / "mixed-epochs"),
                        "differ in epochs")
-    r = cli("train-gan", "--dataset", "ring", "--epochs", "1", "--batch-size", "32", "--seed", "4", "--lr-decay", "0.2",
+    r = cli("train-gan", "--dataset", "ring", "--epochs", "1", "--batch-size", "32", "--seed", "4", "--lr-decay", "0.5",
             "--out", tmp_path / "decayed")
-    assert r.code == 0 and "(learning rates down to 0 over the last 20%)" in r.out.replace("\n", " "), r.out
+    assert r.code == 0 and "(learning rates down to 0 over the last 50%)" in r.out.replace("\n", " "), r.out
     assert_usage_error(cli("toy-summary", *runs, tmp_path / "decayed", "--out", tmp_path / "mixed-schedules"),
                        "differ in lr_decay")
     assert_usage_error(cli("toy-summary", runs[0], world["w"] / "gan", "--out", tmp_path / "mixed"), "Fashion-MNIST")
@@ -169,7 +170,8 @@ def test_a_standardized_run_rebuilds_its_scale_and_is_its_own_variant(cli, tmp_p
     runs = {}
     for name, extra in (("plain", []), ("standardized", ["--standardize"])):
         runs[name] = tmp_path / name
-        r = cli("train-gan", "--dataset", "grid", "--epochs", "1", "--batch-size", "32", "--out", runs[name], *extra)
+        r = cli("train-gan", "--dataset", "grid", "--epochs", "1", "--batch-size", "32", "--lr-decay", "0", "--out",
+                runs[name], *extra)
         assert r.code == 0, r.err
     assert "(standardized coordinates)" in r.out.replace("\n", " ")
     assert json.loads((runs["standardized"] / "config.json").read_text())["config"]["standardize"] is True

@@ -169,6 +169,25 @@ def read_safetensors(path: str | os.PathLike, what: str = "checkpoint") -> tuple
     return tensors, dict(metadata)
 
 
+def read_metadata(path: str | os.PathLike, what: str = "checkpoint") -> dict[str, str]:
+    """A safetensors file's metadata alone, from its header: no tensor is read."""
+    path = Path(path)
+    with open_input(path, what) as handle:
+        try:
+            size = os.fstat(handle.fileno()).st_size
+            length = int.from_bytes(handle.read(8), "little") if size >= 8 else -1
+            if not 0 < length <= min(HEADER_LIMIT, size - 8):
+                raise ValueError("its header length does not fit the file")
+            metadata = json.loads(handle.read(length).decode("utf-8")).get("__metadata__") or {}
+            if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+                raise ValueError("its metadata is not a table of strings")
+        except (ValueError, AttributeError, UnicodeDecodeError, RecursionError) as exc:
+            raise Hw3Error(f"{path} is not a readable safetensors {what} ({exc})") from None
+        except OSError as exc:
+            raise Hw3Error(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    return metadata
+
+
 def _check_layout(header: dict) -> int:
     """Every tensor entry well formed and the entries tiling the data without gaps; returns the data's size."""
     spans = []

@@ -76,8 +76,9 @@ def holding_locks() -> Iterator[None]:
         yield
     finally:
         for fd, folder in _locks.get():
-            with contextlib.suppress(OSError):  # made for the lock and left empty (a run refused early): not kept
-                folder.rmdir()
+            with contextlib.suppress(OSError):  # made for the lock and left empty (a run refused early): not kept,
+                if os.stat(folder).st_ino == os.fstat(fd).st_ino:  # unless another process has made it anew since
+                    folder.rmdir()
             os.close(fd)
         _locks.reset(token)
 
@@ -92,7 +93,10 @@ def lock_folder(folder: Path, what: str) -> None:
         raise Hw3Error(f"{what}: cannot use {folder} ({exc.strerror or exc})") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    except OSError as exc:
+        if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):  # a file system without flock: nothing to hold
+            os.close(fd)
+            return
         holder = _lock_holder(os.fstat(fd).st_ino)
         os.close(fd)
         raise Hw3Error(f"{what} is being written by another process{f' (pid {holder})' if holder else ''}, which "
@@ -262,6 +266,38 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes | list) -> Path:
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     # "replace": a lone surrogate read from a damaged JSON file cannot be written as UTF-8
     return atomic_write_bytes(path, text.encode("utf-8", errors="replace"))
+
+
+def download(url: str, target: Path, algorithm: str, expected: str, offline_hint: str) -> Path:
+    """`url` saved as `target` once its `algorithm` digest (hashlib's name) is `expected`: it is fetched beside it
+    (target.part) and moved into place only whole and matching, so a failed, cut or corrupt download leaves
+    nothing. A failure is one line; `offline_hint` says what to do instead."""
+    import hashlib
+    import http.client
+    import urllib.error
+    import urllib.request
+
+    partial = target.with_name(target.name + ".part")
+    digest = hashlib.new(algorithm)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with urllib.request.urlopen(url, timeout=60) as response, open(partial, "wb") as out:
+            announced, received = response.headers.get("Content-Length"), 0
+            for block in iter(lambda: response.read(1 << 20), b""):
+                digest.update(block)
+                out.write(block)
+                received += len(block)
+            if announced and announced.isdigit() and received != int(announced):  # closed mid-file
+                raise OSError(f"the server sent {received:,} of its {int(announced):,} bytes")
+    except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as exc:  # IncompleteRead: cut
+        partial.unlink(missing_ok=True)
+        raise Hw3Error(f"cannot download {url} ({' '.join(str(exc).split())[:160]}); offline? {offline_hint}") from None
+    if digest.hexdigest() != expected:
+        partial.unlink(missing_ok=True)
+        name = {"sha256": "SHA-256", "md5": "MD5"}.get(algorithm, algorithm)
+        raise Hw3Error(f"the download of {url} does not match its published {name} checksum; nothing was kept")
+    os.replace(partial, target)
+    return target
 
 
 JSON_INT_DIGITS = 4300  # Python's json refuses longer integers (sys.int_info.default_max_str_digits)

@@ -9,7 +9,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from hw3cli.core.checkpoint import load_checkpoint, load_optimizer_tensors, optimizer_tensors, save_checkpoint
+from hw3cli.core.checkpoint import (
+    load_checkpoint,
+    load_optimizer_tensors,
+    optimizer_tensors,
+    read_metadata,
+    save_checkpoint,
+)
 from hw3cli.core.files import rewritable
 from hw3cli.core.schema import problem_of
 from hw3cli.errors import Hw3Error
@@ -21,6 +27,20 @@ RESUME_IGNORES = ("resume", "overwrite", "threads", "deterministic", "detect_ano
 def state_file(run_dir: Path) -> Path:
     """Where a run's resumable state lives while it trains: beside the run folder, removed once the run is in place."""
     return run_dir.with_name(run_dir.name + ".partial") / "progress.safetensors"
+
+
+def saved_record(path: Path) -> dict:
+    """The JSON record a progress file holds (the options it was started with under "config", the precision it ran
+    in), or {} where there is none or it cannot be read (load_state then says what is wrong with it)."""
+    if not path.is_file():
+        return {}
+    try:
+        record = json.loads(read_metadata(path, "progress file")["state"])
+    except (Hw3Error, KeyError, ValueError, RecursionError):
+        return {}
+    finally:
+        rewritable(path)  # read, and still the run's own to write
+    return record if isinstance(record, dict) and isinstance(record.get("config"), dict) else {}
 
 
 def _device_of(modules: dict[str, nn.Module]) -> torch.device:

@@ -1,12 +1,15 @@
 """Fashion-MNIST: find the four IDX files, check them, and keep the whole set in memory as uint8.
 
-Search order: an explicit folder; Debian's dataset-fashion-mnist (/usr/share/datasets/fashion-mnist); a
-torchvision root (<root>/FashionMNIST/raw). With download=True, torchvision fetches it into that root.
+Search order: an explicit folder; Debian's dataset-fashion-mnist (/usr/share/datasets/fashion-mnist); the cache
+(~/.cache/hw3cli/fashion-mnist, where --download puts it); a torchvision root (<root>/FashionMNIST/raw).
 """
 
 from __future__ import annotations
 
 import gzip
+import os
+import shutil
+import tempfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,12 +18,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hw3cli.core.files import download as fetch
 from hw3cli.core.files import open_input
 from hw3cli.core.memory import require as require_memory
+from hw3cli.data.sources import CACHE_DIR
 from hw3cli.errors import Hw3Error
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
-TORCHVISION_ROOT = Path.home() / ".cache" / "hw3cli" / "torchvision"
+CACHE = CACHE_DIR / "fashion-mnist"  # where --download puts the four files
+TORCHVISION_ROOT = CACHE_DIR / "torchvision"  # where torchvision's own download puts them
 IMAGE_SHAPE = (28, 28)
 CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 FILES = {  # name -> (file stem, IDX magic number); 2051 = unsigned bytes in 3 dims, 2049 = in 1 dim
@@ -53,7 +59,7 @@ def _path(folder: Path, stem: str) -> Path | None:
 
 
 def find_folder(data_dir: Path | None = None, torchvision_root: Path = TORCHVISION_ROOT) -> Path:
-    candidates = [data_dir] if data_dir is not None else [DEBIAN_DIR, torchvision_root / "FashionMNIST" / "raw"]
+    candidates = [data_dir] if data_dir is not None else [DEBIAN_DIR, CACHE, torchvision_root / "FashionMNIST" / "raw"]
     for folder in candidates:
         if folder is not None and all(_path(folder, stem) for stem, _ in FILES.values()):
             return folder
@@ -66,15 +72,27 @@ def find_folder(data_dir: Path | None = None, torchvision_root: Path = TORCHVISI
     )
 
 
-def download(torchvision_root: Path = TORCHVISION_ROOT) -> Path:
+def download(folder: Path | None = None) -> Path:
+    """The four gzipped IDX files fetched from torchvision's Fashion-MNIST mirror into `folder` (default: the
+    cache), each checked against torchvision's MD5. They are fetched aside and moved in only when all four are
+    whole, so a failed download leaves nothing behind."""
     from torchvision.datasets import FashionMNIST as TorchvisionFashionMNIST
 
+    folder = Path(folder or CACHE)
     try:
-        TorchvisionFashionMNIST(str(torchvision_root), train=True, download=True)
-        TorchvisionFashionMNIST(str(torchvision_root), train=False, download=True)
-    except Exception as exc:  # torchvision raises RuntimeError, URLError, ... when offline
-        raise Hw3Error(f"cannot download Fashion-MNIST with torchvision ({exc})") from None
-    return torchvision_root / "FashionMNIST" / "raw"
+        folder.mkdir(parents=True, exist_ok=True)
+        aside = Path(tempfile.mkdtemp(prefix=".download-", dir=folder))
+    except OSError as exc:
+        raise Hw3Error(f"cannot download Fashion-MNIST into {folder} ({exc.strerror or exc})") from None
+    try:
+        for name, md5 in TorchvisionFashionMNIST.resources:
+            fetch(TorchvisionFashionMNIST.mirrors[0] + name, aside / name, "md5", md5,
+                  "pass --data-dir with a local copy")
+        for name, _ in TorchvisionFashionMNIST.resources:
+            os.replace(aside / name, folder / name)
+    finally:
+        shutil.rmtree(aside, ignore_errors=True)
+    return folder
 
 
 MAX_ITEMS = 1_000_000  # far beyond Fashion-MNIST's 60,000: a header asking for more is not this data set
@@ -114,7 +132,14 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
 
 
 def load_fashion_mnist(data_dir: Path | None = None, download_missing: bool = False) -> FashionMNIST:
-    folder = download() if download_missing else find_folder(data_dir)
+    """The data set from `data_dir` (or the usual places); with `download_missing`, fetched there (or into the
+    cache) when it is not found."""
+    try:
+        folder = find_folder(data_dir)
+    except Hw3Error:
+        if not download_missing:
+            raise
+        folder = download(data_dir)
     arrays = {key: read_idx(_path(folder, stem), magic) for key, (stem, magic) in FILES.items()}
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
@@ -154,7 +179,6 @@ class ImageSource:
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, data: FashionMNIST | None = None):
         self.images, self.labels = images, labels  # uint8 images and their labels, on the training device
-        self.dim = images[0].numel()
         self.size = len(images)
         self.data = data
 

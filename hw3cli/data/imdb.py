@@ -12,14 +12,13 @@ import hashlib
 import os
 import re
 import tarfile
-import urllib.error
-import urllib.request
 import zlib
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hw3cli.core.files import input_file, read_input
+from hw3cli.core.files import download, input_file, read_input
 from hw3cli.core.memory import available_bytes, size_text
 from hw3cli.errors import Hw3Error
 
@@ -77,14 +76,20 @@ class RawCorpus:
 
 def read_corpus(source: str | os.PathLike) -> RawCorpus:
     """Detect the form of `source` and read all 50,000 (or however many) labelled reviews."""
+    reader, path = corpus_form(source)
+    return reader(path)
+
+
+def corpus_form(source: str | os.PathLike) -> tuple[Callable[[Path], RawCorpus], Path]:
+    """How `source` is read (its reader, and the path it reads), from its form alone: no review is read."""
     source = Path(source)
     if not source.is_dir():
-        return read_tarball(input_file(source, "IMDB source"))
+        return read_tarball, input_file(source, "IMDB source")
     if any(_assignment_file(source, s, lab) for s in SPLITS for lab in LABELS):
-        return read_assignment_folder(source)
+        return read_assignment_folder, source
     for root in (source, source / "aclImdb"):
         if (root / "train" / "pos").is_dir() or (root / "test" / "pos").is_dir():
-            return read_aclimdb_folder(root)
+            return read_aclimdb_folder, root
     raise Hw3Error(
         f"{source} holds no IMDB data in a known form: expected train_pos_reviews.txt[.gz] and its three "
         "siblings, an aclImdb/ folder, or aclImdb_v1.tar.gz"
@@ -228,17 +233,4 @@ def download_aclimdb(cache_dir: Path) -> Path:
     target = cache_dir / "aclImdb_v1.tar.gz"
     if target.is_file() and _sha256(target) == ACLIMDB_SHA256:
         return target
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".part")
-    try:
-        with urllib.request.urlopen(ACLIMDB_URL, timeout=60) as response, open(partial, "wb") as out:
-            for block in iter(lambda: response.read(1 << 20), b""):
-                out.write(block)
-    except (urllib.error.URLError, OSError) as exc:
-        partial.unlink(missing_ok=True)
-        raise Hw3Error(f"cannot download {ACLIMDB_URL} ({exc}); offline? pass --source with a local copy") from None
-    if _sha256(partial) != ACLIMDB_SHA256:
-        partial.unlink(missing_ok=True)
-        raise Hw3Error(f"the download of {ACLIMDB_URL} does not match its published SHA-256")
-    os.replace(partial, target)
-    return target
+    return download(ACLIMDB_URL, target, "sha256", ACLIMDB_SHA256, "pass --source with a local copy")

@@ -98,7 +98,6 @@ class MixtureSource:
 
     def __init__(self, mixture: Mixture, batches: int, device: torch.device):
         self.mixture, self.batches, self.device = mixture, batches, device
-        self.dim = 2
 
     def epoch(self, batch_size: int, rng: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for _ in range(self.batches):

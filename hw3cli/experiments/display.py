@@ -46,12 +46,12 @@ def progress_bar() -> Progress:
     )
 
 
-def use_precision(requested: str, device) -> str:
+def use_precision(requested: str, device, bf16_keeps_quality: bool = True) -> str:
     """The precision a training command runs in (`auto` decided from the hardware); warns on stderr when bf16 was
     asked for where the device only emulates it."""
     from hw3cli.core.hardware import resolve_precision
 
-    precision, warning = resolve_precision(requested, device)
+    precision, warning = resolve_precision(requested, device, bf16_keeps_quality)
     if warning:
         stderr().print(warning, markup=False)
     return precision

@@ -19,7 +19,9 @@ bar and writes files (the others write nothing).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import shutil
+import typing
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -31,12 +33,13 @@ from hw3cli.core import distributed
 from hw3cli.core.device import resolve_device
 from hw3cli.core.files import atomic_folder, lock_folder
 from hw3cli.core.numerics import numerics
-from hw3cli.core.resume import RESUME_IGNORES, load_state, save_state, state_file
+from hw3cli.core.resume import RESUME_IGNORES, load_state, save_state, saved_record, state_file
 from hw3cli.core.runs import check_run_folder, config_record, write_config, write_metrics
 from hw3cli.core.seeding import seed_everything
 from hw3cli.core.stopping import graceful_stop
 from hw3cli.errors import Hw3Error, Interrupted
 from hw3cli.experiments import display
+from hw3cli.options import parsing
 
 
 class TrainingRun:
@@ -59,7 +62,9 @@ class TrainingRun:
         if options.resume and not self.state_file.is_file():
             raise Hw3Error(f"--resume: no interrupted run to continue ({self.state_file} does not exist)")
         self.device = resolve_device(distributed.device_for(self.world, options.device), options.threads)
-        self.precision = display.use_precision(options.precision, self.device)
+        saved = saved_record(self.state_file).get("precision") if options.resume else None
+        requested = saved if options.precision == "auto" and saved in ("fp32", "bf16") else options.precision
+        self.precision = display.use_precision(requested, self.device, getattr(config, "bf16_keeps_quality", True))
         self.record = config_record(command, config)["config"]
         self._parts: tuple[dict, dict, dict] = ({}, {}, {})
 
@@ -147,3 +152,32 @@ class TrainingRun:
         if self.world.size > 1:  # every rank returns once the files are there
             torch.distributed.barrier()
         distributed.finished()
+
+
+def resumed_options(config: Any) -> Any:
+    """`config` as --resume continues it: a recipe option left out (None: its default, configs' RECIPE fields)
+    takes the value the run began with, so a run resumes as it began where a default has changed since. A saved
+    value outside the option's range or choices is not taken (load_state then names the difference)."""
+    if not config.runtime.resume:
+        return config
+    saved = saved_record(state_file(Path(config.run_dir))).get("config", {})
+    hints = typing.get_type_hints(type(config))
+    fields = {f.name: f for f in dataclasses.fields(config)}
+    taken = {name: saved[name] for name in getattr(config, "RECIPE", ())
+             if getattr(config, name) is None and _fits(saved.get(name), fields[name], hints[name])}
+    return dataclasses.replace(config, **taken)
+
+
+def _fits(value: Any, field: dataclasses.Field, hint: Any) -> bool:
+    """Whether `value`, read back from a progress file, is one the option `field` would accept."""
+    kinds = [k for k in typing.get_args(hint) if k is not type(None)]
+    if value is None or isinstance(value, bool) or bool in kinds:
+        return isinstance(value, bool) and bool in kinds
+    choices = [c for k in kinds for c in typing.get_args(k)]
+    if choices:
+        return value in choices
+    parse = parsing(field, hint, None)[0]
+    try:
+        return parse is not None and parse(str(value)) == value
+    except ValueError:
+        return False

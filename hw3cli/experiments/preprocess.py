@@ -28,8 +28,6 @@ def validate(config: PreprocessConfig) -> None:
         raise Hw3Error(f"--truncate must be head or tail, not '{config.truncate}'")
     if config.min_freq < 1:
         raise Hw3Error(f"--min-freq must be at least 1, got {config.min_freq}")
-    if config.max_vocab is not None and config.max_vocab < 3:
-        raise Hw3Error(f"--max-vocab must be at least 3 (<pad>, <unk> and one word), got {config.max_vocab}")
     if not 0.0 < config.dev_fraction < 1.0:
         raise Hw3Error(f"--dev-fraction must be between 0 and 1 (exclusive), got {config.dev_fraction}")
     out = config.out_dir

@@ -35,7 +35,9 @@ def summarise(runs: list[tuple[dict, dict]]) -> dict:
     groups: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     settings: dict[tuple[str, str], dict] = {}
     for config, metrics in runs:
+        # the precision the run trained in (what `auto` chose), not the one asked for
         key, these = (config["dataset"], variant(config)), {k: config.get(k) for k in SETTINGS}
+        these["precision"] = metrics.get("precision", these["precision"])
         first = settings.setdefault(key, these)
         if these != first:
             differ = [k for k in SETTINGS if these[k] != first[k]]

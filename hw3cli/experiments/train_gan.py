@@ -18,7 +18,7 @@ from hw3cli.core.wording import counted
 from hw3cli.data.sources import GAN_DATASETS, MIXTURE_G_STEPS, GanDataset, GanSource
 from hw3cli.errors import Hw3Error
 from hw3cli.experiments import display
-from hw3cli.experiments.lifecycle import TrainingRun
+from hw3cli.experiments.lifecycle import TrainingRun, resumed_options
 from hw3cli.metrics import SampleQuality, describe_conditional, load_graders
 from hw3cli.models.gan import Discriminator, Generator
 from hw3cli.plots.gan import run_figures
@@ -95,7 +95,7 @@ def fixed_inputs(config: GanConfig, source: GanSource, classes: int) -> tuple[to
 
 
 def run(config: GanConfig) -> int:
-    config = config.resolved()
+    config = resumed_options(config).resolved()
     dataset, loss = GAN_DATASETS[config.dataset], make_loss(config.loss, config.clip, config.critic_steps)
     validate(config, loss, dataset)
     job = TrainingRun(config, "train-gan", RUN_FILES)

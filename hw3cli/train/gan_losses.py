@@ -117,6 +117,10 @@ class MeanSquared(GanLoss):
     note: ClassVar[str] = (" With no discriminator, the best G under E(x - G(z))^2, with z independent of x, outputs "
                            "the mean image for every z: the samples collapse onto one blurry average.")
 
+    @classmethod
+    def from_options(cls, *, clip: float, critic_steps: int | None) -> GanLoss:
+        return cls()  # no D: one G step a batch, whatever --critic-steps says
+
     def reconstruction(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         return ((real - fake) ** 2).mean()
 
