@@ -83,8 +83,16 @@ EVAL_EVERY := $(shell echo $$(( $(GAN_EPOCHS) / 6 > 0 ? $(GAN_EPOCHS) / 6 : 1 ))
 .PHONY: help install test lint all quick report adder imdb-data imdb fmnist gan-vanilla gan-lsgan gan-mse gan-wgan \
 	classifier judge gan-unrolled histograms cgan gan-toy bench clean
 
-help: ## List the targets (this message)
+help: ## List the targets and the variables (this message)
+	@echo "Targets (times: a 2-core Intel Xeon with AMX; docs/results/xeon-amx.md):"
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo "Variables (make all NAME=VALUE):"
+	@printf "    %-13s %s\n" "PROFILE" "cpu (default), full (the assignment's budgets, for a GPU) or quick; now $(PROFILE)" \
+	  "JOBS" "runs at once; now $(JOBS)" "DOWNLOAD" "1: fetch missing data into DATA_DIR; now '$(DOWNLOAD)'" \
+	  "DATA_DIR" "where downloads go; now $(DATA_DIR)" "FMNIST_DIR" "Fashion-MNIST's folder; now $(FMNIST_DIR)" \
+	  "IMDB_SOURCE" "IMDB's files, folder or tarball; now $(IMDB_SOURCE)" \
+	  "TORCHRUN" "a launcher for the training runs, e.g. torchrun --nproc-per-node 8; now '$(TORCHRUN)'" \
+	  "ART" "the output folder; now $(ART)"
 
 install: $(VENV)/.installed ## Create .venv and install hw3cli (editable) with its dev tools
 
@@ -132,7 +140,7 @@ $(ART)/adder/learned/metrics.json: | install $(DATA)
 
 # Problem 1 -------------------------------------------------------------------------------------------------
 imdb-data: $(IMDB)/data/data.safetensors ## Problem 1: IMDB text to vocab.json and left-padded 400-token matrices
-imdb: $(IMDB)/comparison.md ## Problem 1: preprocess, the GRU, both MLPs, and comparison.md
+imdb: $(IMDB)/comparison.md ## Problem 1: preprocess, the GRU, both MLPs, and comparison.md (about 7 min)
 
 $(DATA): | install
 	@mkdir -p $(@D)
@@ -160,16 +168,16 @@ $(FMNIST_FILE):
 	apt-get update && apt-get install -y dataset-fashion-mnist
 
 
-gan-vanilla: $(GAN)/vanilla/metrics.json ## Problem 2: the vanilla GAN (losses, scores, samples over training)
+gan-vanilla: $(GAN)/vanilla/metrics.json ## Problem 2: the vanilla GAN (losses, scores, samples over training; 5.7 min)
 gan-lsgan: $(GAN)/lsgan/metrics.json ## Problem 2: the least-squares GAN
-gan-mse: $(GAN)/mse-batch250/metrics.json $(GAN)/mse-batch10/metrics.json ## Problem 2: the MSE "GAN" at batch 250 and 10
-gan-wgan: $(GAN)/wgan-comparison/comparison.md ## Problem 2: WGAN with clip 0.1, 0.01, 0.001, 0.0001 and WGAN-GP, side by side
-classifier: $(GAN)/classifier/metrics.json ## Problem 2: D's architecture with 10 outputs, fine-tuned from the vanilla D
-judge: $(GAN)/judge/metrics.json ## Problem 2: a CNN trained from scratch that grades every generator independently
-gan-unrolled: $(GAN)/unrolled-surrogate-k5/metrics.json $(GAN)/unrolled-exact-k5/metrics.json ## Problem 2: unrolled GANs, K = 5, both modes
+gan-mse: $(GAN)/mse-batch250/metrics.json $(GAN)/mse-batch10/metrics.json ## Problem 2: the MSE "GAN" at batch 250 and 10 (1.0, 11.5 min)
+gan-wgan: $(GAN)/wgan-comparison/comparison.md ## Problem 2: WGAN with clip 0.1, 0.01, 0.001, 0.0001 and WGAN-GP, side by side (about 32 min)
+classifier: $(GAN)/classifier/metrics.json ## Problem 2: D's architecture with 10 outputs, fine-tuned from the vanilla D (1.6 min)
+judge: $(GAN)/judge/metrics.json ## Problem 2: a CNN trained from scratch that grades every generator independently (4.0 min)
+gan-unrolled: $(GAN)/unrolled-surrogate-k5/metrics.json $(GAN)/unrolled-exact-k5/metrics.json ## Problem 2: unrolled GANs, K = 5, both modes (15.3, 12.1 min)
 histograms: $(GAN)/histograms/histograms.json ## Problem 2: class histograms (mode collapse) of vanilla, unrolled, WGAN, cGAN
-cgan: $(GAN)/cgan-samples.png ## Problem 2: the conditional GAN, 3 samples of each class, conditional accuracy
-gan-toy: $(GAN)/toy/summary.json ## Mode collapse on the 2-D ring and grid: every variant over TOY_SEEDS, then the means
+cgan: $(GAN)/cgan-samples.png ## Problem 2: the conditional GAN, 3 samples of each class, conditional accuracy (16.7 min)
+gan-toy: $(GAN)/toy/summary.json ## Mode collapse on the 2-D ring and grid: every variant over TOY_SEEDS, then the means (about 70 min)
 
 $(GAN)/vanilla/metrics.json $(GAN)/lsgan/metrics.json: | install $(DATA)
 	$(TRAIN) train-gan --loss $(notdir $(@D)) --epochs $(GAN_EPOCHS) --sample-every $(EVERY) --out $(@D) \

@@ -433,6 +433,9 @@ class HistogramConfig:
                                 "and show where it and the classifier disagree.")
     n: int = option(3000, "-n", "Samples per generator (and real test images for the baseline row).", 10, 10**6)
     seed: int = option(0, "--seed", "Seeds the noise and the real baseline images.", 0, SEED_MAX)
+    prdc_samples: int = option(10_000, "--prdc-samples", "Generated samples, and real test images, for precision "
+                               "and recall (k = 3) and density and coverage (k = 5) in each grader's features (0: "
+                               "none).", 0, 100_000)
     out_dir: Path = option(Path("artifacts/gan/histograms"), "--out", "Folder for the figure and JSON.")
     data_dir: Path | None = option(None, "--data-dir", DATA_DIR_HELP)
 

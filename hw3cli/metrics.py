@@ -9,7 +9,8 @@
 - classifier-based inception score exp(E_x KL(p(y|x) || p(y))): 1 for one class, 10 for confident, balanced;
 - for a conditional generator, the share of samples classified as the class they were asked for, per class with
   Wilson's 95% interval, on a draw of its own (CONDITIONAL_PER_CLASS samples of each class);
-- pixel diversity, which needs no classifier.
+- improved precision and recall, density and coverage (prdc) of the grader's features: fidelity (are the samples
+  like real ones?) apart from diversity (are all real kinds reached?), with coverage per class.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from hw3cli.errors import Hw3Error
 from hw3cli.models.gan import Generator, load_classifier
 from hw3cli.models.judge import load_judge
 from hw3cli.train.fashion_classifier import predict
@@ -79,6 +81,49 @@ def measure_predictions(probs: torch.Tensor, features: torch.Tensor, real_featur
     if real_features is not None:
         stats["frechet_distance"] = frechet_distance(features, real_features)
     return stats
+
+
+PRDC_BLOCK_BYTES = 64 * 2**20  # the largest block of distances held at once
+PRDC_MAX = 100_000  # points a side: the distances grow with the square, and 10,000 already separate the variants
+
+
+def _radii(features: torch.Tensor, k: int, rows: int) -> torch.Tensor:
+    """Each point's distance to its k-th nearest neighbour among the others (the radius of its ball)."""
+    return torch.cat([torch.cdist(block, features).topk(k + 1, dim=1, largest=False).values[:, k]
+                      for block in features.split(rows)])
+
+
+def prdc(real: torch.Tensor, fake: torch.Tensor, real_labels: torch.Tensor | None = None, class_names=(),
+         k_pr: int = 3, k_dc: int = 5) -> dict:
+    """Fidelity and diversity of `fake` features against `real` ones, as PyTorch-StudioGAN and the reference code
+    (clovaai/generative-evaluation-prdc) compute them: improved precision and recall (Kynkaanniemi et al. 2019,
+    each point's ball reaching its k_pr-th neighbour) and density and coverage (Naeem et al. 2020, k_dc). Coverage
+    is the share of real points whose ball holds a generated one; given the real points' labels, also per class (a
+    continuous "modes covered"). Distances are taken in blocks of at most PRDC_BLOCK_BYTES, never all at once."""
+    if not (k_dc < len(real) <= PRDC_MAX and k_pr < len(fake) <= PRDC_MAX):
+        raise Hw3Error(f"precision, recall, density and coverage take {max(k_pr, k_dc) + 1:,} to {PRDC_MAX:,} "
+                       f"points a side, not {len(real):,} real and {len(fake):,} generated")
+    dtype = torch.promote_types(torch.promote_types(real.dtype, fake.dtype), torch.float32)
+    real, fake = real.to(dtype), fake.to(dtype)
+    rows = max(1, PRDC_BLOCK_BYTES // (real.element_size() * max(len(real), len(fake))))
+    real_pr, real_dc, fake_pr = _radii(real, k_pr, rows), _radii(real, k_dc, rows), _radii(fake, k_pr, rows)
+    fake_in_real = torch.zeros(len(fake), dtype=torch.bool)
+    fake_balls = torch.zeros(len(fake), dtype=torch.int64)
+    real_in_fake, covered = [], []
+    for start in range(0, len(real), rows):
+        distance = torch.cdist(real[start:start + rows], fake)
+        fake_in_real |= (distance < real_pr[start:start + rows, None]).any(0)
+        fake_balls += (distance < real_dc[start:start + rows, None]).sum(0)
+        real_in_fake.append((distance < fake_pr[None, :]).any(1))
+        covered.append(distance.min(1).values < real_dc[start:start + rows])
+    covered = torch.cat(covered)
+    result = {"precision": float(fake_in_real.double().mean()),
+              "recall": float(torch.cat(real_in_fake).double().mean()),
+              "density": int(fake_balls.sum()) / (k_dc * len(fake)), "coverage": float(covered.double().mean())}
+    if real_labels is not None:
+        result["coverage_per_class"] = {name: float(covered[real_labels == c].double().mean())
+                                        for c, name in enumerate(class_names) if (real_labels == c).any()}
+    return result
 
 
 def load_graders(classifier_dir: Path | None, judge_dir: Path | None) -> dict:
@@ -148,14 +193,21 @@ class SampleQuality:
         self.class_noise, self.class_labels = class_draw(torch.arange(len(class_names)), per_class, noise_dim,
                                                          seed + 2)
         _, self.real_features = predict(self.grader, data.test_images[:n].float() / 255)
+        self.real_labels = data.test_labels[:n]
         _, train_features = predict(self.grader, data.train_images[:n].float() / 255)
-        self.floor = {"frechet_distance_train_vs_test": frechet_distance(train_features, self.real_features)}
+        self.floor = {"frechet_distance_train_vs_test": frechet_distance(train_features, self.real_features),
+                      "fidelity_train_vs_test": self.fidelity(train_features)}
+
+    def fidelity(self, features: torch.Tensor) -> dict:
+        """Precision, recall, density and coverage (per class too) against the real test images."""
+        return prdc(self.real_features, features, self.real_labels, self.class_names)
 
     def measure(self, generator: Generator) -> dict:
         device = next(generator.parameters()).device
         labels = torch.arange(len(self.noise)) % generator.classes if generator.classes else None
         images = sample(generator, self.noise.to(device), labels.to(device) if labels is not None else None)
-        stats = measure_samples(images, self.grader, self.real_features)
+        probs, features = predict(self.grader, images)
+        stats = {**measure_predictions(probs, features, self.real_features), **self.fidelity(features)}
         if generator.classes:
             images = sample(generator, self.class_noise.to(device), self.class_labels.to(device))
             stats.update(conditional_accuracy(self.grader, images, self.class_labels, self.class_names))

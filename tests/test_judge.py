@@ -32,7 +32,7 @@ def graded(tmp_path_factory):
     run_ok("train-gan", "--data-dir", data, "--out", root / "cgan", "--conditional", "--mismatch", *TINY_GAN,
            "--classifier", root / "clf", "--judge", root / "judge")
     run_ok("histogram", "--generator", root / "gan", "--generator", root / "cgan", "--classifier", root / "clf",
-           "--judge", root / "judge", "-n", "100", "--data-dir", data, "--out", root / "hist")
+           "--judge", root / "judge", "-n", "100", "--data-dir", data, "--out", root / "hist", "--prdc-samples", "300")
     return root, data
 
 
@@ -111,6 +111,19 @@ def test_histograms_by_both_graders_and_their_agreement_match_a_recount(graded):
     assert h["agreement"]["real test images"] == pytest.approx(float((by_classifier == by_judge).float().mean()))
     assert h["judge_rows"]["real test images"]["counts"] == torch.bincount(by_judge, minlength=10).tolist()
     assert (root / "hist" / "histograms.png").stat().st_size > 10_000
+
+
+def test_histograms_measure_precision_recall_density_and_coverage_beside_a_calibration_row(graded):
+    root, _ = graded
+    fidelity = json.loads((root / "hist" / "histograms.json").read_text())["fidelity"]
+    assert list(fidelity) == ["classifier", "judge"]
+    for rows in fidelity.values():
+        assert list(rows) == ["real train images", "gan", "cgan"]
+        for row in rows.values():
+            assert all(0 <= row[k] <= 1 for k in ("precision", "recall", "coverage")) and row["density"] >= 0
+            assert len(row["coverage_per_class"]) == 10
+        # real train images cover the real test images far better than a generator trained for one epoch
+        assert rows["real train images"]["coverage"] > rows["gan"]["coverage"] + 0.3
 
 
 def test_cgan_sample_prints_both_graders_on_a_draw_of_its_own(cli, graded, tmp_path):
@@ -328,12 +341,14 @@ def test_compare_gan_adds_each_graders_columns(cli, graded, tmp_path):
     assert cli("compare-gan", root / "gan", root / "cgan", "--out", tmp_path / "cmp").code == 0
     table = (tmp_path / "cmp" / "comparison.md").read_text().splitlines()
     header = next(line for line in table if line.startswith("| run |"))
-    assert header.endswith("| Frechet distance (judge) | class KL (judge) | Frechet distance (classifier) | "
-                           "class KL (classifier) |")
+    assert header.endswith("| Frechet distance (judge) | class KL (judge) | coverage (judge) | density (judge) | "
+                           "Frechet distance (classifier) | class KL (classifier) | coverage (classifier) | "
+                           "density (classifier) |")
     judged = json.loads((root / "cgan" / "metrics.json").read_text())["judge_quality"]
-    assert next(line for line in table if line.startswith("| gan |")).endswith("| - | - | - | - |")
-    assert f"| {judged['frechet_distance']:.2f} | {judged['kl_from_uniform']:.3f} |" in next(
-        line for line in table if line.startswith("| cgan |"))
+    assert next(line for line in table if line.startswith("| gan |")).endswith(" |" + " - |" * 8)
+    assert (f"| {judged['frechet_distance']:.2f} | {judged['kl_from_uniform']:.3f} | {judged['coverage']:.3f} | "
+            f"{judged['density']:.3f} |") in next(line for line in table if line.startswith("| cgan |"))
+    assert 0 <= judged["coverage"] <= 1 and len(judged["coverage_per_class"]) == 10
 
 
 def test_ema_is_what_is_shown_and_saved_while_g_trains_as_before(cli, graded, tmp_path, monkeypatch):

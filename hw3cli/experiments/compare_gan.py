@@ -17,6 +17,7 @@ from hw3cli.errors import Hw3Error
 from hw3cli.experiments import display
 from hw3cli.experiments.records import read_run
 from hw3cli.plots.gan import comparison
+from hw3cli.train.gan_losses import LOSSES
 
 
 def run(config: CompareGanConfig) -> int:
@@ -53,15 +54,18 @@ def markdown(rows: list) -> str:
     # the sample-quality columns of the graders any run was measured by: the judge's first, then the classifier's
     graders = [(key, name) for key, name in (("judge_quality", "judge"), ("quality", "classifier"))
                if any(isinstance(m.get(key), dict) for _, _, m, _ in rows)]
-    quality = "".join(f" Frechet distance ({name}) | class KL ({name}) |" for _, name in graders)
+    quality = "".join(f" Frechet distance ({name}) | class KL ({name}) | coverage ({name}) | density ({name}) |"
+                      for _, name in graders)
     lines = ["| run | loss | clip | epochs | final G loss | final D loss | real score | fake score | "
-             f"sample diversity | images/s |{quality}", "|" + " --- |" * (10 + 2 * len(graders))]
+             f"sample diversity | images/s |{quality}", "|" + " --- |" * (10 + 4 * len(graders))]
     for name, cfg, m, _ in rows:
         last = m["epochs"][-1]
         loss = m["loss"]
-        measured = "".join(f" {m[key]['frechet_distance']:.2f} | {m[key]['kl_from_uniform']:.3f} |"
-                           if isinstance(m.get(key), dict) else " - | - |" for key, _ in graders)
-        lines.append(f"| {name} | {loss} | {cfg.get('clip', '?') if loss == 'wgan' else '-'} | {len(m['epochs'])}"
+        measured = "".join(f" {m[key]['frechet_distance']:.2f} | {m[key]['kl_from_uniform']:.3f} | "
+                           f"{_fmt(m[key].get('coverage'), 3)} | {_fmt(m[key].get('density'), 3)} |"
+                           if isinstance(m.get(key), dict) else " - | - | - | - |" for key, _ in graders)
+        clipped = hasattr(LOSSES.get(loss), "clip")  # a variant that clips its critic's weights
+        lines.append(f"| {name} | {loss} | {cfg.get('clip', '?') if clipped else '-'} | {len(m['epochs'])}"
                      f" | {last['g_loss']:.4f} | {_fmt(last['d_loss'])} | {_fmt(last['real_score'])} | "
                      f"{_fmt(last['fake_score'])} | {m['sample_diversity']:.3f} | "
                      f"{'-' if 'images_per_second' not in m else format(m['images_per_second'], ',.0f')} |{measured}")
@@ -69,5 +73,5 @@ def markdown(rows: list) -> str:
     return "# GAN runs compared\n\n" + "\n".join(lines) + f"\n\n{machines}\n\n![](comparison.png)\n"
 
 
-def _fmt(value) -> str:
-    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
+def _fmt(value, digits: int = 4) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"

@@ -15,7 +15,7 @@ from hw3cli.core.memory import require
 from hw3cli.data.fashion_mnist import CLASSES, load_fashion_mnist
 from hw3cli.errors import Hw3Error
 from hw3cli.experiments import display
-from hw3cli.metrics import frechet_distance, load_graders, measure_predictions
+from hw3cli.metrics import frechet_distance, load_graders, measure_predictions, prdc
 from hw3cli.models.gan import load_generator
 from hw3cli.plots.histogram import class_histograms
 from hw3cli.train.fashion_classifier import predict
@@ -54,10 +54,20 @@ def run(config: HistogramConfig) -> int:
         sources[name] = generator_samples(run_dir, config.n, config.seed)[0]
     graded = {key: grade(grader, sources, data.train_images[train_pick].float() / 255)
               for key, grader in graders.items()}
+    labelled = {"real train images": data.train_images[torch.randperm(len(data.train_images), generator=rng)[
+        : min(config.prdc_samples, len(data.train_images))]].float() / 255}
+    labelled.update({Path(g).name if Path(g).name not in labelled else str(g):
+                     generator_samples(g, config.prdc_samples, config.seed + 1)[0] for g in config.generators}
+                    if config.prdc_samples else {})
     result = {"n": config.n, "classifier": str(config.classifier), "classes": list(CLASSES),
               "rows": graded["classifier"][0],
               "note": "frechet_distance: classifier penultimate features vs real test images; the real row "
                       "compares real train with real test images (the floor)."}
+    if config.prdc_samples:
+        result["fidelity"] = {key: fidelity(grader, config, data, labelled) for key, grader in graders.items()}
+        result["note"] += (" fidelity: improved precision and recall (k = 3), density and coverage (k = 5, also per "
+                           f"class) of {config.prdc_samples:,} samples against as many real test images, in each "
+                           "grader's features; the real row compares real train images with them (the calibration).")
     if "judge" in graded:
         result["note"] += (" judge_rows: the same samples by the judge (its labels and features); agreement: the "
                            "share of each source's samples the judge and the classifier put in the same class.")
@@ -73,6 +83,9 @@ def run(config: HistogramConfig) -> int:
     if "judge" in result:
         out.print(_table(f"the same samples, labelled by the judge {config.judge}", result["judge_rows"],
                          result["agreement"]))
+    for key, rows in result.get("fidelity", {}).items():
+        out.print(_fidelity_table(f"precision, recall, density and coverage of {config.prdc_samples:,} samples in the "
+                                  f"{key}'s features", rows))
     out.print("KL: from uniform (0 uniform, ln 10 = 2.303 one class); chi2 and p: against uniform; >=1%, >=5%: "
               "classes holding that share; IS: inception score by the grader; FD: Frechet distance to real test "
               "images in the grader's features (for the real row: real train vs real test)"
@@ -94,6 +107,27 @@ def grade(grader, sources: dict[str, torch.Tensor], train_images: torch.Tensor) 
         labels[name] = probs.argmax(1)
     rows["real test images"]["frechet_distance"] = frechet_distance(train_features, real_features)
     return rows, labels
+
+
+def fidelity(grader, config: HistogramConfig, data, sources: dict[str, torch.Tensor]) -> dict:
+    """Precision, recall, density and coverage (per class too) of each source against real test images, in the
+    grader's features; "real train images" is the calibration row."""
+    count = min(config.prdc_samples, len(data.test_images))
+    _, real = predict(grader, data.test_images[:count].float() / 255)
+    return {name: prdc(real, predict(grader, images)[1], data.test_labels[:count], CLASSES)
+            for name, images in sources.items()}
+
+
+def _fidelity_table(title: str, rows: dict) -> Table:
+    table = Table(title=title)
+    table.add_column("source", no_wrap=True)
+    for column in ("precision", "recall", "density", "coverage", "least-covered class"):
+        table.add_column(column, justify="right")
+    for name, s in rows.items():
+        least = min(s["coverage_per_class"], key=s["coverage_per_class"].get)
+        table.add_row(name, f"{s['precision']:.3f}", f"{s['recall']:.3f}", f"{s['density']:.3f}",
+                      f"{s['coverage']:.3f}", f"{least} {s['coverage_per_class'][least]:.3f}")
+    return table
 
 
 def _table(title: str, rows: dict, agreement: dict | None = None) -> Table:

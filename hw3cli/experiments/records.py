@@ -54,7 +54,8 @@ ADDER_EXAMPLE = {"a": str, "b": str, "sum": str, "decimal": {"a": int, "b": int,
 ADDER_VERIFY = {"exhaustive": {"bits": int, "checked": int, "mismatches": int, "seconds": Number},
                 "random": {"max_bits": int, "checked": int, "mismatches": int}}
 HISTOGRAMS = {"rows": {"real test images": {**_QUALITY, "chi2_p_value": Number}}, "?judge_rows": dict,
-              "?agreement": dict}
+              "?agreement": dict, "?fidelity": MapOf(MapOf({"precision": Number, "recall": Number,
+                                                            "density": Number, "coverage": Number}))}
 HISTOGRAM_ROW = {**_QUALITY, "chi2_p_value": Number}
 
 
