@@ -81,7 +81,7 @@ EVERY := $(shell echo $$(( $(GAN_EPOCHS) / 3 )))
 EVAL_EVERY := $(shell echo $$(( $(GAN_EPOCHS) / 6 > 0 ? $(GAN_EPOCHS) / 6 : 1 )))
 
 .PHONY: help install test lint all quick report adder imdb-data imdb fmnist gan-vanilla gan-lsgan gan-mse gan-wgan \
-	classifier judge gan-unrolled histograms cgan gan-toy bench clean
+	classifier judge gan-unrolled histograms cgan gan-toy mode-collapse bench clean
 
 help: ## List the targets and the variables (this message)
 	@echo "Targets (times: a 2-core Intel Xeon with AMX; docs/results/xeon-amx.md):"
@@ -122,6 +122,9 @@ REPORT_INPUTS := $(GAN)/cgan-samples.png $(GAN)/histograms/histograms.json $(GAN
 	$(GAN)/wgan-comparison/comparison.md $(GAN)/lsgan/metrics.json $(GAN)/mse-batch250/metrics.json \
 	$(IMDB)/comparison.md $(ART)/adder/example.json $(ART)/adder/verify.json $(ART)/adder/learned/metrics.json \
 	$(GAN)/vanilla/metrics.json $(GAN)/classifier/metrics.json $(GAN)/judge/metrics.json $(GAN)/toy/summary.json
+# Several seeds of every variant only when asked for (SEEDS=...) or at the full profile.
+REPORT_INPUTS += $(if $(or $(filter command line environment,$(origin SEEDS)),$(filter full,$(PROFILE))),\
+	$(GAN)/mode-collapse/summary.json)
 $(ART)/REPORT.md: $(REPORT_INPUTS)
 	$(HW3) report --artifacts $(ART) --out $@
 
@@ -259,6 +262,30 @@ $(TOY)/%/metrics.json: | install $(DATA)
 
 $(TOY)/summary.json: $(foreach r,$(TOY_RUNS),$(r)/metrics.json)
 	$(HW3) toy-summary $(TOY_RUNS) --out $(@D) > /dev/null
+
+# Mode collapse over seeds: the variants the assignment compares, each trained once per seed and graded by both
+# graders, then each measure's mean and 95% interval (collapse-summary). Opt-in: make mode-collapse SEEDS="1 2 3";
+# make all includes it only when SEEDS is given or PROFILE=full.
+SEEDS ?= 1 2 3
+COLLAPSE := $(GAN)/mode-collapse
+COLLAPSE_VARIANTS := vanilla lsgan $(foreach c,$(WGAN_CLIPS),wgan-clip$(c)) wgan-gp unrolled-surrogate-k5 \
+	unrolled-exact-k5
+COLLAPSE_FLAGS_vanilla := --loss vanilla --epochs $(GAN_EPOCHS) $(GAN_OPTS)
+COLLAPSE_FLAGS_lsgan := --loss lsgan --epochs $(GAN_EPOCHS) $(GAN_OPTS)
+$(foreach c,$(WGAN_CLIPS),$(eval COLLAPSE_FLAGS_wgan-clip$(c) := --loss wgan --clip $(c) --epochs $(GAN_EPOCHS) $(GAN_OPTS)))
+COLLAPSE_FLAGS_wgan-gp := --loss wgan-gp --epochs $(GAN_EPOCHS) $(GAN_OPTS)
+COLLAPSE_FLAGS_unrolled-surrogate-k5 := --unroll 5 --unroll-mode surrogate --epochs $(UNROLL_EPOCHS) $(UNROLL_OPTS)
+COLLAPSE_FLAGS_unrolled-exact-k5 := --unroll 5 --unroll-mode exact --epochs $(UNROLL_EPOCHS) $(UNROLL_OPTS)
+COLLAPSE_RUNS := $(foreach v,$(COLLAPSE_VARIANTS),$(foreach s,$(SEEDS),$(COLLAPSE)/$(v)/seed$(s)))
+mode-collapse: $(COLLAPSE)/summary.json ## Mode collapse over SEEDS: every variant graded, means with 95% intervals
+
+$(COLLAPSE)/%/metrics.json: $(GAN)/classifier/metrics.json $(GAN)/judge/metrics.json | install $(DATA)
+	$(if $(findstring exact,$*),$(HW3),$(TRAIN)) train-gan $(COLLAPSE_FLAGS_$(word 1,$(subst /, ,$*))) \
+	  --seed $(patsubst seed%,%,$(word 2,$(subst /, ,$*))) \
+	  $(GRADE) --out $(@D) $(FASHION) --threads $(THREADS)
+
+$(COLLAPSE)/summary.json: $(foreach r,$(COLLAPSE_RUNS),$(r)/metrics.json)
+	$(HW3) collapse-summary $(COLLAPSE_RUNS) --out $(@D) > /dev/null
 
 # -----------------------------------------------------------------------------------------------------------
 bench: install $(IMDB)/data/data.safetensors $(DATA) ## Benchmarks (speed ratios measured in one run; not part of the tests)

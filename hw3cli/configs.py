@@ -473,6 +473,12 @@ class ToySummaryConfig:
 
 
 @dataclass(frozen=True)
+class CollapseSummaryConfig:
+    runs: tuple[Path, ...] = argument("Graded train-gan runs on Fashion-MNIST, several seeds of each variant.")
+    out_dir: Path = option(Path("artifacts/gan/mode-collapse"), "--out", "Folder for summary.json and summary.md.")
+
+
+@dataclass(frozen=True)
 class ReportConfig:
     artifacts: Path = option(Path("artifacts"), "--artifacts", "The folder the runs are in.")
     out: Path = option(Path("artifacts/REPORT.md"), "--out", "The Markdown report (HTML beside it).")

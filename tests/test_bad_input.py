@@ -78,6 +78,8 @@ def cases():
         ("compare-gan a GRU", ["compare-gan", "{w}/gru", "--out", "{out}"], ["train-gan"]),
         ("compare-gan nothing", ["compare-gan", "--out", "{out}"], ["run"]),
         ("toy-summary a GRU", ["toy-summary", "{w}/gru", "--out", "{out}"], ["train-gan"]),
+        ("collapse-summary a GRU", ["collapse-summary", "{w}/gru", "--out", "{out}"], ["train-gan"]),
+        ("collapse-summary an ungraded GAN", ["collapse-summary", "{w}/gan", "--out", "{out}"], ["--judge"]),
         ("toy-summary a Fashion GAN", ["toy-summary", "{w}/gan", "--out", "{out}"], ["Fashion-MNIST"]),
         ("train-gan unknown dataset", ["train-gan", "--dataset", "moons", "--out", "{out}"], ["--dataset"]),
         ("data garbage fashion", ["data", "--fashion-dir", "{w}/garbage-idx", "--imdb-source", "{w}/empty",

@@ -20,7 +20,7 @@ def commands() -> dict:
 
 
 CONFIGS = {"rnn-add": (c.AddConfig, c.VerifyConfig, c.LearnConfig), "preprocess": (c.PreprocessConfig,),
-           "data": (c.DataConfig,),
+           "data": (c.DataConfig,), "collapse-summary": (c.CollapseSummaryConfig,),
            "train-gru": (c.GRUConfig,), "train-mlp": (c.MLPConfig,), "predict": (c.PredictConfig,),
            "compare-imdb": (c.CompareImdbConfig,), "train-gan": (c.GanConfig,), "cgan-sample": (c.CganSampleConfig,),
            "classify": (c.ClassifyConfig,), "judge": (c.JudgeConfig,), "histogram": (c.HistogramConfig,),

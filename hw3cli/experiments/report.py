@@ -14,11 +14,12 @@ from pathlib import Path
 from hw3cli.configs import ReportConfig, gan_variant
 from hw3cli.core.files import all_or_nothing, atomic_write_text, read_json, where
 from hw3cli.core.hardware import describe
-from hw3cli.core.schema import RUN_CONFIG, Number, check
+from hw3cli.core.schema import RUN_CONFIG, MapOf, Maybe, Number, check
 from hw3cli.core.wording import counted
 from hw3cli.data.mixtures import PUBLISHED
 from hw3cli.errors import Hw3Error
 from hw3cli.experiments import display
+from hw3cli.experiments.collapse_summary import MEASURES, seeds_answer, span
 from hw3cli.experiments.records import (
     ADDER_EXAMPLE,
     ADDER_VERIFY,
@@ -171,7 +172,7 @@ GRADERS = (("judge_quality", "the judge"), ("quality", "the classifier"))
 def problem2(r: Report) -> None:
     gan = r.root / "gan"
     r.heading(2, "Problem 2: GANs on Fashion-MNIST")
-    for section in (single_runs, classifier_run, judge_run, wgan_runs, unrolled_runs, class_histograms,
+    for section in (single_runs, classifier_run, judge_run, wgan_runs, unrolled_runs, over_seeds, class_histograms,
                     toy_mixtures, conditional_run):
         section(r, gan)
 
@@ -331,6 +332,19 @@ def judged(r: Report, h: dict, path: Path) -> None:
                f"in different classes" + (f" (on real test images: {_pct(1 - real)})" if real is not None else "")
                + f"; its KL from uniform is {h['judge_rows'][apart]['kl_from_uniform']:.3f} by the judge and "
                f"{h['rows'][apart]['kl_from_uniform']:.3f} by the classifier.")
+
+
+def over_seeds(r: Report, gan: Path) -> None:
+    """Mode collapse over several seeds (make mode-collapse), when it was run: the answer, then the intervals."""
+    path = gan / "mode-collapse" / "summary.json"
+    if not path.is_file():
+        return
+    summary = _load(path, MapOf({"seeds": int, **{key: {"mean": Number, "low": Maybe(Number), "high": Maybe(Number)}
+                                                  for key, _, _ in MEASURES}}))
+    r.heading(3, "Mode collapse over seeds")
+    r.para(seeds_answer(summary))
+    r.table(["variant", "seeds", *(heading for _, heading, _ in MEASURES)],
+            [[name, str(row["seeds"]), *(span(row[key]) for key, _, _ in MEASURES)] for name, row in summary.items()])
 
 
 def toy_mixtures(r: Report, gan: Path) -> None:
