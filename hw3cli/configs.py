@@ -433,6 +433,7 @@ class HistogramConfig:
                                 "and show where it and the classifier disagree.")
     n: int = option(3000, "-n", "Samples per generator (and real test images for the baseline row).", 10, 10**6)
     seed: int = option(0, "--seed", "Seeds the noise and the real baseline images.", 0, SEED_MAX)
+    device: str = like(RunOptions, "device", "auto")
     prdc_samples: int = option(10_000, "--prdc-samples", "Generated samples, and real test images, for precision "
                                "and recall (k = 3) and density and coverage (k = 5) in each grader's features (0: "
                                "none).", 0, 100_000)
@@ -454,6 +455,7 @@ class CganSampleConfig:
     tensor: Path | None = option(None, "--tensor", "Also save images and labels as safetensors.")
     classifier: Path | None = option(None, "--classifier", "A classify run: print the conditional accuracy.")
     judge: Path | None = option(None, "--judge", "A judge run: print the conditional accuracy it finds too.")
+    device: str = like(RunOptions, "device", "auto")
     score_per_class: int = option(1000, "--score-per-class", "With --classifier or --judge: measure the conditional "
                                   "accuracy on this many fresh samples of each class, a draw of their own (seeded by "
                                   "--seed), not the grid's few.", 1, 100_000)

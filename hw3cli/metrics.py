@@ -83,6 +83,19 @@ def measure_predictions(probs: torch.Tensor, features: torch.Tensor, real_featur
     return stats
 
 
+T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}  # Student's t
+
+
+def mean_interval(values: list[float]) -> tuple[float, float | None, float | None]:
+    """Mean and 95% interval (Student's t) over seeds; no interval from one seed."""
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, None, None
+    spread = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    half = T95.get(len(values) - 1, 1.96) * spread / math.sqrt(len(values))
+    return mean, mean - half, mean + half
+
+
 PRDC_BLOCK_BYTES = 64 * 2**20  # the largest block of distances held at once
 PRDC_MAX = 100_000  # points a side: the distances grow with the square, and 10,000 already separate the variants
 

@@ -87,3 +87,19 @@ def test_the_report_gives_the_answer_and_the_intervals(cli, tmp_path, runs):
     section = report[report.index("### Mode collapse over seeds"):]
     assert "So unrolled-exact-k5 measurably reduced mode collapse here" in section
     assert "| wgan-clip0.01 | 3 |" in section
+
+
+def test_the_2d_mixtures_get_the_same_intervals_over_seeds():
+    from hw3cli.experiments.toy_summary import markdown, summarise
+
+    def run(seed, modes):
+        config = {"dataset": "ring", "loss": "vanilla", "clip": 0.01, "seed": seed, "precision": "fp32"}
+        return config, {"precision": "fp32", "mode_coverage": {"modes_recovered": modes, "high_quality_fraction": 0.5,
+                                                               "reverse_kl": 0.1, "modes": 8}}
+
+    summary = summarise([run(1, 6), run(2, 8), run(3, 7)])
+    row = summary["ring"]["vanilla"]
+    half = 4.303 * 1.0 / math.sqrt(3)  # the three seeds' standard deviation is 1
+    assert row["modes_recovered_interval"] == pytest.approx([7 - half, 7 + half])
+    assert f"7.0 ({7 - half:.1f}-{7 + half:.1f}) of 8" in markdown(summary)
+    assert summarise([run(1, 6)])["ring"]["vanilla"]["modes_recovered_interval"] is None

@@ -376,3 +376,34 @@ def test_ema_is_what_is_shown_and_saved_while_g_trains_as_before(cli, graded, tm
     saved = load_file(tmp_path / "ema" / "generator.safetensors")
     assert len(weights) > 3 and all(torch.allclose(saved[k], expected[k], atol=1e-6) for k in saved)
     assert not torch.equal(saved["net.0.weight"], weights[-1]["net.0.weight"])
+
+
+def test_histogram_and_cgan_sample_take_a_device(cli, graded, tmp_path):
+    root, data = graded
+    r = cli("histogram", "--generator", root / "gan", "--generator", root / "cgan", "--classifier", root / "clf",
+            "--judge", root / "judge", "-n", "100", "--data-dir", data, "--out", tmp_path / "hist", "--prdc-samples",
+            "300", "--device", "cpu")
+    assert r.code == 0, r.err
+    assert (tmp_path / "hist" / "histograms.json").read_text() == (root / "hist" / "histograms.json").read_text()
+    r = cli("cgan-sample", "--generator", root / "cgan", "--per-class", "1", "--device", "cpu", "--out",
+            tmp_path / "grid.png")
+    assert r.code == 0, r.err
+    if not torch.cuda.is_available():
+        assert_usage_error(cli("cgan-sample", "--generator", root / "cgan", "--device", "cuda", "--out",
+                               tmp_path / "gpu.png"), "cuda")
+        assert not (tmp_path / "gpu.png").exists()
+
+
+def test_the_report_shows_each_graders_fidelity_beside_its_calibration(cli, graded, tmp_path):
+    import shutil
+
+    root, _ = graded
+    art = tmp_path / "artifacts"
+    shutil.copytree(root / "hist", art / "gan" / "histograms")
+    assert cli("report", "--artifacts", art, "--out", art / "REPORT.md").code == 0
+    report = (art / "REPORT.md").read_text()
+    fidelity = json.loads((root / "hist" / "histograms.json").read_text())["fidelity"]
+    for grader in ("classifier", "judge"):
+        assert f"Fidelity and diversity in the {grader}'s features" in report
+        calibration = fidelity[grader]["real train images"]
+        assert f"| real train images | {calibration['precision']:.3f} | {calibration['recall']:.3f} |" in report

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from hw3cli.configs import CganSampleConfig
 from hw3cli.core.checkpoint import save_checkpoint
+from hw3cli.core.device import resolve_device
 from hw3cli.core.files import all_or_nothing
 from hw3cli.core.memory import require
 from hw3cli.core.wording import counted
@@ -55,13 +56,14 @@ def run(config: CganSampleConfig) -> int:
     if config.classifier is not None or config.judge is not None:
         require(4 * 4 * config.score_per_class * len(set(config.classes)) * (784 + 1024),
                 f"--score-per-class {config.score_per_class:,} of {len(set(config.classes))} classes")
-    generator = load_generator(config.generator)
+    device = resolve_device(config.device)
+    generator = load_generator(config.generator).to(device)
     if not generator.classes:
         raise Hw3Error(f"{config.generator} holds an unconditional generator; train one with train-gan --conditional")
-    graders = load_graders(config.classifier, config.judge)
+    graders = {key: grader.to(device) for key, grader in load_graders(config.classifier, config.judge).items()}
     labels = torch.tensor(config.classes).repeat_interleave(config.per_class)
     noise = torch.randn(len(labels), generator.noise_dim, generator=torch.Generator().manual_seed(config.seed))
-    images = sample(generator, noise, labels)
+    images = sample(generator, noise.to(device), labels.to(device))
     with all_or_nothing():  # the grid and the tensors, or neither
         _write(config, images, labels)
     out = display.stdout()
@@ -71,7 +73,7 @@ def run(config: CganSampleConfig) -> int:
         # the grid's few samples a class would give a share +-10 points or worse: the score has a draw of its own
         noise, labels = class_draw(torch.tensor(sorted(set(config.classes))), config.score_per_class,
                                    generator.noise_dim, config.seed + 1)
-        images = sample(generator, noise, labels)
+        images = sample(generator, noise.to(device), labels.to(device))
         results = {name: conditional_accuracy(grader, images, labels, CLASSES) for name, grader in graders.items()}
         verb = "assign" if len(results) > 1 else "assigns"
         table = Table(title=f"conditional accuracy: of {config.score_per_class:,} fresh samples of each class, the "

@@ -4,8 +4,6 @@ intervals: a variant is better or worse than the vanilla GAN only where their in
 
 from __future__ import annotations
 
-import math
-import statistics
 from collections import defaultdict
 from pathlib import Path
 
@@ -19,6 +17,7 @@ from hw3cli.errors import Hw3Error
 from hw3cli.experiments import display
 from hw3cli.experiments.records import read_run
 from hw3cli.experiments.toy_summary import variant
+from hw3cli.metrics import mean_interval
 
 BASELINE = gan_variant("vanilla", 0.0, None, "surrogate")
 # (key in a grader's quality record, heading, whether more is better)
@@ -27,18 +26,6 @@ MEASURES = (("kl_from_uniform", "class KL", False), ("classes_over_5pct", "class
             ("recall", "recall", True), ("frechet_distance", "FD", False))
 # the measures of mode collapse the answer rests on: how evenly the classes come, how much of the real data is reached
 COLLAPSE = ("kl_from_uniform", "coverage")
-T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
-
-
-def interval(values: list[float]) -> tuple[float, float | None, float | None]:
-    """Mean and 95% interval (Student's t) over seeds; no interval from one seed."""
-    mean = statistics.fmean(values)
-    if len(values) < 2:
-        return mean, None, None
-    half = T95.get(len(values) - 1, 1.96) * statistics.stdev(values) / math.sqrt(len(values))
-    return mean, mean - half, mean + half
-
-
 def summarise(runs: list[tuple[dict, dict]]) -> dict:
     """{variant: {measure: {"mean", "low", "high"}, "seeds": n, "grader": ...}} from the runs' graded metrics."""
     groups: dict[str, list[dict]] = defaultdict(list)
@@ -57,7 +44,7 @@ def summarise(runs: list[tuple[dict, dict]]) -> dict:
         summary[name] = {"seeds": len(seeds), "grader": "judge" if seeds[0]["grader"] == "judge_quality" else
                          "classifier"}
         for key, _, _ in MEASURES:
-            mean, low, high = interval([float(s[key]) for s in seeds])
+            mean, low, high = mean_interval([float(s[key]) for s in seeds])
             summary[name][key] = {"mean": mean, "low": low, "high": high}
     return summary
 

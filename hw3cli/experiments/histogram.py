@@ -10,6 +10,7 @@ import torch
 from rich.table import Table
 
 from hw3cli.configs import HistogramConfig
+from hw3cli.core.device import resolve_device
 from hw3cli.core.files import all_or_nothing, write_json
 from hw3cli.core.memory import require
 from hw3cli.data.fashion_mnist import CLASSES, load_fashion_mnist
@@ -21,17 +22,20 @@ from hw3cli.plots.histogram import class_histograms
 from hw3cli.train.fashion_classifier import predict
 from hw3cli.train.gan_loop import sample
 
+CPU = torch.device("cpu")
 
-def generator_samples(run_dir: Path, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """n samples in [0, 1]; a conditional generator draws a class-balanced set (n // 10 per class and the
-    remainder spread over the first classes) and also returns the labels it asked for."""
-    generator = load_generator(run_dir)
+
+def generator_samples(run_dir: Path, n: int, seed: int, device: torch.device = CPU) -> tuple[torch.Tensor,
+                                                                                              torch.Tensor | None]:
+    """n samples in [0, 1] (on the CPU, made on `device`); a conditional generator draws a class-balanced set
+    (n // 10 per class and the remainder spread over the first classes) and also returns the labels it asked for."""
+    generator = load_generator(run_dir).to(device)
     rng = torch.Generator().manual_seed(seed)
     noise = torch.randn(n, generator.noise_dim, generator=rng)
     labels = None
     if generator.classes:
         labels = torch.arange(n) % generator.classes
-    return sample(generator, noise, labels), labels
+    return sample(generator, noise.to(device), None if labels is None else labels.to(device)), labels
 
 
 def run(config: HistogramConfig) -> int:
@@ -43,7 +47,8 @@ def run(config: HistogramConfig) -> int:
         if sum(os.path.realpath(g) == os.path.realpath(run_dir) for g in config.generators) > 1:
             raise Hw3Error(f"--generator {run_dir} is given twice")
     require(4 * 4 * config.n * (784 + 1024), f"-n {config.n:,} samples per generator")
-    graders = load_graders(config.classifier, config.judge)
+    device = resolve_device(config.device)
+    graders = {key: grader.to(device) for key, grader in load_graders(config.classifier, config.judge).items()}
     data = load_fashion_mnist(config.data_dir)
     rng = torch.Generator().manual_seed(config.seed)
     pick = torch.randperm(len(data.test_images), generator=rng)[: min(config.n, len(data.test_images))]
@@ -51,13 +56,13 @@ def run(config: HistogramConfig) -> int:
     sources = {"real test images": data.test_images[pick].float() / 255}
     for run_dir in config.generators:
         name = Path(run_dir).name if Path(run_dir).name not in sources else str(run_dir)  # two folders of one name
-        sources[name] = generator_samples(run_dir, config.n, config.seed)[0]
+        sources[name] = generator_samples(run_dir, config.n, config.seed, device)[0]
     graded = {key: grade(grader, sources, data.train_images[train_pick].float() / 255)
               for key, grader in graders.items()}
     labelled = {"real train images": data.train_images[torch.randperm(len(data.train_images), generator=rng)[
         : min(config.prdc_samples, len(data.train_images))]].float() / 255}
     labelled.update({Path(g).name if Path(g).name not in labelled else str(g):
-                     generator_samples(g, config.prdc_samples, config.seed + 1)[0] for g in config.generators}
+                     generator_samples(g, config.prdc_samples, config.seed + 1, device)[0] for g in config.generators}
                     if config.prdc_samples else {})
     result = {"n": config.n, "classifier": str(config.classifier), "classes": list(CLASSES),
               "rows": graded["classifier"][0],

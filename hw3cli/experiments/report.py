@@ -30,6 +30,7 @@ from hw3cli.experiments.records import (
     TOY_SUMMARY,
     read_run,
 )
+from hw3cli.experiments.toy_summary import within
 
 
 class Report:
@@ -310,7 +311,33 @@ def class_histograms(r: Report, gan: Path) -> None:
                    f"{h['rows']['real test images']['frechet_distance']:.2f}).")
         if "judge_rows" in h:
             judged(r, h, gan / "histograms" / "histograms.json")
+        for grader, table in h.get("fidelity", {}).items():
+            fidelity(r, grader, table)
         r.figure(gan / "histograms" / "histograms.png", "Predicted classes of 3000 samples per generator")
+
+
+def fidelity(r: Report, grader: str, table: dict) -> None:
+    """Precision, recall, density and coverage in one grader's features, beside the real-train calibration row."""
+    r.para(f"Fidelity and diversity in the {grader}'s features (precision and recall at k = 3, density and coverage "
+           "at k = 5; the real train images are the calibration: what a generator as good as the data would score):")
+    rows = []
+    for name, s in table.items():
+        least = min(s["coverage_per_class"], key=s["coverage_per_class"].get)
+        rows.append([name, *(f"{s[k]:.3f}" for k in ("precision", "recall", "density", "coverage")),
+                     f"{least} {s['coverage_per_class'][least]:.3f}"])
+    r.table(["source", "precision", "recall", "density", "coverage", "least-covered class"], rows)
+    generated = {n: s for n, s in table.items() if not n.startswith("real")}
+    calibration = table.get("real train images")
+    if generated and calibration:
+        widest, narrowest = (f(generated, key=lambda n: generated[n]["coverage"]) for f in (max, min))
+        least = f", {narrowest} the least ({generated[narrowest]['coverage']:.3f})" if len(generated) > 1 else ""
+        if generated[widest]["coverage"] < 0.0005:  # 0.000 as printed: no ranking to give
+            r.para(f"By the {grader}, no generator's samples reach the real test images (coverage 0.000 for each, "
+                   f"against the calibration's {calibration['coverage']:.3f}).")
+        else:
+            r.para(f"By the {grader}, {widest} covers the most of the real test images "
+                   f"({generated[widest]['coverage']:.3f} against the calibration's {calibration['coverage']:.3f})"
+                   f"{least}.")
 
 
 def judged(r: Report, h: dict, path: Path) -> None:
@@ -357,8 +384,9 @@ def toy_mixtures(r: Report, gan: Path) -> None:
     summary = _load(path, TOY_SUMMARY)
     for dataset, rows in summary.items():
         check(rows, {}, path)
-        table = [[name, str(row["seeds"]), f"{row['modes_recovered']:.1f} of {row['modes']}",
-                  _pct(row["high_quality_fraction"]), f"{row['reverse_kl']:.3f}"]
+        table = [[name, str(row["seeds"]), f"{row['modes_recovered']:.1f}{within(row, 'modes_recovered')} of "
+                  f"{row['modes']}", _pct(row["high_quality_fraction"]) + within(row, "high_quality_fraction", 100),
+                  f"{row['reverse_kl']:.3f}{within(row, 'reverse_kl')}"]
                  for name, row in ((n, check(v, TOY_ROW, f"{path} ({dataset} {n})")) for n, v in rows.items())]
         table += [[f"published: {name}", "", f"{modes:g}", _pct(quality), ""]
                   for name, (modes, quality) in PUBLISHED.get(dataset, {}).items()]

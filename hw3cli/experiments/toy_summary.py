@@ -16,6 +16,7 @@ from hw3cli.data.sources import dataset_of
 from hw3cli.errors import Hw3Error
 from hw3cli.experiments import display
 from hw3cli.experiments.records import read_run
+from hw3cli.metrics import mean_interval
 from hw3cli.plots.mixture import summary_figure
 
 SCORES = ("modes_recovered", "high_quality_fraction", "reverse_kl")
@@ -54,8 +55,20 @@ def summarise(runs: list[tuple[dict, dict]]) -> dict:
             row["modes"] = seeds[0][1]["modes"]
             row["seeds"] = len(seeds)
             row["per_seed"] = {str(seed): {score: c[score] for score in SCORES} for seed, c in sorted(seeds)}
+            for score in SCORES:  # the 95% interval over seeds (none from one seed)
+                _, low, high = mean_interval([c[score] for _, c in seeds])
+                row[f"{score}_interval"] = None if low is None else [low, high]
             summary[dataset][name] = row
     return summary
+
+
+def within(row: dict, score: str, scale: float = 1) -> str:
+    """" (low-high)": the score's 95% interval over seeds, where there is one (not from one seed)."""
+    span = row.get(f"{score}_interval")
+    if not span:
+        return ""
+    digits = 1 if scale != 1 or score == "modes_recovered" else 3
+    return f" ({scale * span[0]:.{digits}f}-{scale * span[1]:.{digits}f})"
 
 
 def markdown(summary: dict) -> str:
@@ -64,8 +77,10 @@ def markdown(summary: dict) -> str:
         lines += [f"### {dataset}", "", "| variant | seeds | modes recovered | high-quality samples | reverse KL |",
                   "| --- | --- | --- | --- | --- |"]
         for name, row in rows.items():
-            lines.append(f"| {name} | {row['seeds']} | {row['modes_recovered']:.1f} of {row['modes']} | "
-                         f"{100 * row['high_quality_fraction']:.1f}% | {row['reverse_kl']:.3f} |")
+            lines.append(f"| {name} | {row['seeds']} | {row['modes_recovered']:.1f}{within(row, 'modes_recovered')} "
+                         f"of {row['modes']} | {100 * row['high_quality_fraction']:.1f}%"
+                         f"{within(row, 'high_quality_fraction', 100)} | {row['reverse_kl']:.3f}"
+                         f"{within(row, 'reverse_kl')} |")
         for name, (modes, quality) in PUBLISHED.get(dataset, {}).items():
             lines.append(f"| *published: {name}* | | {modes:g} | {100 * quality:.1f}% | |")
         lines.append("")

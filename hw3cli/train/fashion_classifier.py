@@ -64,13 +64,14 @@ def predict(model: nn.Module, images01: torch.Tensor, batch_size: int = 1000) ->
     """Class probabilities and penultimate features of images in [0, 1] (any shape with 784 pixels each), from
     a model with `features` and `head` (the classifier or the judge)."""
     model.eval()
-    x = images01.reshape(len(images01), -1).float() * 2 - 1
+    device = next(model.parameters()).device  # the outputs come back on the images' own device
+    x = images01.reshape(len(images01), -1).float().to(device) * 2 - 1
     probs, feats = [], []
     for start in range(0, len(x), batch_size):
         f = model.features(x[start:start + batch_size])
         feats.append(f)
         probs.append(torch.softmax(model.head(f), 1))
-    return torch.cat(probs), torch.cat(feats)
+    return torch.cat(probs).to(images01.device), torch.cat(feats).to(images01.device)
 
 
 def adamw_with_cosine(model: nn.Module, settings: ClassifierSettings, train_images: int):
