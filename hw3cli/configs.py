@@ -305,7 +305,7 @@ class GanConfig:
                                "only).", 0, 100_000)
     samples: int = option(64, "--samples", "Fixed-noise samples per grid.", 1, 512)
     unroll: int | None = option(None, "--unroll", "Unrolled GAN: train G against D as it will be after K more "
-                                "steps. See --unroll-mode.", 1, 100, metavar="K")
+                                "steps (default: off). See --unroll-mode.", 1, 100, metavar="K")
     unroll_mode: UnrollMode = option(
         "surrogate", "--unroll-mode", "surrogate (the assignment's scheme): a copy of D (and of its optimizer state) "
         "takes K steps on fresh batches and G is trained against the copy; the real D is untouched and no gradient "

@@ -142,7 +142,15 @@ _ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16":
 def read_safetensors(path: str | os.PathLike, what: str = "checkpoint") -> tuple[dict[str, torch.Tensor], dict]:
     """A safetensors file read header first: the header's every tensor (dtype, shape, offsets) is checked against
     the file's size and the memory available before any tensor data is read. Returns (tensors, metadata)."""
-    path = Path(path)
+    return _read(Path(path), what, tensors=True)
+
+
+def read_metadata(path: str | os.PathLike, what: str = "checkpoint") -> dict[str, str]:
+    """A safetensors file's metadata alone, from its header: no tensor is read."""
+    return _read(Path(path), what, tensors=False)[1]
+
+
+def _read(path: Path, what: str, tensors: bool) -> tuple[dict[str, torch.Tensor], dict]:
     with open_input(path, what) as handle:
         try:
             size = os.fstat(handle.fileno()).st_size
@@ -155,37 +163,20 @@ def read_safetensors(path: str | os.PathLike, what: str = "checkpoint") -> tuple
             metadata = header.pop("__metadata__", {}) or {}
             if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
                 raise ValueError("its metadata is not a table of strings")
+            if not tensors:
+                return {}, dict(metadata)
             end = _check_layout(header)
             if 8 + length + end != size:
                 raise ValueError(f"its header describes {end:,} bytes of tensors, the file holds {size - 8 - length:,}")
             require_memory(end, f"{what} {path}")
             handle.seek(0)
-            tensors = st_load(handle.read())
+            loaded = st_load(handle.read())
         except (SafetensorError, ValueError, TypeError, json.JSONDecodeError, UnicodeDecodeError, OverflowError,
                 RecursionError) as exc:
             raise Hw3Error(f"{path} is not a readable safetensors {what} ({exc})") from None
         except OSError as exc:
             raise Hw3Error(f"cannot read {what} {path}: {exc.strerror or exc}") from None
-    return tensors, dict(metadata)
-
-
-def read_metadata(path: str | os.PathLike, what: str = "checkpoint") -> dict[str, str]:
-    """A safetensors file's metadata alone, from its header: no tensor is read."""
-    path = Path(path)
-    with open_input(path, what) as handle:
-        try:
-            size = os.fstat(handle.fileno()).st_size
-            length = int.from_bytes(handle.read(8), "little") if size >= 8 else -1
-            if not 0 < length <= min(HEADER_LIMIT, size - 8):
-                raise ValueError("its header length does not fit the file")
-            metadata = json.loads(handle.read(length).decode("utf-8")).get("__metadata__") or {}
-            if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
-                raise ValueError("its metadata is not a table of strings")
-        except (ValueError, AttributeError, UnicodeDecodeError, RecursionError) as exc:
-            raise Hw3Error(f"{path} is not a readable safetensors {what} ({exc})") from None
-        except OSError as exc:
-            raise Hw3Error(f"cannot read {what} {path}: {exc.strerror or exc}") from None
-    return metadata
+    return loaded, dict(metadata)
 
 
 def _check_layout(header: dict) -> int:
