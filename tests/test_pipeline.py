@@ -126,6 +126,12 @@ def test_report_from_fake_runs_names_numbers_and_missing_runs(cli, tmp_path):
     assert "Run `make adder`" in text and "Run `make cgan`" in text and "| the classifier | make classifier |" in text
     page = (art / "REPORT.html").read_text()
     assert page.startswith("<!doctype html>") and 'src="imdb/gru/curves.png"' in page
+    # RESULTS.md: every headline number with the date, the commit and each run's time; missing runs said so
+    results = (art / "RESULTS.md").read_text()
+    assert "| `make imdb` | GRU 88.76% test accuracy |" in results
+    assert "| `make gan-wgan` | WGAN-GP Frechet distance 10.00 | 1.0 min |" in results
+    assert "| `make cgan` | missing or unreadable: gan/cgan-vanilla | - |" in results
+    assert "Date: " in results and "Commit: " in results
 
 
 def test_report_refuses_a_missing_folder(cli, tmp_path):

@@ -28,7 +28,7 @@ def test_the_readme_is_short_and_links_only_to_pages_that_exist():
 
 
 def test_the_results_table_is_the_committed_results_files():
-    named = re.search(r"The table is \[docs/results/([^\]]+)\]", README).group(1)
+    named = re.search(r"The table above is \[docs/results/([^\]]+)\]", README).group(1)
     table = re.search(r"\n(\| target \| result \| time \|\n(?:\|.*\n)+)", README).group(1)
     assert table in (ROOT / "docs" / "results" / named).read_text()
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import html
 import json
 import os
+import subprocess
+import time
 from pathlib import Path
 
 from hw3cli.configs import ReportConfig, gan_variant
@@ -509,6 +511,49 @@ STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0
          ".missing{color:#a00}")
 
 
+def _judged(m: dict, key: str) -> float:
+    """A graded run's number by the judge (else by the classifier)."""
+    return (m.get("judge_quality") or m["quality"])[key]
+
+
+# The headline number of each target, read from its run folder: (target, run folder under artifacts/, result).
+HEADLINES = (
+    ("make imdb", "imdb/gru", lambda m: f"GRU {_pct(m['test_accuracy'])} test accuracy"),
+    ("make imdb", "imdb/mlp-embedding", lambda m: f"MLP on embeddings {_pct(m['test_accuracy'])}"),
+    ("make imdb", "imdb/mlp-ids", lambda m: f"MLP on raw indices {_pct(m['test_accuracy'])}"),
+    ("make classifier", "gan/classifier", lambda m: f"{_pct(m['test_accuracy'])} test accuracy"),
+    ("make judge", "gan/judge", lambda m: f"{_pct(m['test_accuracy'])} test accuracy"),
+    ("make gan-vanilla", "gan/vanilla", lambda m: f"sample diversity {m['sample_diversity']:.3f} "
+                                                 f"(real {m['real_diversity']:.3f})"),
+    ("make gan-wgan", "gan/wgan-gp", lambda m: f"WGAN-GP Frechet distance {_judged(m, 'frechet_distance'):.2f}"),
+    ("make cgan", "gan/cgan-vanilla", lambda m: f"conditional accuracy {_pct(_judged(m, 'conditional_accuracy'))}"),
+)
+
+
+def results(root: Path) -> str:
+    """RESULTS.md: every target's headline number with the machine, the date, the commit and each run's time."""
+    rows, machine = [], None
+    for target, folder, result in HEADLINES:
+        try:
+            m = read_run(root / folder, ("train-gru", "train-mlp", "classify", "judge", "train-gan"))[1]
+            said = result(m)
+        except (Hw3Error, KeyError, TypeError, ValueError):
+            rows.append(f"| `{target}` | missing or unreadable: {folder} | - |")
+            continue
+        if machine is None and isinstance(m.get("machine"), dict):  # each run's precision is in its row
+            machine = describe({k: v for k, v in m["machine"].items() if k != "precision"})
+        took = f"{m['total_seconds'] / 60:.1f} min" if isinstance(m.get("total_seconds"), (int, float)) else "-"
+        took += f", {m['precision']}" if isinstance(m.get("precision"), str) else ""
+        rows.append(f"| `{target}` | {said} | {took} |")
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                timeout=10).stdout.strip() or "not a git checkout"
+    except (OSError, subprocess.SubprocessError):
+        commit = "not a git checkout"
+    return (f"# Results\n\nMachine: {machine or 'not recorded'}. Date: {time.strftime('%Y-%m-%d')}. Commit: {commit}."
+            "\n\n| target | result | time |\n| --- | --- | --- |\n" + "\n".join(rows) + "\n")
+
+
 def run(config: ReportConfig) -> int:
     if config.out.suffix.lower() == ".html":
         raise Hw3Error(f"--out {config.out}: give the Markdown file (REPORT.md); the HTML page is written beside it")
@@ -527,6 +572,7 @@ def run(config: ReportConfig) -> int:
     page = "\n".join(report.html).replace("`", "")
     with all_or_nothing():  # both files or neither
         atomic_write_text(config.out, "\n".join(report.md))
+        atomic_write_text(config.out.with_name("RESULTS.md"), results(config.artifacts))
         atomic_write_text(config.out.with_suffix(".html"),
                           f"<!doctype html><html><head><meta charset='utf-8'><title>hw3cli report</title>"
                           f"<style>{STYLE}</style></head><body>\n{page}\n</body></html>\n")
