@@ -69,13 +69,9 @@ def inception_score(probabilities: torch.Tensor) -> float:
     return float(math.exp((p * (p.log() - marginal.log())).sum(1).mean()))
 
 
-def measure_samples(images01: torch.Tensor, classifier, real_features: torch.Tensor | None = None) -> dict:
-    """Histogram statistics and inception score of images in [0, 1]; Frechet distance to `real_features`."""
-    return measure_predictions(*predict(classifier, images01), real_features)
-
-
 def measure_predictions(probs: torch.Tensor, features: torch.Tensor, real_features: torch.Tensor | None) -> dict:
-    """measure_samples from a grader's class probabilities and features of the images (see predict)."""
+    """Histogram statistics and inception score from a grader's class probabilities of images, and the Frechet
+    distance of their features (see predict) to `real_features`."""
     stats = histogram_stats(torch.bincount(probs.argmax(1), minlength=probs.shape[1]))
     stats["inception_score"] = inception_score(probs)
     if real_features is not None:

@@ -76,6 +76,12 @@ def imdb_tarball() -> bytes:
     return buffer.getvalue()
 
 
+def fetch_all(cli, cache: Path):
+    """hw3cli data --download into `cache`, both data sets missing."""
+    return cli("data", "--imdb-source", cache / "aclImdb_v1.tar.gz", "--cache-dir", cache, "--fashion-dir",
+               cache / "fashion-mnist", "--download")
+
+
 def test_the_data_step_names_what_is_missing_and_the_ways_to_supply_it(cli, tmp_path):
     r = cli("data", "--fashion-dir", tmp_path / "nowhere", "--imdb-source", tmp_path / "no-imdb",
             "--cache-dir", tmp_path / "cache")
@@ -90,8 +96,7 @@ def test_a_good_download_fills_the_cache_and_the_data_step_finds_it(cli, tmp_pat
         monkeypatch.setattr(imdb, "ACLIMDB_URL", url + "aclImdb_v1.tar.gz")
         monkeypatch.setattr(imdb, "ACLIMDB_SHA256", hashlib.sha256(tarball).hexdigest())
         cache = tmp_path / "cache"
-        r = cli("data", "--imdb-source", cache / "aclImdb_v1.tar.gz", "--cache-dir", cache, "--fashion-dir",
-                cache / "fashion-mnist", "--download")
+        r = fetch_all(cli, cache)
         assert r.code == 0, r.err
     assert sorted(p.name for p in (cache / "fashion-mnist").iterdir()) == sorted(files)
     assert (cache / "aclImdb_v1.tar.gz").read_bytes() == tarball
@@ -109,8 +114,7 @@ def test_a_corrupt_download_is_one_line_and_leaves_nothing(cli, tmp_path, monkey
         monkeypatch.setattr(imdb, "ACLIMDB_URL", url + "aclImdb_v1.tar.gz")
         monkeypatch.setattr(imdb, "ACLIMDB_SHA256", "0" * 64 if what == "imdb" else hashlib.sha256(tarball).hexdigest())
         cache = tmp_path / "cache"
-        r = cli("data", "--imdb-source", cache / "aclImdb_v1.tar.gz", "--cache-dir", cache, "--fashion-dir",
-                cache / "fashion-mnist", "--download")
+        r = fetch_all(cli, cache)
     assert_usage_error(r, "MD5 checksum" if what == "fashion" else "SHA-256 checksum")
     if what == "fashion":
         assert not (cache / "fashion-mnist").exists() or not any((cache / "fashion-mnist").iterdir())
@@ -128,8 +132,7 @@ def test_a_server_that_closes_mid_file_is_one_line_and_leaves_nothing(cli, tmp_p
         monkeypatch.setattr(imdb, "ACLIMDB_URL", url + "aclImdb_v1.tar.gz")
         monkeypatch.setattr(imdb, "ACLIMDB_SHA256", hashlib.sha256(tarball).hexdigest())
         cache = tmp_path / "cache"
-        r = cli("data", "--imdb-source", cache / "aclImdb_v1.tar.gz", "--cache-dir", cache, "--fashion-dir",
-                cache / "fashion-mnist", "--download")
+        r = fetch_all(cli, cache)
     assert_usage_error(r, "cannot download", "offline?")
     assert not list(cache.rglob("*.part")) and not list(cache.rglob(".download-*"))
     if what == "fashion":
