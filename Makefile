@@ -75,7 +75,7 @@ GAN := $(ART)/gan
 # The first step: both data sets found (or fetched with DOWNLOAD=1), or one line saying what is missing and how to
 # supply it. Every run that reads data waits for it.
 DATA := $(ART)/data.txt
-FASHION = --data-dir $(FMNIST_DIR)
+FASHION = --data $(FMNIST_DIR)
 IMDB := $(ART)/imdb
 EVERY := $(shell echo $$(( $(GAN_EPOCHS) / 3 )))
 EVAL_EVERY := $(shell echo $$(( $(GAN_EPOCHS) / 6 > 0 ? $(GAN_EPOCHS) / 6 : 1 )))
@@ -152,7 +152,7 @@ $(DATA): | install
 
 # preprocess's defaults are the recipe (a vocabulary of 25,000); the GRU's precision is fp32 by its default.
 $(IMDB)/data/data.safetensors: | install $(DATA)
-	$(HW3) preprocess --source $(IMDB_SOURCE) --out $(@D)
+	$(HW3) preprocess --data $(IMDB_SOURCE) --out $(@D)
 
 $(IMDB)/gru/metrics.json: $(IMDB)/data/data.safetensors
 	$(TRAIN) train-gru --data $(<D) --out $(@D) --threads $(THREADS) $(GRU_OPTS)
@@ -172,7 +172,7 @@ $(FMNIST_FILE):
 
 
 gan-vanilla: $(GAN)/vanilla/metrics.json ## Problem 2: the vanilla GAN (losses, scores, samples over training; 5.7 min)
-gan-lsgan: $(GAN)/lsgan/metrics.json ## Problem 2: the least-squares GAN
+gan-lsgan: $(GAN)/lsgan/metrics.json ## Problem 2: the least-squares GAN (5.8 min)
 gan-mse: $(GAN)/mse-batch250/metrics.json $(GAN)/mse-batch10/metrics.json ## Problem 2: the MSE "GAN" at batch 250 and 10 (1.0, 11.5 min)
 gan-wgan: $(GAN)/wgan-comparison/comparison.md ## Problem 2: WGAN with clip 0.1, 0.01, 0.001, 0.0001 and WGAN-GP, side by side (about 32 min)
 classifier: $(GAN)/classifier/metrics.json ## Problem 2: D's architecture with 10 outputs, fine-tuned from the vanilla D (1.6 min)
@@ -195,7 +195,7 @@ WGAN_CLIPS := 0.1 0.01 0.001 0.0001
 # compare on quality.
 GRADE = --classifier $(GAN)/classifier --judge $(GAN)/judge
 $(GAN)/wgan-clip%/metrics.json: $(GAN)/classifier/metrics.json $(GAN)/judge/metrics.json | install $(DATA)
-	$(TRAIN) train-gan --loss wgan --clip $* --epochs $(GAN_EPOCHS) --out $(@D) $(GRADE) \
+	$(TRAIN) train-gan --loss wgan --weight-clip $* --epochs $(GAN_EPOCHS) --out $(@D) $(GRADE) \
 	  $(FASHION) --threads $(THREADS) $(GAN_OPTS)
 
 # WGAN-GP: the gradient penalty instead of clipping (Adam 1e-4, betas 0 and 0.9, 5 critic steps), beside the clips.
@@ -231,13 +231,13 @@ $(GAN)/cgan-vanilla/metrics.json: $(GAN)/classifier/metrics.json $(GAN)/judge/me
 	  $(GRADE) --eval-every $(EVAL_EVERY) --out $(@D) $(FASHION) --threads $(THREADS) $(GAN_OPTS)
 
 $(GAN)/cgan-samples.png: $(GAN)/cgan-vanilla/metrics.json $(GAN)/classifier/metrics.json $(GAN)/judge/metrics.json
-	$(HW3) cgan-sample --generator $(<D) --per-class 3 $(GRADE) --out $@
+	$(HW3) cgan-sample --generator $(<D) --samples 3 $(GRADE) --out $@
 
 HISTOGRAM_RUNS := vanilla cgan-vanilla unrolled-exact-k5 unrolled-surrogate-k5 wgan-clip0.01 wgan-gp
 $(GAN)/histograms/histograms.json: $(GAN)/classifier/metrics.json $(GAN)/judge/metrics.json \
 	$(foreach r,$(HISTOGRAM_RUNS),$(GAN)/$(r)/metrics.json)
 	$(HW3) histogram $(foreach r,$(HISTOGRAM_RUNS),--generator $(GAN)/$(r)) $(GRADE) \
-	  -n $(HIST_N) --out $(@D) $(FASHION)
+	  --samples $(HIST_N) --out $(@D) $(FASHION)
 
 # The 2-D mixtures (mode collapse made visible): $(TOY)/DATASET/VARIANT/seedN, then the means over seeds.
 TOY := $(GAN)/toy
@@ -251,7 +251,7 @@ $(foreach k,5 10,$(eval TOY_FLAGS_unrolled-exact-k$(k) := --unroll $(k) --unroll
 $(foreach k,5 10,$(eval TOY_FLAGS_unrolled-exact-k$(k)-std := --unroll $(k) --unroll-mode exact --standardize))
 $(foreach k,5 10,$(eval TOY_FLAGS_unrolled-surrogate-k$(k) := --unroll $(k) --unroll-mode surrogate))
 TOY_FLAGS_vanilla :=
-TOY_FLAGS_wgan-clip0.01 := --loss wgan --clip 0.01
+TOY_FLAGS_wgan-clip0.01 := --loss wgan --weight-clip 0.01
 TOY_FLAGS_wgan-gp := --loss wgan-gp
 TOY_RUNS := $(foreach v,$(TOY_VARIANTS),$(foreach d,ring grid,$(foreach s,$(TOY_SEEDS),$(TOY)/$(d)/$(v)/seed$(s))))
 toy_part = $(word $(1),$(subst /, ,$*))
@@ -272,7 +272,7 @@ COLLAPSE_VARIANTS := vanilla lsgan $(foreach c,$(WGAN_CLIPS),wgan-clip$(c)) wgan
 	unrolled-exact-k5
 COLLAPSE_FLAGS_vanilla := --loss vanilla --epochs $(GAN_EPOCHS) $(GAN_OPTS)
 COLLAPSE_FLAGS_lsgan := --loss lsgan --epochs $(GAN_EPOCHS) $(GAN_OPTS)
-$(foreach c,$(WGAN_CLIPS),$(eval COLLAPSE_FLAGS_wgan-clip$(c) := --loss wgan --clip $(c) --epochs $(GAN_EPOCHS) $(GAN_OPTS)))
+$(foreach c,$(WGAN_CLIPS),$(eval COLLAPSE_FLAGS_wgan-clip$(c) := --loss wgan --weight-clip $(c) --epochs $(GAN_EPOCHS) $(GAN_OPTS)))
 COLLAPSE_FLAGS_wgan-gp := --loss wgan-gp --epochs $(GAN_EPOCHS) $(GAN_OPTS)
 COLLAPSE_FLAGS_unrolled-surrogate-k5 := --unroll 5 --unroll-mode surrogate --epochs $(UNROLL_EPOCHS) $(UNROLL_OPTS)
 COLLAPSE_FLAGS_unrolled-exact-k5 := --unroll 5 --unroll-mode exact --epochs $(UNROLL_EPOCHS) $(UNROLL_OPTS)

@@ -1,19 +1,29 @@
-"""Benchmark: `train-gan`'s loop against the conventional torchvision + DataLoader loop, in one run.
+"""Benchmark: `train-gan`'s loop against the conventional torchvision + DataLoader loop, in one run, and against
+what this machine's best library computes.
 
-Runs ../shared/bench/peer_gan_loop.py (same models, Adam, batch size) in a subprocess, then our training loop
-on the same data in fp32 and, where this CPU computes bf16 natively, in bf16 autocast (elsewhere bf16 is emulated
-and many times slower: it is skipped with a line saying so). Prints the machine first, then images per second, the
-ratios, and the share of this machine's matmul peak (measured here, in the same run) that each training step reaches.
-Both sides run with the same number of torch threads (default 1, as under `make -j`), and are timed after the same
-warm-up: 1,000 steps by default, by when both loops' numbers are in the range of a real run (fresh weights meet
-almost no subnormal numbers; a trained GAN's Adam moments hold about 1%), so that the ratio is that of a long run.
+First the machine: the fp32 rate of every library in reach for matrix products (torch's own, MKL on x86; oneDNN
+through torch; the OpenBLAS numpy calls, and the kernel it chose for this CPU), at the products of one training step
+and at n = 1024, side by side, and bf16 where the CPU computes it natively. Then
+../shared/bench/peer_gan_loop.py (same models, Adam, batch size) in a subprocess, then our training loop on the
+same data in fp32 under each library (`--matmul`) and, where this CPU computes bf16 natively, in bf16 autocast
+(elsewhere bf16 is emulated and many times slower: it is skipped with a line saying so). Each line gives images per
+second, the ratio to the peer and the share of the best library's rate at the step's own products that the whole
+step reaches. `--matmul auto`'s choice here is named.
+
+Both sides run with the same number of threads (default 1, as under `make -j`; OpenBLAS's too), and are timed after
+the same warm-up: 1,000 steps by default, by when both loops' numbers are in the range of a real run (fresh weights
+meet almost no subnormal numbers; a trained GAN's Adam moments hold about 1%), so that the ratio is that of a long
+run. `--default-blas-kernel` adds one line: OpenBLAS's rate with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset, in a
+subprocess of its own (the tool itself leaves them as they are).
 
 Usage: .venv/bin/python bench/gan_bench.py [--iters 300] [--warmup 1000] [--batch 64] [--threads 1]
+                                           [--default-blas-kernel]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -23,6 +33,7 @@ from pathlib import Path
 import torch
 
 from hw3cli.configs import GanConfig
+from hw3cli.core import matmul
 from hw3cli.core.hardware import describe, machine_record, why_cpu_bf16_emulated
 from hw3cli.core.numerics import numerics
 from hw3cli.data.fashion_mnist import ImageSource, load_fashion_mnist
@@ -33,29 +44,52 @@ from hw3cli.train.gan_losses import Vanilla
 PEER = Path(__file__).resolve().parents[1].parent / "shared" / "bench" / "peer_gan_loop.py"
 
 
-def matmul_peak(dtype: torch.dtype, n: int = 1024, budget: float = 1.0) -> float:
-    """Matmul FLOP/s of an n x n product, repeated for about `budget` seconds (at least twice)."""
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    start = time.perf_counter()
-    a @ b
-    once = time.perf_counter() - start
-    reps = max(2, int(budget / max(once, 1e-6)))
-    start = time.perf_counter()
-    for _ in range(reps):
-        a @ b
-    return 2 * n**3 * reps / (time.perf_counter() - start)
+Shape = tuple[int, int, int]
 
 
-def flops_per_image(g: Generator, d: Discriminator) -> float:
-    """Matmul FLOPs of one image through our step: G forward and backward (weights, and inputs past the first
-    layer); D forward on real and fake, backward for weights and inputs past the first layer (D step), then D
-    forward and backward for inputs only on the fake (G step)."""
-    g_macs = [m.in_features * m.out_features for m in g.net if isinstance(m, torch.nn.Linear)]
-    d_macs = [m.in_features * m.out_features for m in d.net if isinstance(m, torch.nn.Linear)]
-    g_total = sum(g_macs) + sum(g_macs) + sum(g_macs[1:])  # forward, weight grads, input grads
-    d_step = 2 * (sum(d_macs) + sum(d_macs) + sum(d_macs[1:]))  # real and fake
-    g_step_through_d = sum(d_macs) + sum(d_macs)  # forward, input grads down to the image
-    return 2.0 * (g_total + d_step + g_step_through_d)
+def step_products(g: Generator, d: Discriminator, batch: int) -> list[Shape]:
+    """(m, k, n) of every matrix product (m x k by k x n) of one training step: G forward and backward (weights, and
+    inputs past the first layer); D forward on real and fake and backward for weights and inputs past the first
+    layer (D step); then D forward and backward for inputs only, down to the image (G step)."""
+    def layers(model):
+        return [(m.in_features, m.out_features) for m in model.net if isinstance(m, torch.nn.Linear)]
+
+    def trained(sizes):  # forward, weight gradient, input gradient past the first layer
+        return [p for i, (fan_in, fan_out) in enumerate(sizes)
+                for p in [(batch, fan_in, fan_out), (fan_out, batch, fan_in), *([(batch, fan_out, fan_in)] * (i > 0))]]
+
+    through_d = [(batch, fan_in, fan_out) for fan_in, fan_out in layers(d)] + \
+                [(batch, fan_out, fan_in) for fan_in, fan_out in layers(d)]
+    return trained(layers(g)) + 2 * trained(layers(d)) + through_d
+
+
+def flops(shapes: list[Shape]) -> float:
+    return float(sum(2 * m * k * n for m, k, n in shapes))
+
+
+def library_rate(library: str, shapes: list[Shape], dtype: torch.dtype = torch.float32, budget: float = 0.05) -> float:
+    """FLOP/s of `library` over these products: each the fastest of repeats over about `budget` seconds."""
+    product = matmul.PRODUCTS.get(library, torch.mm)
+    gen, took = torch.Generator().manual_seed(0), 0.0
+    for m, k, n in dict.fromkeys(shapes):
+        a, b = torch.randn(m, k, generator=gen, dtype=dtype), torch.randn(k, n, generator=gen, dtype=dtype)
+        took += shapes.count((m, k, n)) * matmul._fastest(product, a, b, budget)
+    return flops(shapes) / took
+
+
+def machine_rates(step: list[Shape], bf16: bool) -> dict[tuple[str, str], tuple[float, float]]:
+    """(library, precision) -> (rate at the step's products, rate at n = 1024)."""
+    square = [(1024, 1024, 1024)]
+    rates = {}
+    for library in matmul.LIBRARIES:
+        if matmul.unavailable(library):
+            continue
+        with matmul.products(library):  # OpenBLAS with the threads torch has
+            rates[(library, "fp32")] = (library_rate(library, step), library_rate(library, square, budget=0.5))
+    if bf16:  # numpy has no bf16: torch's (oneDNN's on x86)
+        rates[("torch", "bf16")] = (library_rate("torch", step, torch.bfloat16),
+                                    library_rate("torch", square, torch.bfloat16, budget=0.5))
+    return rates
 
 
 def ours(data, iters: int, warmup: int, batch: int, precision: str) -> float:
@@ -84,32 +118,54 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=300)
     parser.add_argument("--warmup", type=int, default=1000, help="steps before timing, on both sides")
     parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads for both sides")
+    parser.add_argument("--threads", type=int, default=1, help="torch (and OpenBLAS) threads for both sides")
+    parser.add_argument("--default-blas-kernel", action="store_true",
+                        help="also OpenBLAS's rate with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (a subprocess)")
+    parser.add_argument("--rates-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    step = step_products(Generator(), Discriminator(), args.batch)
+    if args.rates_only:
+        with matmul.products("openblas"):
+            print(f"{matmul.blas_kernel()}: {library_rate('openblas', step) / 1e9:.0f} GFLOP/s at the step's products, "
+                  f"{library_rate('openblas', [(1024, 1024, 1024)], budget=0.5) / 1e9:.0f} at n = 1024")
+        return
     emulated = why_cpu_bf16_emulated()
     bf16 = emulated is None
-    print(f"machine: {describe(machine_record(torch.device('cpu')))}")
+    print(f"machine: {describe(machine_record(torch.device('cpu')))}; numpy's BLAS: {matmul.blas_kernel()}")
+    rates = machine_rates(step, bf16)
+    best = {p: max(v[0] for (_, q), v in rates.items() if q == p) for p in ("fp32", "bf16") if (p == "fp32" or bf16)}
+    per_image = flops(step) / args.batch
+    print(f"matrix products, GFLOP/s ({per_image / 1e6:.1f} MFLOP per image per training step):")
+    print(f"  {'library':10} {'precision':9} {'step products':>13} {'n = 1024':>9}")
+    for (library, precision), (at_step, square) in rates.items():
+        print(f"  {library:10} {precision:9} "
+              f"{at_step / 1e9:13.0f} {square / 1e9:9.0f}")
+    if args.default_blas_kernel:
+        env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+        out = subprocess.run([sys.executable, __file__, "--rates-only", "--threads", str(args.threads)], env=env,
+                             capture_output=True, text=True, check=True).stdout.strip()
+        where = ", ".join(f"{k}={os.environ[k]}" for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ)
+        print(f"  openblas with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset ({where or 'neither is set here'}): {out}")
+    auto = matmul.choose(matmul.probe())
+    print(f"--matmul auto here: {auto}")
     out = subprocess.run([sys.executable, str(PEER), "--iters", str(args.iters), "--batch", str(args.batch),
                           "--warmup", str(args.warmup), "--threads", str(args.threads)],
                          capture_output=True, text=True, check=True).stdout
     peer = float(re.search(r"images_per_second=([\d.]+)", out).group(1))
     data = load_fashion_mnist()
-    peaks = {"fp32": matmul_peak(torch.float32)}
-    if bf16:
-        peaks["bf16"] = matmul_peak(torch.bfloat16)
-    per_image = flops_per_image(Generator(), Discriminator())
-    print("matmul peak here: " + ", ".join(f"{p} {v / 1e9:.0f} GFLOP/s" for p, v in peaks.items())
-          + f"; {per_image / 1e6:.1f} MFLOP per image per training step")
-    print(f"peer (torchvision + DataLoader, fp32): {peer:8,.0f} images/s  ({peer * per_image / peaks['fp32']:.0%} of "
-          "fp32 peak, at our step's FLOPs)")
+    print(f"peer (torchvision + DataLoader, fp32):  {peer:8,.0f} images/s               "
+          f"({peer * per_image / best['fp32']:.0%} of the best fp32 rate at the step's products)")
     if not bf16:
         print(f"train-gan bf16: skipped: no native bf16 arithmetic here ({emulated}; emulated bf16 is many times "
               "slower than fp32; --precision auto trains in fp32 here)")
-    for precision, peak in peaks.items():
-        rate = ours(data, args.iters, args.warmup, args.batch, precision)
-        print(f"train-gan {precision}:                      {rate:8,.0f} images/s  ratio {rate / peer:.2f}x  "
-              f"({rate * per_image / peak:.0%} of {precision} peak)")
+    runs = [(library, "fp32") for library, p in rates if p == "fp32"] + ([("torch", "bf16")] if bf16 else [])
+    for library, precision in runs:
+        with matmul.products(library):
+            rate = ours(data, args.iters, args.warmup, args.batch, precision)
+        name = f"train-gan {precision}, --matmul {library}:"
+        print(f"{name:40} {rate:8,.0f} images/s  ratio {rate / peer:.2f}x  "
+              f"({rate * per_image / best[precision]:.0%} of the best {precision} rate at the step's products)")
 
 
 if __name__ == "__main__":

@@ -28,12 +28,12 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode=None,  # help texts are plain: rich markup would swallow every "[default: ...]"
+    rich_markup_mode=None,  # plain help (_Grouped): rich's tables squeeze the help to a sliver at 80 columns
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120},
 )
 
-def _option(field: dataclasses.Field, hint: Any, default: Any) -> Any:
-    """The typer option (or argument) of a config field: its flag, default, help and (for numbers) range."""
+def _option(field: dataclasses.Field, hint: Any, default: Any, panel: str | None) -> Any:
+    """The typer option (or argument) of a config field: its flag, default, help, panel and (for numbers) range."""
     meta = field.metadata
     if meta.get("argument"):
         return typer.Argument(... if default is dataclasses.MISSING else default, help=meta["help"])
@@ -46,7 +46,25 @@ def _option(field: dataclasses.Field, hint: Any, default: Any) -> Any:
             raise typer.BadParameter(str(exc)) from None
 
     return typer.Option(... if meta["required"] else default, *meta["flag"].split(" "), help=text,
-                        parser=parser if parse else None, metavar=metavar)
+                        parser=parser if parse else None, metavar=metavar, rich_help_panel=panel)
+
+
+COMMANDS: dict[str, tuple[type, ...]] = {}  # each command's configs
+
+
+class _Grouped(typer.core.TyperCommand):
+    """Help with the options under their panels' headings (configs' PANELS), as rich_help_panel groups them."""
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        sections: dict[str, list] = {}
+        for param in self.get_params(ctx):
+            if (record := param.get_help_record(ctx)) is not None:
+                argument = param.param_type_name == "argument"
+                sections.setdefault("Arguments" if argument else param.rich_help_panel or "Options", []).append(record)
+        order = ["Arguments", "Options" if len(sections.get("Options", [])) > 1 else "", *options.PANEL_ORDER]
+        for title, rows in sorted(sections.items(), key=lambda item: order.index(item[0]) if item[0] in order else 99):
+            with formatter.section(title):
+                formatter.write_dl(rows)
 
 
 def command(name: str, **configs: type) -> Callable[[Callable[..., int]], Callable[..., int]]:
@@ -55,10 +73,12 @@ def command(name: str, **configs: type) -> Callable[[Callable[..., int]], Callab
 
     def register(function: Callable[..., int]) -> Callable[..., int]:
         params: dict[str, inspect.Parameter] = {}
+        COMMANDS[name] = tuple(configs.values())
         for config in configs.values():
             for field_name, field, hint, default in options.of(config):
                 params.setdefault(field_name, inspect.Parameter(
-                    field_name, inspect.Parameter.KEYWORD_ONLY, default=_option(field, hint, default),
+                    field_name, inspect.Parameter.KEYWORD_ONLY,
+                    default=_option(field, hint, default, options.panel(config, field_name)),
                     annotation=options.cli_type(hint)))
 
         def parsed(**values: Any) -> int:
@@ -69,7 +89,7 @@ def command(name: str, **configs: type) -> Callable[[Callable[..., int]], Callab
             return function(**built)
 
         parsed.__signature__, parsed.__doc__ = inspect.Signature(list(params.values())), function.__doc__
-        app.command(name)(parsed)
+        app.command(name, cls=_Grouped)(parsed)
         return function
 
     return register
@@ -94,7 +114,7 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
 @command("rnn-add", add=c.AddConfig, verify=c.VerifyConfig, learn=c.LearnConfig)
 def rnn_add(*, add: c.AddConfig, verify: c.VerifyConfig, learn: c.LearnConfig) -> int:
-    """Add two binary numbers with the hand-set 3-unit threshold RNN (Problem 0), verify it, or learn one."""
+    """Binary addition by the hand-set threshold RNN. Problem 0: add two numbers, verify the network, or learn one."""
     if sum([add.a is not None or add.b is not None, verify.bits is not None, learn.learn]) != 1:
         raise Hw3Error("give two binary numbers, or --verify N, or --learn (exactly one of them)")
     if verify.bits is None and not learn.learn and (add.a is None or add.b is None):
@@ -105,99 +125,104 @@ def rnn_add(*, add: c.AddConfig, verify: c.VerifyConfig, learn: c.LearnConfig) -
 
 @command("data", config=c.DataConfig)
 def data(*, config: c.DataConfig) -> int:
-    """Find Fashion-MNIST and IMDB, or fetch what is missing with --download; make all runs it first."""
+    """Find the data sets, or fetch them. Fashion-MNIST and IMDB, or what is missing with --download; make all runs it
+    first."""
     return _experiment("data").run(config)
 
 
 @command("preprocess", config=c.PreprocessConfig)
 def preprocess(*, config: c.PreprocessConfig) -> int:
-    """IMDB text to a JSON vocabulary (from the training split only) and left-padded index matrices."""
+    """IMDB text to a vocabulary and padded indices. The JSON vocabulary comes from the training split only; the index
+    matrices are left-padded."""
     return _experiment("preprocess").run(config)
 
 
 @command("train-gru", config=c.GRUConfig)
 def train_gru(*, config: c.GRUConfig) -> int:
-    """Train the GRU sentiment classifier: Embedding -> GRU -> Linear -> Sigmoid on the last step."""
+    """Train the GRU sentiment classifier. Embedding -> GRU -> Linear -> Sigmoid on the last step."""
     return _experiment("train_sentiment").run(config)
 
 
 @command("train-mlp", config=c.MLPConfig)
 def train_mlp(*, config: c.MLPConfig) -> int:
-    """Train the two-layer MLP sentiment classifier on the same fixed-length input."""
+    """Train the two-layer MLP sentiment classifier. It reads the same fixed-length input as the GRU."""
     return _experiment("train_sentiment").run(config)
 
 
 @command("predict", config=c.PredictConfig)
 def predict(*, config: c.PredictConfig) -> int:
-    """Classify reviews, one per line: prints probability<TAB>label (positive/negative) per line."""
+    """Classify reviews with a trained model. One review per line in; probability<TAB>label (positive/negative) out."""
     return _experiment("predict").run(config)
 
 
 @command("compare-imdb", config=c.CompareImdbConfig)
 def compare_imdb(*, config: c.CompareImdbConfig) -> int:
-    """Write the GRU-vs-MLP comparison table (test and dev accuracy, parameters, time) from run folders."""
+    """Compare the GRU and MLP runs. A table of test and dev accuracy, parameters and time, from run folders."""
     return _experiment("compare_imdb").run(config)
 
 
 @command("train-gan", config=c.GanConfig)
 def train_gan(*, config: c.GanConfig) -> int:
-    """Train an MLP GAN on Fashion-MNIST or a 2-D mixture; writes checkpoints, curves and sample grids."""
+    """Train an MLP GAN on Fashion-MNIST or a 2-D mixture. Writes checkpoints, curves and sample grids."""
     return _experiment("train_gan").run(config)
 
 
 @command("cgan-sample", config=c.CganSampleConfig)
 def cgan_sample(*, config: c.CganSampleConfig) -> int:
-    """Samples of chosen classes from a conditional generator, as a labelled grid (and tensors for scripts)."""
+    """Draw chosen classes from a conditional GAN. A labelled grid (and tensors for scripts)."""
     exp = _experiment("cgan_sample")
     return exp.run(dataclasses.replace(config, classes=exp.parse_classes(config.classes)))
 
 
 @command("classify", config=c.ClassifyConfig)
 def classify(*, config: c.ClassifyConfig) -> int:
-    """Fine-tune D's architecture with 10 outputs into a Fashion-MNIST classifier (to measure generators)."""
+    """Train the Fashion-MNIST classifier (D with 10 outputs). It fine-tunes a GAN's discriminator and then grades
+    generators."""
     return _experiment("classify").run(config)
 
 
 @command("judge", config=c.JudgeConfig)
 def judge(*, config: c.JudgeConfig) -> int:
-    """Train the judge, a CNN from scratch that grades generated samples independently of every GAN."""
+    """Train the judge, an independent CNN grader. Trained from scratch, it shares nothing with any GAN."""
     return _experiment("judge").run(config)
 
 
 @command("histogram", config=c.HistogramConfig)
 def histogram(*, config: c.HistogramConfig) -> int:
-    """Class histograms of generated samples (mode collapse), with KL, chi-square, inception score and FD."""
+    """Class histograms of generated samples (mode collapse). With KL, chi-square, inception score, FD and coverage."""
     return _experiment("histogram").run(config)
 
 
 @command("compare-gan", config=c.CompareGanConfig)
 def compare_gan(*, config: c.CompareGanConfig) -> int:
-    """Put train-gan runs side by side: loss curves, final samples and a table."""
+    """Put train-gan runs side by side. Loss curves, final samples and a table."""
     return _experiment("compare_gan").run(config)
 
 
 @command("toy-summary", config=c.ToySummaryConfig)
 def toy_summary(*, config: c.ToySummaryConfig) -> int:
-    """Average the 2-D mixture runs per dataset and variant over their seeds, beside the published numbers."""
+    """Summarise the 2-D mixture runs over seeds. Per data set and variant, beside the published numbers."""
     return _experiment("toy_summary").run(config)
 
 
 @command("collapse-summary", config=c.CollapseSummaryConfig)
 def collapse_summary(*, config: c.CollapseSummaryConfig) -> int:
-    """Each variant's mode-collapse measures over seeds, with 95% intervals, and whether it beats vanilla."""
+    """Mode-collapse measures over seeds, with intervals. Whether each variant beats vanilla, from 95% intervals."""
     return _experiment("collapse_summary").run(config)
 
 
 @command("report", config=c.ReportConfig)
 def report(*, config: c.ReportConfig) -> int:
-    """Build REPORT.md and REPORT.html from the run folders: every figure, table and measured number."""
+    """Build REPORT.md and REPORT.html from the run folders. Every figure, table and measured number."""
     return _experiment("report").run(config)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app and turn every failure into a one-line message."""
     from hw3cli.core.files import holding_locks, tracking_inputs
-    args = sys.argv[1:] if argv is None else argv
+    args, notes = options.modernised(sys.argv[1:] if argv is None else argv, COMMANDS)
+    for note in notes if _rank_zero() else ():
+        print(note, file=sys.stderr)
     try:
         with tracking_inputs(), holding_locks():
             code = app(args=args, prog_name="hw3cli", standalone_mode=False)

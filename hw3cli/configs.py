@@ -24,18 +24,20 @@ DatasetName = Literal[tuple(GAN_DATASETS)]  # the data sets train-gan learns (da
 UnrollMode = Literal["surrogate", "exact"]
 UnrollOptimizer = Literal["adam", "sgd"]
 Precision = Literal["auto", "fp32", "bf16"]
+Matmul = Literal["auto", "torch", "openblas", "onednn"]  # core/matmul.py BACKENDS (torch-free here: --help stays fast)
 MlpInput = Literal["ids", "embedding"]
 Truncate = Literal["head", "tail"]
 
 
 def option(default: Any, flag: str, help: str, low: float | None = None, high: float | None = None, *,
            low_open: bool = False, high_open: bool = False, metavar: str | None = None, sizes: bool = False,
-           required: bool = False) -> Any:
+           required: bool = False, was: str | None = None) -> Any:
     """A config field that is also a command-line option: `flag`, `help`, and for numbers the range [low, high]
     (open at an end with low_open/high_open), which the CLI enforces and shows. `sizes`: a tuple of layer widths
-    written as comma-separated integers; `required`: the command needs it given."""
+    written as comma-separated integers; `required`: the command needs it given; `was`: the flag's former name,
+    still taken, with a one-line note naming the new one."""
     meta = {"flag": flag, "help": help, "low": low, "high": high, "low_open": low_open, "high_open": high_open,
-            "metavar": metavar, "sizes": sizes, "required": required}
+            "metavar": metavar, "sizes": sizes, "required": required, "was": was}
     return dataclasses.field(default=default, metadata=meta)
 
 
@@ -60,24 +62,23 @@ class RunOptions:
     """What every training command shares: how it is seeded, where and how it computes, and what it does with
     an existing run folder."""
 
-    seed: int = option(0, "--seed", "Seeds the weights, the batch order, the noise and every other random draw.",
+    PANELS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "Run": ("seed", "overwrite", "resume"),
+        "Runtime": ("device", "precision", "matmul", "threads", "deterministic", "detect_anomaly")}
+    seed: int = option(0, "--seed", "Seeds every random draw (weights, batches, noise).",
                        0, SEED_MAX)
-    device: str = option("auto", "--device", "auto, cpu, cuda, cuda:N or mps.", metavar="DEVICE")
+    device: str = option("auto", "--device", "auto, cpu, cuda, cuda:N or mps.")
     precision: Precision = option(
-        "auto", "--precision", "auto: the fastest precision that keeps the model's measured quality: bf16 autocast "
-        "where the device computes bf16 natively (CUDA with bf16, a CPU with AVX512_BF16 or AMX), fp32 elsewhere and "
-        "for the models bf16 measurably hurts (the GRU, the conditional GAN, the surrogate unrolled GAN, the 2-D "
-        "mixtures); or fp32, or bf16 (autocast; slow where bf16 is emulated).")
-    threads: int = option(0, "--threads", "torch CPU threads (0: OMP_NUM_THREADS if set, else the CPUs this process "
-                          "may use: its affinity and cgroup CPU quota).", 0, 256)
-    deterministic: bool = option(False, "--deterministic", "PyTorch's deterministic kernels (for GPUs; seeded CPU "
-                                 "runs already repeat exactly). An operation without a deterministic version is then "
-                                 "an error.")
-    detect_anomaly: bool = option(False, "--detect-anomaly", "Debugging: autograd anomaly mode names the operation "
-                                  "whose backward made a NaN (several times slower).")
+        "auto", "--precision", "auto: bf16 where native and the quality holds, else fp32 (docs/machines.md).")
+    matmul: Matmul = option(
+        "auto", "--matmul", "CPU fp32 dense-layer products: auto, the fastest (docs/machines.md).")
+    threads: int = option(0, "--threads", "torch CPU threads (0: OMP_NUM_THREADS, else the usable CPUs).", 0, 256)
+    deterministic: bool = option(False, "--deterministic", "PyTorch's deterministic kernels (for GPUs; CPU runs "
+                                                           "repeat anyway).")
+    detect_anomaly: bool = option(False, "--detect-anomaly", "Debugging: name the operation whose backward made a "
+                                                             "NaN (slow).")
     overwrite: bool = option(False, "--overwrite", "Replace a finished run in the output folder.")
-    resume: bool = option(False, "--resume", "Continue an interrupted run (same options) from its last finished "
-                          "epoch (rnn-add --learn: seed), saved beside the run folder as RUN.partial/.")
+    resume: bool = option(False, "--resume", "Continue an interrupted run (same options) from its last saved epoch.")
 
 
 # --- Problem 0: the adder -------------------------------------------------------------------------------------
@@ -97,8 +98,8 @@ class AddConfig:
 
 @dataclass(frozen=True)
 class VerifyConfig:
-    bits: int = option(None, "--verify", "Check every pair of numbers up to N bits, then random pairs.", 1, 14,
-                       metavar="N")
+    bits: int = option(None, "--verify", "Check every pair of numbers up to this many bits, then random pairs "
+                       "(default: off).", 1, 14)
     random_pairs: int = option(1000, "--random-pairs", "With --verify: random pairs to check.", 0, 10**7)
     random_bits: int = option(256, "--random-bits", "With --verify: bits of the random pairs.", 1, 100_000)
     seed: int = option(0, "--seed", "First seed (--learn) or the random pairs' seed (--verify).", 0, SEED_MAX)
@@ -119,7 +120,8 @@ class LearnConfig:
     verify_bits: int = 10  # the hardened network is checked on every pair up to this width
     out_dir: Path = option(Path("artifacts/adder/learned"), "--out", "With --learn: the run folder.")
     # seed: the first seed (rnn-add's --seed); always the CPU in fp32
-    runtime: RunOptions = group(RunOptions(device="cpu", precision="fp32"), hide=("seed", "device", "precision"))
+    runtime: RunOptions = group(RunOptions(device="cpu", precision="fp32"),
+                                hide=("seed", "device", "precision", "matmul"))
 
     @property
     def run_dir(self) -> Path:
@@ -128,13 +130,12 @@ class LearnConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
-    fashion_dir: Path | None = option(None, "--fashion-dir", "Folder with the four Fashion-MNIST IDX files (default: "
-                                      "Debian's /usr/share/datasets/fashion-mnist, then CACHE/fashion-mnist).")
+    fashion_dir: Path | None = option(None, "--fashion-dir", "Fashion-MNIST's IDX files (default: Debian's folder, "
+                                                             "then the cache).")
     imdb_source: Path = option(Path("../shared/data/imdb"), "--imdb-source", "IMDB in any of preprocess's forms "
                                "(default: the assignment's folder).")
     cache_dir: Path = option(CACHE_DIR, "--cache-dir", "Where --download puts what it fetches.")
-    download: bool = option(False, "--download", "Fetch what is missing: Fashion-MNIST from torchvision's mirror, "
-                            "IMDB's aclImdb_v1.tar.gz, each checked against its published checksum.")
+    download: bool = option(False, "--download", "Fetch what is missing (published checksums checked).")
 
 
 # --- Problem 1: IMDB sentiment --------------------------------------------------------------------------------
@@ -145,8 +146,7 @@ DATA_HELP = "The output folder of hw3cli preprocess."
 @dataclass(frozen=True)
 class PreprocessConfig:
     source: Path | None = option(
-        Path("../shared/data/imdb"), "--source", "The assignment's folder ({train,test}_{pos,neg}_reviews.txt[.gz]), "
-        "an aclImdb/ folder, or aclImdb_v1.tar.gz (read without unpacking).")
+        Path("../shared/data/imdb"), "--data", "IMDB: the assignment's files, aclImdb/ or its tarball.", was="--source")
     download: bool = option(False, "--download", "Fetch aclImdb_v1.tar.gz (checksummed) into --cache-dir.")
     cache_dir: Path = option(CACHE_DIR, "--cache-dir", "Where --download keeps the tarball.")
     out_dir: Path = option(Path("artifacts/imdb/data"), "--out", "Output folder.")
@@ -154,10 +154,9 @@ class PreprocessConfig:
     truncate: Truncate = option("head", "--truncate", "Longer reviews keep their first (head) or last (tail) tokens.")
     min_freq: int = option(1, "--min-freq", "Words seen fewer times in training become <unk>.", 1, COUNT_MAX)
     # Rarer words (most seen once or twice) only help a model overfit; the models were measured with this cap.
-    max_vocab: int = option(25_000, "--max-vocab", "Vocabulary size cap, <pad> and <unk> included (a cap above the "
-                            "words seen keeps them all).", 3, 10**8)
-    dev_fraction: float = option(0.2, "--dev-fraction", "Share of training held out as dev (stratified).", 0, 1,
-                                 low_open=True, high_open=True)
+    max_vocab: int = option(25_000, "--max-vocab", "Vocabulary cap, <pad> and <unk> included.", 3, 10**8)
+    dev_fraction: float = option(0.2, "--validation", "Share of training held out as dev (stratified).", 0, 1,
+                                 low_open=True, high_open=True, was="--dev-fraction")
     seed: int = option(0, "--seed", "Seeds the dev split.", 0, SEED_MAX)
 
 
@@ -172,12 +171,10 @@ class SentimentConfig:
     batch_size: int = option(64, "--batch-size", "Reviews per step.", 1, 10**6)
     lr: float = option(2e-3, "--lr", "Adam learning rate.", 0, 10, low_open=True)
     weight_decay: float = option(0.0, "--weight-decay", "Adam weight decay.", 0, 10)
-    clip: float = option(1.0, "--clip", "Gradient-norm clipping threshold.", 0, 1e6, low_open=True)
+    clip: float = option(1.0, "--grad-clip", "Gradient-norm clipping threshold.", 0, 1e6, low_open=True, was="--clip")
     patience: int = option(2, "--patience", "Early stopping: epochs without a better dev accuracy.", 1, 100_000)
-    bucket: bool = option(True, "--bucket/--no-bucket", "Batch reviews of similar length and drop the columns that "
-                          "are padding in the whole batch. Faster, and it changes what the GRU computes: it starts at "
-                          "the batch's longest review instead of running over padding first (the MLP is unaffected: "
-                          "it pads back to full length).")
+    bucket: bool = option(True, "--bucket/--no-bucket", "Batch reviews of similar length, cutting shared padding "
+                                                        "(docs/commands.md).")
     runtime: RunOptions = RunOptions()
 
 
@@ -199,8 +196,8 @@ class GRUConfig(SentimentConfig):
 
 @dataclass(frozen=True)
 class MLPConfig(SentimentConfig):
-    input: MlpInput = option("embedding", "--input", "ids: the 400 raw indices are the features (the assignment's "
-                             "literal reading); embedding: each index embedded, the 400 embeddings concatenated.")
+    input: MlpInput = option("embedding", "--input", "ids: the raw indices; embedding: their embeddings, "
+                                                     "concatenated.")
     embed_dim: int = option(16, "--embed-dim", "Embedding size (--input embedding).", 1, SIZE_MAX)
     hidden: int = option(64, "--hidden", "Hidden units.", 1, SIZE_MAX)
     dropout: float = option(0.5, "--dropout", "Dropout on the input features and the hidden layer.", 0, 1,
@@ -230,17 +227,18 @@ class CompareImdbConfig:
 
 # --- Problem 2: Fashion-MNIST GANs ----------------------------------------------------------------------------
 
-DATA_DIR_HELP = ("Folder with the four Fashion-MNIST IDX files (default: /usr/share/datasets/fashion-mnist, then "
-                 "torchvision's root).")
+DATA_DIR_HELP = "Fashion-MNIST's four IDX files (default: Debian's folder, then the cache)."
 
 
 @dataclass(frozen=True)
 class FashionData:
     """Where the Fashion-MNIST images come from."""
 
-    data_dir: Path | None = option(None, "--data-dir", DATA_DIR_HELP)
-    download: bool = option(False, "--download", "Fetch Fashion-MNIST from torchvision's mirror (checksummed) into "
-                            "--data-dir, or the cache, when it is not found.")
+    PANELS: ClassVar[dict[str, tuple[str, ...]]] = {"Run": ("data_dir", "download", "limit")}
+
+    data_dir: Path | None = option(None, "--data", DATA_DIR_HELP, was="--data-dir")
+    download: bool = option(False, "--download", "Fetch Fashion-MNIST into --data or the cache if missing (MD5 "
+                                                 "checked).")
     limit: int = option(0, "--limit", "Train on the first N training images only (0: all).", 0, COUNT_MAX)
 
 
@@ -269,14 +267,18 @@ CONDITIONAL_RECIPE = {"mismatch": True, "class_loss": 2.0, "ema": 0.9998}
 class GanConfig:
     # the options whose default is a recipe (resolved() fills them); --resume keeps the values a run began with
     RECIPE: ClassVar[tuple[str, ...]] = ("lr_decay", "unroll_optimizer", "mismatch", "class_loss", "ema")
-    loss: LossName = option("vanilla", "--loss", "; ".join(v.help for v in LOSSES.values()) + ".")
+    PANELS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "Model": ("loss", "dataset", "noise_dim", "g_hidden", "d_hidden", "clip", "standardize"),
+        "Optimizer": ("epochs", "batch_size", "lr", "d_lr", "lr_decay", "critic_steps", "ema"),
+        "Unrolled": ("unroll", "unroll_mode", "unroll_optimizer", "unroll_lr"),
+        "Conditional": ("conditional", "mismatch", "class_loss"),
+        "Grading": ("classifier", "judge", "eval_every"),
+        "Run": ("out_dir", "sample_every", "samples")}
+    loss: LossName = option("vanilla", "--loss", "The GAN variant; each one's loss is in docs/commands.md.")
     dataset: DatasetName = option(
-        DEFAULT_DATASET, "--dataset", "; ".join(d.help for d in GAN_DATASETS.values()) + ". The 2-D mixtures of the "
-        "mode-collapse literature come with small MLPs (two hidden layers of 128), batch 512 and noise of 256, "
-        "and are scored by modes recovered, high-quality samples and reverse KL over 2,500 samples.")
-    out_dir: Path | None = option(None, "--out", "Run folder (default: artifacts/gan/LOSS; artifacts/gan/wgan-clipC "
-                                  "for wgan; unrolled-MODE-kK, cgan-LOSS; artifacts/gan/DATASET/... for ring and grid, "
-                                  "-std after the name with --standardize).")
+        DEFAULT_DATASET, "--dataset", "fashion: Fashion-MNIST; ring, grid: 2-D mixtures (docs/data.md).")
+    out_dir: Path | None = option(None, "--out", "Run folder (default: artifacts/gan/VARIANT, as docs/commands.md "
+                                                 "names it).")
     epochs: int = option(30, "--epochs", "Passes over the training images (ring, grid: 100 generator steps "
                          "each).", 1, 100_000)
     batch_size: int | None = option(None, "--batch-size", "Images (points) per step (default: 64; 512 for ring "
@@ -287,62 +289,44 @@ class GanConfig:
                                               "128,128 for ring and grid).", sizes=True)
     d_hidden: tuple[int, ...] | None = option(None, "--d-hidden", "D's hidden layer sizes (default: 1024,512,256; "
                                               "128,128 for ring and grid).", sizes=True)
-    lr: float | None = option(None, "--lr", "Learning rate (default: 2e-4 with Adam; 5e-5 with RMSprop for wgan, "
-                              "as in its paper; Adam's betas are 0.5, 0.999; wgan-gp 1e-4 with betas 0, 0.9; on "
-                              "ring and grid G's is 1e-3).", 0, 10, low_open=True)
+    lr: float | None = option(None, "--lr", "Learning rate (default: the variant's and data set's, docs/recipes.md).",
+                              0, 10, low_open=True)
     d_lr: float | None = option(None, "--d-lr", "D's learning rate (default: --lr's; on ring and grid 1e-4, as in "
                                 "the unrolled GAN's reference code).", 0, 10, low_open=True)
-    clip: float = option(0.01, "--clip", "wgan: clip every critic weight to [-clip, clip] after each critic step.",
-                         0, 1000, low_open=True)
-    lr_decay: float | None = option(None, "--lr-decay", "Let G's and D's learning rates fall linearly to 0, step by "
-                                    "step, over this final fraction of the run, so that the last steps refine what G "
-                                    "has found (0: constant rates; 1: from the first step; default: 0.2 on ring and "
-                                    "grid, nanoGPT's warmdown, 0 on fashion).", 0, 1, metavar="FRACTION")
+    clip: float = option(0.01, "--weight-clip", "wgan: critic weights clipped to [-c, c] after each step.",
+                         0, 1000, low_open=True, was="--clip")
+    lr_decay: float | None = option(None, "--lr-decay", "Rates fall to 0 over this final share of the run (default: "
+                                                        "0.2 on ring, grid).", 0, 1)
     critic_steps: int | None = option(None, "--critic-steps", "D steps per G step (default: " + ", ".join(
-        f"{v.default_critic_steps} for {n}" for n, v in LOSSES.items() if v.default_critic_steps != 1) + ", else 1).",
+        f"{k} for " + " and ".join(n for n, v in LOSSES.items() if v.default_critic_steps == k)
+        for k in sorted({v.default_critic_steps for v in LOSSES.values()} - {1})) + ", else 1).",
         1, 1000)
     sample_every: int = option(0, "--sample-every", "Also keep samples every N epochs (0: start, middle and end "
                                "only).", 0, 100_000)
     samples: int = option(64, "--samples", "Fixed-noise samples per grid.", 1, 512)
-    unroll: int | None = option(None, "--unroll", "Unrolled GAN: train G against D as it will be after K more "
-                                "steps (default: off). See --unroll-mode.", 1, 100, metavar="K")
+    unroll: int | None = option(None, "--unroll", "Unrolled GAN: G trains against D after K more steps (default: "
+                                                  "off).", 1, 100)
     unroll_mode: UnrollMode = option(
-        "surrogate", "--unroll-mode", "surrogate (the assignment's scheme): a copy of D (and of its optimizer state) "
-        "takes K steps on fresh batches and G is trained against the copy; the real D is untouched and no gradient "
-        "flows through the K steps. exact (Metz et al. 2016): D's weights are unrolled through K differentiable "
-        "update steps (see --unroll-optimizer), so G's gradient also flows through D's reaction to G's samples "
-        "(vanilla and lsgan only).")
+        "surrogate", "--unroll-mode", "surrogate (the assignment's) or exact (Metz et al.); docs/commands.md.")
     unroll_optimizer: UnrollOptimizer | None = option(
-        None, "--unroll-optimizer", "Exact unrolling: adam unrolls D's own Adam update, with its learning rate, "
-        "betas and current moment estimates (as Metz et al. do); sgd takes plain SGD steps of --unroll-lr (default: "
-        "sgd on fashion, where unrolling Adam makes a step 1.9x as long; adam on ring and grid).")
+        None, "--unroll-optimizer", "exact: D's own Adam or SGD at --unroll-lr (default: sgd on fashion, else adam).")
     unroll_lr: float = option(1e-3, "--unroll-lr", "Exact unrolling with --unroll-optimizer sgd: the step size.", 0,
                               10, low_open=True)
-    standardize: bool = option(False, "--standardize", "ring and grid: G and D work in the mixture's coordinates "
-                               "divided by their standard deviation (the grid's 2.83, the ring's 1.41): G's output "
-                               "is multiplied by it and D's input divided by it, so both networks see unit-scale "
-                               "coordinates and each of G's steps moves its points that many times as far (the "
-                               "unrolled GAN paper divides D's input by 4).")
-    classifier: Path | None = option(None, "--classifier", "A classify run: measure sample quality (Frechet "
-                                     "distance, inception score, class histogram) at the end and every --eval-every "
-                                     "epochs.")
-    judge: Path | None = option(None, "--judge", "A judge run (hw3cli judge): measure sample quality with it too, "
-                                "when --classifier does (or alone): a grader that shares nothing with the GANs.")
+    standardize: bool = option(False, "--standardize", "ring, grid: G and D work in unit-scale coordinates "
+                                                       "(docs/commands.md).")
+    classifier: Path | None = option(None, "--classifier", "A classify run to grade the samples with (FD, classes, "
+                                                           "coverage).")
+    judge: Path | None = option(None, "--judge", "A judge run (hw3cli judge) to grade the samples with too.")
     eval_every: int = option(0, "--eval-every", "With --classifier or --judge: measure every N epochs (0: at the "
                              "end).", 0, 100_000)
-    conditional: bool = option(False, "--conditional", "Conditional GAN: a one-hot class label is concatenated to "
-                               "G's noise and to D's image (first layers widened); sample grids show one row per "
-                               "class. Works with vanilla, lsgan and wgan.")
-    mismatch: bool | None = option(None, "--mismatch/--no-mismatch", "Conditional GAN: D also sees real images under "
-                                   "a wrong label, as fakes (the matching-aware discriminator of Reed et al. 2016), so "
-                                   "that G must draw the class it is asked for (default: on with --conditional).")
-    ema: float | None = option(None, "--ema", "Keep an exponential moving average of G's weights with this decay and "
-                               "use it for every sample grid, score and the saved generator; G itself trains as "
-                               "before (0: off; default: 0.9998 with --conditional, else 0).", 0, 1, high_open=True)
-    class_loss: float | None = option(None, "--class-loss", "Conditional GAN: D also predicts the class of real "
-                                      "images and G is trained to have its samples predicted as the class asked for, "
-                                      "with this weight (AC-GAN, Odena et al. 2017; 0: off; default: 2 with "
-                                      "--conditional).", 0, 100)
+    conditional: bool = option(False, "--conditional", "Conditional GAN: a one-hot label joins G's noise and D's "
+                                                       "image.")
+    mismatch: bool | None = option(None, "--mismatch/--no-mismatch", "Conditional: D sees real images with wrong "
+                                                                     "labels as fakes (default: on).")
+    ema: float | None = option(None, "--ema", "EMA of G's weights for its samples (0: off; default 0.9998 with "
+                                              "--conditional).", 0, 1, high_open=True)
+    class_loss: float | None = option(None, "--class-loss", "Conditional: weight of D's class head (AC-GAN; 0: off; "
+                                                            "default 2).", 0, 100)
     data: FashionData = FashionData()
     runtime: RunOptions = RunOptions()
 
@@ -429,16 +413,15 @@ class HistogramConfig:
     generators: tuple[Path, ...] = option((), "--generator", "A train-gan run folder (repeat the option).",
                                           required=True)
     classifier: Path = option(Path("artifacts/gan/classifier"), "--classifier", "A classify run.")
-    judge: Path | None = option(None, "--judge", "A judge run (hw3cli judge): label the same samples with it too, "
-                                "and show where it and the classifier disagree.")
-    n: int = option(3000, "-n", "Samples per generator (and real test images for the baseline row).", 10, 10**6)
+    judge: Path | None = option(None, "--judge", "A judge run to label the same samples with too.")
+    n: int = option(3000, "--samples", "Samples per generator, and real baseline images.", 10,
+                    10**6, was="-n")
     seed: int = option(0, "--seed", "Seeds the noise and the real baseline images.", 0, SEED_MAX)
     device: str = like(RunOptions, "device", "auto")
-    prdc_samples: int = option(10_000, "--prdc-samples", "Generated samples, and real test images, for precision "
-                               "and recall (k = 3) and density and coverage (k = 5) in each grader's features (0: "
-                               "none).", 0, 100_000)
+    prdc_samples: int = option(10_000, "--prdc-samples", "Samples for precision/recall, density/coverage (0: none).",
+                               0, 100_000)
     out_dir: Path = option(Path("artifacts/gan/histograms"), "--out", "Folder for the figure and JSON.")
-    data_dir: Path | None = option(None, "--data-dir", DATA_DIR_HELP)
+    data_dir: Path | None = option(None, "--data", DATA_DIR_HELP, was="--data-dir")
 
 
 ALL_CLASSES = tuple(range(10))
@@ -447,18 +430,18 @@ ALL_CLASSES = tuple(range(10))
 @dataclass(frozen=True)
 class CganSampleConfig:
     generator: Path = option(None, "--generator", "A train-gan --conditional run folder.", required=True)
-    per_class: int = option(3, "--per-class", "Samples of each class (a column each in the grid).", 1, 100)
-    classes: tuple[int, ...] = option(ALL_CLASSES, "--classes", "Class indices or names, comma-separated (e.g. 0,7,9 "
-                                      "or 'sneaker,bag').")
+    per_class: int = option(3, "--samples", "Samples of each class (a column each in the grid).", 1, 100,
+                            was="--per-class")
+    classes: tuple[int, ...] = option(ALL_CLASSES, "--classes", "Classes, by index or name (e.g. 0,7,9 or "
+                                                                "sneaker,bag).")
     seed: int = option(0, "--seed", "Seeds the noise.", 0, SEED_MAX)
     out: Path = option(Path("artifacts/gan/cgan-samples.png"), "--out", "The labelled grid (PNG).")
     tensor: Path | None = option(None, "--tensor", "Also save images and labels as safetensors.")
     classifier: Path | None = option(None, "--classifier", "A classify run: print the conditional accuracy.")
     judge: Path | None = option(None, "--judge", "A judge run: print the conditional accuracy it finds too.")
     device: str = like(RunOptions, "device", "auto")
-    score_per_class: int = option(1000, "--score-per-class", "With --classifier or --judge: measure the conditional "
-                                  "accuracy on this many fresh samples of each class, a draw of their own (seeded by "
-                                  "--seed), not the grid's few.", 1, 100_000)
+    score_per_class: int = option(1000, "--score-samples", "Samples per class to score with --classifier, --judge.",
+                                  1, 100_000, was="--score-per-class")
 
 
 @dataclass(frozen=True)

@@ -66,20 +66,65 @@ def parsing(field: dataclasses.Field, hint: Any, default: Any) -> tuple[Callable
     """(parser or None, help text, metavar, default as the command line shows it) of an option field."""
     meta = field.metadata
     kinds = set(typing.get_args(hint)) or {hint}
-    parse, extra, metavar = None, "", meta["metavar"]
+    parse, extra, metavar = None, "", meta["metavar"] or placeholder(hint)
     if isinstance(default, tuple):  # layer sizes, class lists: comma-separated on the command line
         default = ",".join(map(str, default)) if default else None
     if meta["sizes"]:
-        parse, metavar = sizes, "N,N,N"
+        parse, metavar = sizes, "INT,INT,..."
     elif meta["flag"] == "--device":
-        parse = device
+        parse, metavar = device, "[auto|cpu|cuda|cuda:N|mps]"
     elif meta["low"] is not None and float in kinds:
         parse, extra = real(meta["low"], meta["high"], meta["low_open"], meta["high_open"])
     elif meta["low"] is not None and int in kinds:
         parse, extra = count(int(meta["low"]), int(meta["high"]))
-    if metavar is None and parse is not None:
-        metavar = "FLOAT" if float in kinds else "INT"
     return parse, " ".join(part for part in (meta["help"], extra) if part), metavar, default
+
+
+def placeholder(hint: Any) -> str | None:
+    """What an option's value looks like, from its type: PATH, INT, FLOAT, TEXT or the list of its choices (None
+    for a flag)."""
+    kinds = [k for k in (typing.get_args(hint) or (hint,)) if k is not type(None)]
+    if typing.get_origin(hint) is typing.Literal:
+        return "[" + "|".join(map(str, kinds)) + "]"
+    if len(kinds) == 1 and kinds[0] is not hint:
+        return placeholder(kinds[0])
+    if typing.get_origin(hint) is tuple:
+        return "PATH" if kinds[0] is Path else "TEXT,TEXT,..."
+    return {Path: "PATH", int: "INT", float: "FLOAT", str: "TEXT"}.get(hint)
+
+
+PANEL_ORDER = ("Model", "Optimizer", "Unrolled", "Conditional", "Grading", "Run", "Runtime")  # as --help lists them
+
+
+def panel(config: type, name: str) -> str | None:
+    """The help panel a config (or one of its option groups) puts an option in (its PANELS), or None."""
+    for title, names in getattr(config, "PANELS", {}).items():
+        if name in names:
+            return title
+    groups = (f.default for f in dataclasses.fields(config) if dataclasses.is_dataclass(f.default))
+    return next((p for group in groups if (p := panel(type(group), name))), None)
+
+
+def renamed(configs: typing.Iterable[type]) -> dict[str, str]:
+    """{former flag: its new name} among these configs' options."""
+    return {f.metadata["was"]: f.metadata["flag"] for config in configs for _, f, _, _ in of(config)
+            if f.metadata.get("was")}
+
+
+def modernised(args: list[str], commands: dict[str, tuple[type, ...]]) -> tuple[list[str], list[str]]:
+    """The command line with every former flag name of its command replaced by the new one, and a note for each."""
+    args, notes = list(args), []
+    name = next((a for a in args if not a.startswith("-")), None)
+    former = renamed(commands.get(name, ()))
+    start = args.index(name) + 1 if name in commands else len(args)
+    for i in range(start, len(args)):
+        if args[i] == "--":
+            break
+        flag, sep, value = args[i].partition("=")
+        if flag in former:
+            args[i] = former[flag] + sep + value
+            notes.append(f"hw3cli: note: {flag} is now {former[flag]} (the old name still works for now)")
+    return args, notes
 
 
 def real(low: float, high: float, low_open: bool, high_open: bool) -> tuple[Callable[[Any], float], str]:
@@ -112,7 +157,7 @@ def count(low: int, high: int) -> tuple[Callable[[Any], int], str]:
                              f"got {value:,}")
         return value
 
-    return parse, f"From {low:,} to {high:,}."
+    return parse, f"{low:,} to {high:,}." if high < 10**12 else f"{low:,} or more."
 
 
 def sizes(text: Any) -> tuple[int, ...]:

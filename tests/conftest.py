@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import atexit
 import gzip
 import os
 import shutil
 import signal
+import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +14,11 @@ import numpy as np
 import pytest
 import torch
 
-from hw3cli.cli import main
+# Nothing a test runs writes to the user's cache (--matmul auto caches its probe there): a fresh one per session.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="hw3cli-test-cache-")
+atexit.register(shutil.rmtree, os.environ["XDG_CACHE_HOME"], True)
+
+from hw3cli.cli import main  # noqa: E402 (after the cache is set: the package reads it once)
 
 # The tests train tiny models: one thread is faster for them than two threads handing off tiny matrices. The
 # commands' default thread count (--threads 0) follows OMP_NUM_THREADS when it is set.
@@ -137,12 +143,12 @@ def world(tmp_path_factory):
     """Real (tiny) runs of every kind, and damaged copies of them."""
     w = tmp_path_factory.mktemp("world")
     fashion = synthetic_fashion(w / "fashion", n_train=512, n_test=128)
-    run_ok("preprocess", "--source", write_assignment(w / "imdb-src", reviews=DECISIVE), "--out", w / "imdb",
+    run_ok("preprocess", "--data", write_assignment(w / "imdb-src", reviews=DECISIVE), "--out", w / "imdb",
            "--max-len", "10")
     run_ok("train-gru", "--data", w / "imdb", "--out", w / "gru", "--epochs", "1", "--embed-dim", "4", "--hidden", "4")
-    run_ok("train-gan", "--data-dir", fashion, "--out", w / "gan", *TINY_GAN)
-    run_ok("train-gan", "--data-dir", fashion, "--out", w / "cgan", "--conditional", *TINY_GAN)
-    run_ok("classify", "--data-dir", fashion, "--init-from", w / "gan", "--out", w / "clf", "--epochs", "1",
+    run_ok("train-gan", "--data", fashion, "--out", w / "gan", *TINY_GAN)
+    run_ok("train-gan", "--data", fashion, "--out", w / "cgan", "--conditional", *TINY_GAN)
+    run_ok("classify", "--data", fashion, "--init-from", w / "gan", "--out", w / "clf", "--epochs", "1",
            "--validation", "100")
     run_ok("train-mlp", "--data", w / "imdb", "--out", w / "mlp", "--epochs", "1", "--embed-dim", "2", "--hidden", "2")
     run_ok("rnn-add", "--learn", "--seeds", "1", "--steps", "5", "--out", w / "adder")

@@ -24,15 +24,15 @@ def cases():
          ["generator"]),
         ("rnn-add missing weights", ["rnn-add", "101", "1", "--weights", "{w}/nothing.safetensors"], ["not found"]),
         # Problem 1
-        ("preprocess missing source", ["preprocess", "--source", "{w}/nothing", "--out", "{out}"], ["nothing"]),
-        ("preprocess empty folder", ["preprocess", "--source", "{w}/empty", "--out", "{out}"], ["empty"]),
-        ("preprocess garbage tarball", ["preprocess", "--source", "{w}/garbage.bin", "--out", "{out}"],
+        ("preprocess missing source", ["preprocess", "--data", "{w}/nothing", "--out", "{out}"], ["nothing"]),
+        ("preprocess empty folder", ["preprocess", "--data", "{w}/empty", "--out", "{out}"], ["empty"]),
+        ("preprocess garbage tarball", ["preprocess", "--data", "{w}/garbage.bin", "--out", "{out}"],
          ["garbage.bin"]),
-        ("preprocess max-len 0", ["preprocess", "--source", "{w}/imdb-src", "--out", "{out}", "--max-len", "0"],
+        ("preprocess max-len 0", ["preprocess", "--data", "{w}/imdb-src", "--out", "{out}", "--max-len", "0"],
          ["--max-len"]),
-        ("preprocess dev-fraction 1.5", ["preprocess", "--source", "{w}/imdb-src", "--out", "{out}",
-                                         "--dev-fraction", "1.5"], ["--dev-fraction"]),
-        ("preprocess truncate middle", ["preprocess", "--source", "{w}/imdb-src", "--out", "{out}", "--truncate",
+        ("preprocess dev-fraction 1.5", ["preprocess", "--data", "{w}/imdb-src", "--out", "{out}",
+                                         "--validation", "1.5"], ["--validation"]),
+        ("preprocess truncate middle", ["preprocess", "--data", "{w}/imdb-src", "--out", "{out}", "--truncate",
                                         "middle"], ["--truncate"]),
         ("train-gru missing data", ["train-gru", "--data", "{w}/nothing", "--out", "{out}"], ["nothing"]),
         ("train-gru garbage data", ["train-gru", "--data", "{w}/imdb-garbage", "--out", "{out}"], ["data.safetensors"]),
@@ -58,22 +58,22 @@ def cases():
         ("compare-imdb a GAN", ["compare-imdb", "{w}/gan", "--out", "{out}/c.md"], ["train-gru"]),
         ("compare-imdb missing", ["compare-imdb", "{w}/nothing", "--out", "{out}/c.md"], ["nothing"]),
         # Problem 2
-        ("train-gan unknown loss", ["train-gan", "--loss", "hinge", "--data-dir", "{fashion}", "--out", "{out}"],
+        ("train-gan unknown loss", ["train-gan", "--loss", "hinge", "--data", "{fashion}", "--out", "{out}"],
          ["hinge"]),
-        ("train-gan clip 0", ["train-gan", "--loss", "wgan", "--clip", "0", "--data-dir", "{fashion}", "--out",
-                              "{out}"], ["--clip"]),
-        ("train-gan epochs -1", ["train-gan", "--epochs", "-1", "--data-dir", "{fashion}", "--out", "{out}"],
+        ("train-gan clip 0", ["train-gan", "--loss", "wgan", "--weight-clip", "0", "--data", "{fashion}", "--out",
+                              "{out}"], ["--weight-clip"]),
+        ("train-gan epochs -1", ["train-gan", "--epochs", "-1", "--data", "{fashion}", "--out", "{out}"],
          ["--epochs"]),
-        ("train-gan batch 0", ["train-gan", "--batch-size", "0", "--data-dir", "{fashion}", "--out", "{out}"],
+        ("train-gan batch 0", ["train-gan", "--batch-size", "0", "--data", "{fashion}", "--out", "{out}"],
          ["--batch-size"]),
-        ("train-gan hidden text", ["train-gan", "--g-hidden", "a,b,c", "--data-dir", "{fashion}", "--out", "{out}"],
+        ("train-gan hidden text", ["train-gan", "--g-hidden", "a,b,c", "--data", "{fashion}", "--out", "{out}"],
          ["--g-hidden"]),
-        ("train-gan unroll mode", ["train-gan", "--unroll", "2", "--unroll-mode", "psychic", "--data-dir",
+        ("train-gan unroll mode", ["train-gan", "--unroll", "2", "--unroll-mode", "psychic", "--data",
                                    "{fashion}", "--out", "{out}"], ["--unroll-mode"]),
-        ("train-gan empty data dir", ["train-gan", "--data-dir", "{w}/empty", "--out", "{out}"], ["empty"]),
-        ("train-gan garbage data", ["train-gan", "--data-dir", "{w}/garbage-idx", "--out", "{out}"],
+        ("train-gan empty data dir", ["train-gan", "--data", "{w}/empty", "--out", "{out}"], ["empty"]),
+        ("train-gan garbage data", ["train-gan", "--data", "{w}/garbage-idx", "--out", "{out}"],
          ["garbage-idx"]),
-        ("train-gan classifier is a GAN", ["train-gan", "--data-dir", "{fashion}", "--classifier", "{w}/gan",
+        ("train-gan classifier is a GAN", ["train-gan", "--data", "{fashion}", "--classifier", "{w}/gan",
                                            "--out", "{out}", *TINY_GAN], ["classif"]),
         ("compare-gan a GRU", ["compare-gan", "{w}/gru", "--out", "{out}"], ["train-gan"]),
         ("compare-gan nothing", ["compare-gan", "--out", "{out}"], ["run"]),
@@ -87,49 +87,49 @@ def cases():
         ("data nothing anywhere", ["data", "--fashion-dir", "{w}/none", "--imdb-source", "{w}/none",
                                    "--cache-dir", "{out}"], ["IMDB", "DOWNLOAD=1"]),
         ("train-gan d-lr 0", ["train-gan", "--dataset", "ring", "--d-lr", "0", "--out", "{out}"], ["--d-lr"]),
-        ("classify from a GRU", ["classify", "--data-dir", "{fashion}", "--init-from", "{w}/gru", "--out", "{out}"],
+        ("classify from a GRU", ["classify", "--data", "{fashion}", "--init-from", "{w}/gru", "--out", "{out}"],
          ["gru"]),
-        ("classify truncated D", ["classify", "--data-dir", "{fashion}", "--init-from", "{w}/gan-truncated",
+        ("classify truncated D", ["classify", "--data", "{fashion}", "--init-from", "{w}/gan-truncated",
                                   "--out", "{out}", "--epochs", "1", "--validation", "100"], ["discriminator"]),
-        ("classify epochs 0", ["classify", "--data-dir", "{fashion}", "--from-scratch", "--out", "{out}",
+        ("classify epochs 0", ["classify", "--data", "{fashion}", "--from-scratch", "--out", "{out}",
                                "--epochs", "0"], ["--epochs"]),
-        ("classify dropout 1.5", ["classify", "--data-dir", "{fashion}", "--from-scratch", "--out", "{out}",
+        ("classify dropout 1.5", ["classify", "--data", "{fashion}", "--from-scratch", "--out", "{out}",
                                   "--dropout", "1.5"], ["--dropout"]),
-        ("judge validation too large", ["judge", "--data-dir", "{fashion}", "--out", "{out}", "--validation",
+        ("judge validation too large", ["judge", "--data", "{fashion}", "--out", "{out}", "--validation",
                                         "100000"], ["--validation"]),
-        ("judge garbage idx", ["judge", "--data-dir", "{w}/garbage-idx", "--out", "{out}"], ["garbage-idx"]),
-        ("judge shift 99", ["judge", "--data-dir", "{fashion}", "--out", "{out}", "--shift", "99"], ["--shift"]),
-        ("train-gan judge is a classifier", ["train-gan", "--data-dir", "{fashion}", "--out", "{out}", "--judge",
+        ("judge garbage idx", ["judge", "--data", "{w}/garbage-idx", "--out", "{out}"], ["garbage-idx"]),
+        ("judge shift 99", ["judge", "--data", "{fashion}", "--out", "{out}", "--shift", "99"], ["--shift"]),
+        ("train-gan judge is a classifier", ["train-gan", "--data", "{fashion}", "--out", "{out}", "--judge",
                                              "{w}/clf", "--epochs", "1"], ["not a judge run"]),
         ("histogram judge is a GRU", ["histogram", "--generator", "{w}/gan", "--classifier", "{w}/clf", "--judge",
-                                      "{w}/gru", "--data-dir", "{fashion}", "--out", "{out}"], ["judge"]),
+                                      "{w}/gru", "--data", "{fashion}", "--out", "{out}"], ["judge"]),
         ("histogram missing generator", ["histogram", "--generator", "{w}/nothing", "--classifier", "{w}/clf",
-                                         "--data-dir", "{fashion}", "--out", "{out}"], ["nothing"]),
+                                         "--data", "{fashion}", "--out", "{out}"], ["nothing"]),
         ("histogram truncated generator", ["histogram", "--generator", "{w}/gan-truncated", "--classifier", "{w}/clf",
-                                           "--data-dir", "{fashion}", "--out", "{out}"], ["generator"]),
+                                           "--data", "{fashion}", "--out", "{out}"], ["generator"]),
         ("histogram tampered generator", ["histogram", "--generator", "{w}/gan-tampered", "--classifier", "{w}/clf",
-                                          "--data-dir", "{fashion}", "--out", "{out}"], ["generator"]),
+                                          "--data", "{fashion}", "--out", "{out}"], ["generator"]),
         ("histogram classifier is a GAN", ["histogram", "--generator", "{w}/gan", "--classifier", "{w}/gan",
-                                           "--data-dir", "{fashion}", "--out", "{out}"], ["classif"]),
-        ("histogram n 0", ["histogram", "--generator", "{w}/gan", "--classifier", "{w}/clf", "-n", "0",
-                           "--data-dir", "{fashion}", "--out", "{out}"], ["-n"]),
+                                           "--data", "{fashion}", "--out", "{out}"], ["classif"]),
+        ("histogram n 0", ["histogram", "--generator", "{w}/gan", "--classifier", "{w}/clf", "--samples", "0",
+                           "--data", "{fashion}", "--out", "{out}"], ["--samples"]),
         ("cgan-sample unconditional", ["cgan-sample", "--generator", "{w}/gan", "--out", "{out}/g.png"],
          ["unconditional"]),
         ("cgan-sample class 10", ["cgan-sample", "--generator", "{w}/cgan", "--classes", "10", "--out",
                                   "{out}/g.png"], ["10"]),
         ("cgan-sample unknown class", ["cgan-sample", "--generator", "{w}/cgan", "--classes", "hat", "--out",
                                        "{out}/g.png"], ["hat"]),
-        ("cgan-sample per-class 0", ["cgan-sample", "--generator", "{w}/cgan", "--per-class", "0", "--out",
-                                     "{out}/g.png"], ["--per-class"]),
+        ("cgan-sample per-class 0", ["cgan-sample", "--generator", "{w}/cgan", "--samples", "0", "--out",
+                                     "{out}/g.png"], ["--samples"]),
         ("cgan-sample score-per-class 0", ["cgan-sample", "--generator", "{w}/cgan", "--classifier", "{w}/clf",
-                                              "--score-per-class", "0", "--out", "{out}/g.png"],
-         ["--score-per-class"]),
+                                              "--score-samples", "0", "--out", "{out}/g.png"],
+         ["--score-samples"]),
         ("cgan-sample score-per-class 100001", ["cgan-sample", "--generator", "{w}/cgan", "--classifier", "{w}/clf",
-                                              "--score-per-class", "100001", "--out", "{out}/g.png"],
-         ["--score-per-class"]),
+                                              "--score-samples", "100001", "--out", "{out}/g.png"],
+         ["--score-samples"]),
         ("cgan-sample score-per-class 1e9", ["cgan-sample", "--generator", "{w}/cgan", "--classifier", "{w}/clf",
-                                              "--score-per-class", "1e9", "--out", "{out}/g.png"],
-         ["--score-per-class"]),
+                                              "--score-samples", "1e9", "--out", "{out}/g.png"],
+         ["--score-samples"]),
         ("cgan-sample garbage classifier", ["cgan-sample", "--generator", "{w}/cgan", "--classifier", "{w}/gru",
                                             "--out", "{out}/g.png"], ["classif"]),
         ("report artifacts is a file", ["report", "--artifacts", "{w}/garbage.bin", "--out", "{out}/R.md"],
@@ -172,7 +172,7 @@ def test_read_only_output_folder_fails_before_training(cli, tmp_path, world):
             locked = next((p for p in (os.path.realpath("/sys"), "/proc") if not _writable(p)), None)
             if locked is None:
                 pytest.skip("no read-only folder to try as root")
-        r = cli("train-gan", "--data-dir", world["fashion"], "--out", f"{locked}/hw3cli-run", *TINY_GAN)
+        r = cli("train-gan", "--data", world["fashion"], "--out", f"{locked}/hw3cli-run", *TINY_GAN)
         assert_usage_error(r, "cannot write")
     finally:
         (tmp_path / "locked").chmod(0o700)
@@ -231,7 +231,7 @@ def test_special_files_as_inputs_are_one_line_errors_never_a_hang(cli, tmp_path,
             (acl / split / label / "1_8.txt").write_text("a fine film\n")
     (acl / "train" / "pos" / "1_8.txt").unlink()
     _special(kind, acl / "train" / "pos" / "1_8.txt")
-    r = cli("preprocess", "--source", acl, "--out", tmp_path / "data")
+    r = cli("preprocess", "--data", acl, "--out", tmp_path / "data")
     if kind == "folder":  # a folder named like a review is not a review: it is skipped
         assert r.code in (0, 2) and "Traceback" not in r.err
     else:
@@ -355,11 +355,11 @@ def test_a_progress_file_that_is_damaged_is_refused_on_resume(cli, tmp_path, wor
     partial.mkdir()
     save_checkpoint(partial / "progress.safetensors", {"x": torch.zeros(1)}, "train-gan-progress",
                     extra={"state": "not json"})
-    r = cli("train-gan", "--data-dir", world["fashion"], "--out", tmp_path / "run", "--resume", *TINY_GAN)
+    r = cli("train-gan", "--data", world["fashion"], "--out", tmp_path / "run", "--resume", *TINY_GAN)
     assert_usage_error(r, "progress")
     save_checkpoint(partial / "progress.safetensors", {"x": torch.zeros(1)}, "train-gan-progress",
                     extra={"state": '{"config": {}}'})
-    assert_usage_error(cli("train-gan", "--data-dir", world["fashion"], "--out", tmp_path / "run", "--resume",
+    assert_usage_error(cli("train-gan", "--data", world["fashion"], "--out", tmp_path / "run", "--resume",
                            *TINY_GAN), "--resume")
 
 
@@ -375,7 +375,7 @@ def test_a_gzip_bomb_is_refused_after_the_header_says_how_much_to_read(cli, tmp_
     zeros = gzip.compress(bytes(2**24), 9)
     (bomb / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(good) + zeros * 32)  # 512 MB more, in 33 members
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    assert_usage_error(cli("train-gan", "--data-dir", bomb, "--out", tmp_path / "run", *TINY_GAN), "more data")
+    assert_usage_error(cli("train-gan", "--data", bomb, "--out", tmp_path / "run", *TINY_GAN), "more data")
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak < 200 * 1024  # kB: far below the 512 MB
 
 
@@ -414,14 +414,14 @@ def test_sizes_the_machine_cannot_hold_are_refused_naming_the_option(cli, tmp_pa
     r = cli("train-mlp", "--data", world["w"] / "imdb", "--out", tmp_path / "m", "--hidden", "60000",
             "--embed-dim", "60000")
     assert_usage_error(r, "--hidden 60000", "memory")
-    r = cli("train-gan", "--data-dir", world["fashion"], "--out", tmp_path / "g", "--g-hidden", "60000,60000,60000")
+    r = cli("train-gan", "--data", world["fashion"], "--out", tmp_path / "g", "--g-hidden", "60000,60000,60000")
     assert_usage_error(r, "--g-hidden 60000,60000,60000", "memory")
-    r = cli("histogram", "--generator", world["w"] / "gan", "--classifier", world["w"] / "clf", "-n", "1000000",
-            "--data-dir", world["fashion"], "--out", tmp_path / "h")
+    r = cli("histogram", "--generator", world["w"] / "gan", "--classifier", world["w"] / "clf", "--samples", "1000000",
+            "--data", world["fashion"], "--out", tmp_path / "h")
     assert_usage_error(r, "-n 1,000,000", "memory")
-    r = cli("cgan-sample", "--generator", world["w"] / "cgan", "--classifier", world["w"] / "clf", "--score-per-class",
+    r = cli("cgan-sample", "--generator", world["w"] / "cgan", "--classifier", world["w"] / "clf", "--score-samples",
             "100000", "--out", tmp_path / "c.png")
-    assert_usage_error(r, "--score-per-class 100,000", "memory")
+    assert_usage_error(r, "--score-samples 100,000", "memory")
     r = cli("rnn-add", "--verify", "2", "--random-pairs", "10000000")
     assert_usage_error(r, "--random-pairs", "memory")
     assert sorted(p.name for p in tmp_path.iterdir()) == []
@@ -430,7 +430,7 @@ def test_sizes_the_machine_cannot_hold_are_refused_naming_the_option(cli, tmp_pa
 # Quietly wrong no more -------------------------------------------------------------------------------------------
 
 def test_a_wgan_epoch_shorter_than_its_critic_steps_is_refused(cli, tmp_path, world):
-    r = cli("train-gan", "--loss", "wgan", "--data-dir", world["fashion"], "--out", tmp_path / "run", "--limit",
+    r = cli("train-gan", "--loss", "wgan", "--data", world["fashion"], "--out", tmp_path / "run", "--limit",
             "256", "--batch-size", "64", "--g-hidden", "4,4,4", "--d-hidden", "4,4,4")
     assert_usage_error(r, "4 batches", "5 critic steps")
 
@@ -478,9 +478,9 @@ def test_help_shows_every_default_and_plain_flags(cli):
     r = cli("train-gan", "--help")
     assert r.code == 0
     text = " ".join(r.out.split())
-    assert "2e-4 with Adam; 5e-5 with RMSprop" in text and "5 for wgan" in text
+    assert "default: the variant's and data set's, docs/recipes.md" in text and "5 for wgan and wgan-gp" in text
     assert "<bool>" not in text and "--json" not in text
-    assert "[default: 64" in text and "From 1 to 512." in text
+    assert "[default: 64" in text and "1 to 512." in text
     assert "--conditional" in text
 
 
@@ -513,7 +513,7 @@ def test_an_idx_header_announcing_more_than_memory_is_refused(cli, tmp_path, wor
     images = bytearray(gzip.decompress((fashion / "train-images-idx3-ubyte.gz").read_bytes()))
     images[4:8] = (900_000).to_bytes(4, "big")  # one field of the header changed: 900,000 images (705 MB)
     (fashion / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(bytes(images)))
-    assert_usage_error(cli("train-gan", "--data-dir", fashion, "--out", tmp_path / "run", *TINY_GAN),
+    assert_usage_error(cli("train-gan", "--data", fashion, "--out", tmp_path / "run", *TINY_GAN),
                        "train-images", "memory")
 
 
@@ -524,7 +524,7 @@ def test_device_names_are_case_blind_and_a_missing_gpu_index_is_named(cli, tmp_p
     assert r.code == 0
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
-    assert_usage_error(cli("train-gan", "--device", "CUDA:3", "--data-dir", world["fashion"], "--out",
+    assert_usage_error(cli("train-gan", "--device", "CUDA:3", "--data", world["fashion"], "--out",
                            tmp_path / "run", *TINY_GAN), "cuda:3", "cuda:0 to cuda:0")
 
 
@@ -550,7 +550,8 @@ def test_a_generator_given_twice_or_with_nan_weights_is_refused(cli, tmp_path, w
 
     from hw3cli.core.checkpoint import load_checkpoint, save_checkpoint
 
-    common = ["--classifier", world["w"] / "clf", "-n", "20", "--data-dir", world["fashion"], "--out", tmp_path / "h"]
+    common = ["--classifier", world["w"] / "clf", "--samples", "20", "--data", world["fashion"],
+              "--out", tmp_path / "h"]
     assert_usage_error(cli("histogram", "--generator", world["w"] / "gan", "--generator", world["w"] / "gan",
                            *common), "twice")
     gan = tmp_path / "gan"
@@ -569,7 +570,7 @@ def test_a_progress_file_without_its_optimizer_state_is_refused(cli, tmp_path, w
     from tests.conftest import interrupt_after_epoch
 
     monkeypatch.setattr(gan, "gan_training", interrupt_after_epoch(gan.gan_training, 1))
-    args = ["train-gan", "--data-dir", world["fashion"], "--out", tmp_path / "run", "--g-hidden", "4,4,4",
+    args = ["train-gan", "--data", world["fashion"], "--out", tmp_path / "run", "--g-hidden", "4,4,4",
             "--d-hidden", "4,4,4", "--epochs", "2", "--limit", "256", "--samples", "4"]
     assert cli(*args).code == 130
     monkeypatch.undo()

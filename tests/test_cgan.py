@@ -36,7 +36,7 @@ def test_parse_classes():
 def cgan(tmp_path_factory):
     root = tmp_path_factory.mktemp("cgan")
     data = synthetic_fashion(root / "data", n_train=1500, n_test=200)
-    run_ok("train-gan", "--conditional", "--data-dir", data, "--out", root / "run", "--epochs", "2", "--batch-size",
+    run_ok("train-gan", "--conditional", "--data", data, "--out", root / "run", "--epochs", "2", "--batch-size",
            "32", "--g-hidden", "32,64,128", "--d-hidden", "128,64,32", "--lr", "1e-3", "--samples", "20")
     return root, data
 
@@ -50,7 +50,7 @@ def test_conditional_run_writes_class_rows(cgan):
 
 def test_cgan_sample_end_to_end(cli, cgan, tmp_path):
     root, _ = cgan
-    r = cli("cgan-sample", "--generator", root / "run", "--per-class", "4", "--classes", "0,sneaker,9",
+    r = cli("cgan-sample", "--generator", root / "run", "--samples", "4", "--classes", "0,sneaker,9",
             "--out", tmp_path / "grid.png", "--tensor", tmp_path / "s.safetensors")
     assert r.code == 0, r.err
     saved = load_file(tmp_path / "s.safetensors")
@@ -62,9 +62,9 @@ def test_cgan_bad_input(cli, cgan, tmp_path):
     root, data = cgan
     assert_usage_error(cli("cgan-sample", "--generator", root / "run", "--classes", "11"), "outside")
     assert_usage_error(cli("cgan-sample", "--generator", root / "run", "--classes", "hat"), "unknown class")
-    assert_usage_error(cli("cgan-sample", "--generator", root / "run", "--per-class", "0"), "--per-class")
+    assert_usage_error(cli("cgan-sample", "--generator", root / "run", "--samples", "0"), "--samples")
     plain = tmp_path / "plain"
-    assert cli("train-gan", "--data-dir", data, "--out", plain, "--epochs", "1", "--g-hidden", "8,8,8",
+    assert cli("train-gan", "--data", data, "--out", plain, "--epochs", "1", "--g-hidden", "8,8,8",
                "--d-hidden", "8,8,8").code == 0
     assert_usage_error(cli("cgan-sample", "--generator", plain), "unconditional")
     assert json.loads((root / "run" / "config.json").read_text())["config"]["conditional"] is True
@@ -105,11 +105,11 @@ def test_a_short_conditional_run_draws_each_class_as_its_own_pattern(cli, tmp_pa
     one-hot labels alone to this end; the tests above check how they enter G and D."""
     patterns = ring_of_blobs(tmp_path / "data")
     run = tmp_path / "run"
-    r = cli("train-gan", "--conditional", "--data-dir", tmp_path / "data", "--out", run, "--epochs", "60",
+    r = cli("train-gan", "--conditional", "--data", tmp_path / "data", "--out", run, "--epochs", "60",
             "--batch-size", "32", "--lr", "1e-3", "--noise-dim", "8", "--g-hidden", "64,128,256",
             "--d-hidden", "256,128,64", "--samples", "20", "--seed", "0", "--precision", "fp32", "--mismatch")
     assert r.code == 0, r.err
-    assert cli("cgan-sample", "--generator", run, "--per-class", "20", "--out", tmp_path / "grid.png",
+    assert cli("cgan-sample", "--generator", run, "--samples", "20", "--out", tmp_path / "grid.png",
                "--tensor", tmp_path / "samples.safetensors").code == 0
     drawn = load_file(tmp_path / "samples.safetensors")
     images, asked = drawn["images"], drawn["labels"]

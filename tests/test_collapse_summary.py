@@ -84,7 +84,7 @@ def test_the_report_gives_the_answer_and_the_intervals(cli, tmp_path, runs):
     r = cli("report", "--artifacts", art, "--out", art / "REPORT.md")
     assert r.code == 0, r.err
     report = (art / "REPORT.md").read_text()
-    section = report[report.index("### Mode collapse over seeds"):]
+    section = report[report.index("### Mode collapse: do the unrolled GAN and WGAN reduce it?"):]
     assert "So unrolled-exact-k5 measurably reduced mode collapse here" in section
     assert "| wgan-clip0.01 | 3 |" in section
 
@@ -103,3 +103,28 @@ def test_the_2d_mixtures_get_the_same_intervals_over_seeds():
     assert row["modes_recovered_interval"] == pytest.approx([7 - half, 7 + half])
     assert f"7.0 ({7 - half:.1f}-{7 + half:.1f}) of 8" in markdown(summary)
     assert summarise([run(1, 6)])["ring"]["vanilla"]["modes_recovered_interval"] is None
+
+
+def test_the_reports_answer_joins_the_mixtures_and_states_the_grid_finding(tmp_path):
+    from hw3cli.experiments.report import BASELINE, _grid_finding, _mixture_answer
+
+    def row(modes, interval, quality=0.5, seeds=3):
+        return {"modes_recovered": modes, "modes_recovered_interval": interval, "high_quality_fraction": quality,
+                "reverse_kl": 0.1, "modes": 25, "seeds": seeds}
+
+    rows = {BASELINE: row(4.0, [3.0, 5.0]), "unrolled-exact-k5": row(20.0, [18.0, 22.0], 0.1),
+            "wgan-gp": row(4.5, [2.0, 7.0]), "wgan-clip0.01": row(1.0, [0.5, 1.5])}
+    text = _mixture_answer("grid", rows)
+    assert "recovers 4.0 of 25 modes" in text and "more: unrolled-exact-k5 20.0" in text
+    assert "fewer: wgan-clip0.01 1.0" in text and "cannot tell wgan-gp 4.5" in text
+    one = {BASELINE: row(4.0, None, seeds=1), "wgan-gp": row(9.0, None, seeds=1)}
+    assert "more" not in _mixture_answer("grid", one) and "cannot tell wgan-gp" in _mixture_answer("grid", one)
+    run = tmp_path / "grid" / "unrolled-exact-k5" / "seed1"
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"experiment": "train-gan", "command": [], "config": {
+        "unroll": 5, "epochs": 50, "batch_size": 512}}))
+    finding = _grid_finding(tmp_path, rows)
+    assert "k = 5, 5,000 generator steps of batch 512" in finding and "recovers 20.0 of 25 modes" in finding
+    assert "is not reached at this budget" in finding
+    rows["unrolled-exact-k5"] = row(24.0, [23.0, 25.0], 0.2)
+    assert "is reached" in _grid_finding(tmp_path, rows)

@@ -26,8 +26,8 @@ def inputs(tmp_path_factory):
     root = tmp_path_factory.mktemp("inputs")
     fashion = synthetic_fashion(root / "fashion", n_train=512, n_test=128)
     imdb = write_assignment(root / "imdb-src", reviews=DECISIVE)
-    run_ok("preprocess", "--source", imdb, "--out", root / "imdb", "--max-len", "10")
-    run_ok("train-gan", "--data-dir", fashion, "--out", root / "gan", *TINY_GAN)
+    run_ok("preprocess", "--data", imdb, "--out", root / "imdb", "--max-len", "10")
+    run_ok("train-gan", "--data", fashion, "--out", root / "gan", *TINY_GAN)
     return {"fashion": fashion, "imdb": root / "imdb", "gan": root / "gan"}
 
 
@@ -36,19 +36,19 @@ COMMANDS = {
     "train-gru": lambda i: ["train-gru", "--data", i["imdb"], "--epochs", "2", "--embed-dim", "8", "--hidden", "8",
                             "--batch-size", "8"],
     "train-mlp": lambda i: ["train-mlp", "--data", i["imdb"], "--epochs", "2", "--batch-size", "8"],
-    "train-gan vanilla": lambda i: ["train-gan", "--data-dir", i["fashion"], *TINY_GAN],
-    "train-gan mse": lambda i: ["train-gan", "--loss", "mse", "--data-dir", i["fashion"], *TINY_GAN],
-    "train-gan wgan": lambda i: ["train-gan", "--loss", "wgan", "--data-dir", i["fashion"], *TINY_GAN],
-    "train-gan lsgan bf16": lambda i: ["train-gan", "--loss", "lsgan", "--precision", "bf16", "--data-dir",
+    "train-gan vanilla": lambda i: ["train-gan", "--data", i["fashion"], *TINY_GAN],
+    "train-gan mse": lambda i: ["train-gan", "--loss", "mse", "--data", i["fashion"], *TINY_GAN],
+    "train-gan wgan": lambda i: ["train-gan", "--loss", "wgan", "--data", i["fashion"], *TINY_GAN],
+    "train-gan lsgan bf16": lambda i: ["train-gan", "--loss", "lsgan", "--precision", "bf16", "--data",
                                        i["fashion"], *TINY_GAN],
-    "train-gan unrolled surrogate": lambda i: ["train-gan", "--unroll", "2", "--data-dir", i["fashion"], *TINY_GAN],
-    "train-gan unrolled exact": lambda i: ["train-gan", "--unroll", "2", "--unroll-mode", "exact", "--data-dir",
+    "train-gan unrolled surrogate": lambda i: ["train-gan", "--unroll", "2", "--data", i["fashion"], *TINY_GAN],
+    "train-gan unrolled exact": lambda i: ["train-gan", "--unroll", "2", "--unroll-mode", "exact", "--data",
                                            i["fashion"], *TINY_GAN],
-    "train-gan conditional": lambda i: ["train-gan", "--conditional", "--data-dir", i["fashion"], *TINY_GAN],
-    "train-gan wgan-gp": lambda i: ["train-gan", "--loss", "wgan-gp", "--data-dir", i["fashion"], *TINY_GAN],
+    "train-gan conditional": lambda i: ["train-gan", "--conditional", "--data", i["fashion"], *TINY_GAN],
+    "train-gan wgan-gp": lambda i: ["train-gan", "--loss", "wgan-gp", "--data", i["fashion"], *TINY_GAN],
     "train-gan ring unrolled exact": lambda i: ["train-gan", "--dataset", "ring", "--epochs", "2", "--batch-size",
                                                 "64", "--unroll", "2", "--unroll-mode", "exact"],
-    "classify": lambda i: ["classify", "--data-dir", i["fashion"], "--init-from", i["gan"], "--epochs", "2",
+    "classify": lambda i: ["classify", "--data", i["fashion"], "--init-from", i["gan"], "--epochs", "2",
                            "--validation", "100", "--batch-size", "64"],
 }
 

@@ -153,6 +153,6 @@ def test_the_makefile_never_calls_apt_get_and_passes_the_data_paths(tmp_path):
     text = out.stdout.replace("\\\n", " ")
     assert (f"data --fashion-dir /data/fm --imdb-source /data/imdb.tar.gz --cache-dir {tmp_path}/cache "
             "--download") in text
-    assert "preprocess --source /data/imdb.tar.gz" in text
+    assert "preprocess --data /data/imdb.tar.gz" in text
     gan_lines = [line for line in text.splitlines() if " train-gan " in line and "--dataset" not in line]
-    assert gan_lines and all("--data-dir /data/fm" in line for line in gan_lines)
+    assert gan_lines and all("--data /data/fm" in line for line in gan_lines)

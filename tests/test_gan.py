@@ -70,7 +70,7 @@ def test_short_run_per_loss(cli, tmp_path, loss):
     out = tmp_path / loss
     variant = LOSSES[loss]
     extra = ["--lr", "1e-3"] if variant.optimizer.name == "rmsprop" else []  # RMSprop's 5e-5 moves G too little
-    r = cli("train-gan", "--loss", loss, "--data-dir", data, "--out", out, "--epochs", "4", "--batch-size", "32",
+    r = cli("train-gan", "--loss", loss, "--data", data, "--out", out, "--epochs", "4", "--batch-size", "32",
             "--g-hidden", "32,64,128", "--d-hidden", "128,64,32", "--samples", "16", "--sample-every", "2", *extra)
     assert r.code == 0, r.err
     names = {p.name for p in out.iterdir()}
@@ -99,7 +99,7 @@ def test_short_run_per_loss(cli, tmp_path, loss):
 def test_checkpoint_rebuilds_generator_without_flags(cli, tmp_path):
     data = synthetic_fashion(tmp_path / "data")
     out = tmp_path / "run"
-    assert cli("train-gan", "--data-dir", data, "--out", out, "--epochs", "1", "--g-hidden", "8,16,32",
+    assert cli("train-gan", "--data", data, "--out", out, "--epochs", "1", "--g-hidden", "8,16,32",
                "--d-hidden", "32,16,8", "--noise-dim", "7").code == 0
     g = load_generator(out)
     assert g.noise_dim == 7 and g(torch.randn(3, 7)).shape == (3, 784)
@@ -109,7 +109,7 @@ def test_same_seed_same_numbers(cli, tmp_path):
     data = synthetic_fashion(tmp_path / "data")
     runs = []
     for name in ("a", "b"):
-        assert cli("train-gan", "--data-dir", data, "--out", tmp_path / name, "--epochs", "1", "--g-hidden",
+        assert cli("train-gan", "--data", data, "--out", tmp_path / name, "--epochs", "1", "--g-hidden",
                    "8,16,32", "--d-hidden", "32,16,8").code == 0
         runs.append(json.loads((tmp_path / name / "metrics.json").read_text())["iterations"])
     assert runs[0] == runs[1]
@@ -118,7 +118,7 @@ def test_same_seed_same_numbers(cli, tmp_path):
 def test_compare_gan(cli, tmp_path):
     data = synthetic_fashion(tmp_path / "data")
     for clip in ("0.1", "0.01"):
-        assert cli("train-gan", "--loss", "wgan", "--clip", clip, "--data-dir", data, "--out",
+        assert cli("train-gan", "--loss", "wgan", "--weight-clip", clip, "--data", data, "--out",
                    tmp_path / f"wgan-clip{clip}", "--epochs", "1", "--g-hidden", "8,16,32", "--d-hidden",
                    "32,16,8").code == 0
     r = cli("compare-gan", tmp_path / "wgan-clip0.1", tmp_path / "wgan-clip0.01", "--out", tmp_path / "cmp")
@@ -129,8 +129,8 @@ def test_compare_gan(cli, tmp_path):
 
 @pytest.mark.parametrize("args,word", [
     (("--loss", "hinge"), "'hinge' is not one of"),
-    (("--loss", "wgan", "--clip", "0"), "--clip"),
-    (("--loss", "wgan", "--clip", "-1"), "--clip"),
+    (("--loss", "wgan", "--weight-clip", "0"), "--weight-clip"),
+    (("--loss", "wgan", "--weight-clip", "-1"), "--weight-clip"),
     (("--g-hidden", "256,x,1024"), "--g-hidden"),
     (("--d-hidden", "256,0,12"), "--d-hidden"),
     (("--d-hidden", "256,12"), "--d-hidden"),
@@ -140,17 +140,17 @@ def test_compare_gan(cli, tmp_path):
 def test_bad_options(cli, tmp_path, args, word):
     data = synthetic_fashion(tmp_path / "data")
     out = tmp_path / "run"
-    assert cli("train-gan", "--data-dir", data, "--out", out, "--epochs", "1", "--g-hidden", "8,16,32",
+    assert cli("train-gan", "--data", data, "--out", out, "--epochs", "1", "--g-hidden", "8,16,32",
                "--d-hidden", "32,16,8").code == 0
     before = snapshot(out)
-    assert_usage_error(cli("train-gan", "--data-dir", data, "--out", out, "--overwrite", *args), word)
+    assert_usage_error(cli("train-gan", "--data", data, "--out", out, "--overwrite", *args), word)
     assert snapshot(out) == before
 
 
 def test_a_finished_run_is_replaced_only_with_overwrite(cli, tmp_path):
     data = synthetic_fashion(tmp_path / "data")
     out = tmp_path / "run"
-    args = ("train-gan", "--data-dir", data, "--out", out, "--epochs", "1", "--g-hidden", "8,16,32",
+    args = ("train-gan", "--data", data, "--out", out, "--epochs", "1", "--g-hidden", "8,16,32",
             "--d-hidden", "32,16,8")
     assert cli(*args).code == 0
     before = snapshot(out)
@@ -176,7 +176,7 @@ def test_missing_or_corrupt_data(cli, tmp_path, damage, word):
         write_idx(data / "train-labels-idx1-ubyte", np.zeros(7), gz=False)
     else:
         images.write_bytes(b"\x1f\x8b not really gzip")
-    assert_usage_error(cli("train-gan", "--data-dir", data, "--out", tmp_path / "run", "--epochs", "1"), word)
+    assert_usage_error(cli("train-gan", "--data", data, "--out", tmp_path / "run", "--epochs", "1"), word)
     assert not (tmp_path / "run").exists()
 
 
@@ -203,7 +203,7 @@ def test_interrupted_run_resumes_to_the_same_numbers(cli, tmp_path, monkeypatch,
     import hw3cli.experiments.train_gan as gan_experiment
 
     data = synthetic_fashion(tmp_path / "data")
-    args = ("train-gan", "--data-dir", data, "--epochs", "3", "--g-hidden", "8,16,32", "--d-hidden", "32,16,8",
+    args = ("train-gan", "--data", data, "--epochs", "3", "--g-hidden", "8,16,32", "--d-hidden", "32,16,8",
             "--sample-every", "1", *extra)
     assert cli(*args, "--out", tmp_path / "straight").code == 0
 
@@ -230,7 +230,7 @@ def test_interrupted_run_resumes_to_the_same_numbers(cli, tmp_path, monkeypatch,
 
 def test_resume_without_progress_is_refused(cli, tmp_path):
     data = synthetic_fashion(tmp_path / "data")
-    assert_usage_error(cli("train-gan", "--data-dir", data, "--out", tmp_path / "x", "--resume"), "no interrupted run")
+    assert_usage_error(cli("train-gan", "--data", data, "--out", tmp_path / "x", "--resume"), "no interrupted run")
 
 
 @pytest.mark.parametrize("fraction", [1.0, 0.4])

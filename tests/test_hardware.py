@@ -111,7 +111,7 @@ def test_bf16_is_not_native_without_onednn(bf16_hardware, monkeypatch):
 def test_a_run_under_a_onednn_cap_trains_in_fp32_and_records_the_cap(cli, tmp_path, monkeypatch):
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
     fashion = synthetic_fashion(tmp_path / "fashion", n_train=256, n_test=64)
-    assert cli("train-gan", "--data-dir", fashion, "--out", tmp_path / "run", *TINY_GAN).code == 0
+    assert cli("train-gan", "--data", fashion, "--out", tmp_path / "run", *TINY_GAN).code == 0
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["precision"] == "fp32"
     machine = json.loads((tmp_path / "run" / "timings.json").read_text())["machine"]
     assert machine["onednn_max_cpu_isa"] == "AVX2" and machine["cpu_native_bf16"] is False
@@ -165,7 +165,7 @@ def test_the_default_thread_count_is_what_the_process_may_use(tmp_path, monkeypa
 
 def test_a_default_gan_run_records_its_precision_and_machine(cli, tmp_path):
     fashion = synthetic_fashion(tmp_path / "fashion", n_train=256, n_test=64)
-    assert cli("train-gan", "--data-dir", fashion, "--out", tmp_path / "run", *TINY_GAN).code == 0
+    assert cli("train-gan", "--data", fashion, "--out", tmp_path / "run", *TINY_GAN).code == 0
     chosen = "bf16" if hardware.cpu_native_bf16() else "fp32"
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     timings = json.loads((tmp_path / "run" / "timings.json").read_text())
@@ -182,7 +182,7 @@ def test_a_default_gan_run_records_its_precision_and_machine(cli, tmp_path):
 def test_bf16_asked_for_where_it_is_emulated_warns_once_and_trains(cli, tmp_path, monkeypatch):
     monkeypatch.setattr(hardware, "why_cpu_bf16_emulated", lambda: "no bf16 instructions")
     fashion = synthetic_fashion(tmp_path / "fashion", n_train=256, n_test=64)
-    r = cli("train-gan", "--data-dir", fashion, "--out", tmp_path / "run", "--precision", "bf16", *TINY_GAN)
+    r = cli("train-gan", "--data", fashion, "--out", tmp_path / "run", "--precision", "bf16", *TINY_GAN)
     assert r.code == 0, r.err
     warnings = [line for line in r.err.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and "no native bf16" in warnings[0]
@@ -191,7 +191,7 @@ def test_bf16_asked_for_where_it_is_emulated_warns_once_and_trains(cli, tmp_path
 
 def test_precision_must_be_one_of_the_choices(cli, tmp_path):
     fashion = synthetic_fashion(tmp_path / "fashion", n_train=256, n_test=64)
-    assert_usage_error(cli("classify", "--data-dir", fashion, "--from-scratch", "--out", tmp_path / "c",
+    assert_usage_error(cli("classify", "--data", fashion, "--from-scratch", "--out", tmp_path / "c",
                            "--precision", "fp16"), "--precision")
 
 

@@ -24,15 +24,16 @@ def graded(tmp_path_factory):
     """A judge, a classifier, a conditional GAN measured by both, and histograms labelled by both."""
     root = tmp_path_factory.mktemp("judge")
     data = synthetic_fashion(root / "data", n_train=1200, n_test=200)
-    run_ok("judge", "--data-dir", data, "--out", root / "judge", "--epochs", "2", "--validation", "100",
+    run_ok("judge", "--data", data, "--out", root / "judge", "--epochs", "2", "--validation", "100",
            "--batch-size", "64")
-    run_ok("train-gan", "--data-dir", data, "--out", root / "gan", *TINY_GAN)
-    run_ok("classify", "--data-dir", data, "--init-from", root / "gan", "--out", root / "clf", "--epochs", "1",
+    run_ok("train-gan", "--data", data, "--out", root / "gan", *TINY_GAN)
+    run_ok("classify", "--data", data, "--init-from", root / "gan", "--out", root / "clf", "--epochs", "1",
            "--validation", "100")
-    run_ok("train-gan", "--data-dir", data, "--out", root / "cgan", "--conditional", "--mismatch", *TINY_GAN,
+    run_ok("train-gan", "--data", data, "--out", root / "cgan", "--conditional", "--mismatch", *TINY_GAN,
            "--classifier", root / "clf", "--judge", root / "judge")
     run_ok("histogram", "--generator", root / "gan", "--generator", root / "cgan", "--classifier", root / "clf",
-           "--judge", root / "judge", "-n", "100", "--data-dir", data, "--out", root / "hist", "--prdc-samples", "300")
+           "--judge", root / "judge", "--samples", "100", "--data", data, "--out", root / "hist",
+           "--prdc-samples", "300")
     return root, data
 
 
@@ -61,9 +62,9 @@ def test_the_judge_learns_the_training_images_and_reports_its_own_test_accuracy(
 def test_a_classifier_and_a_judge_are_not_taken_for_each_other(cli, graded, tmp_path):
     root, data = graded
     assert_usage_error(cli("histogram", "--generator", root / "gan", "--classifier", root / "clf", "--judge",
-                           root / "clf", "--data-dir", data, "--out", tmp_path / "h"), "not a judge run")
+                           root / "clf", "--data", data, "--out", tmp_path / "h"), "not a judge run")
     assert_usage_error(cli("histogram", "--generator", root / "gan", "--classifier", root / "judge",
-                           "--data-dir", data, "--out", tmp_path / "h"), "not a classify run")
+                           "--data", data, "--out", tmp_path / "h"), "not a classify run")
     (tmp_path / "fake").mkdir()
     (tmp_path / "fake" / "judge.safetensors").write_bytes((root / "clf" / "classifier.safetensors").read_bytes())
     assert_usage_error(cli("cgan-sample", "--generator", root / "cgan", "--judge", tmp_path / "fake",
@@ -128,8 +129,8 @@ def test_histograms_measure_precision_recall_density_and_coverage_beside_a_calib
 
 def test_cgan_sample_prints_both_graders_on_a_draw_of_its_own(cli, graded, tmp_path):
     root, _ = graded
-    r = cli("cgan-sample", "--generator", root / "cgan", "--per-class", "2", "--classifier", root / "clf", "--judge",
-            root / "judge", "--score-per-class", "40", "--classes", "bag,pullover,bag", "--seed", "5",
+    r = cli("cgan-sample", "--generator", root / "cgan", "--samples", "2", "--classifier", root / "clf", "--judge",
+            root / "judge", "--score-samples", "40", "--classes", "bag,pullover,bag", "--seed", "5",
             "--out", tmp_path / "grid.png")
     assert r.code == 0, r.err
     assert "classifier" in r.out and "judge" in r.out and "of 40 fresh samples of each class" in r.out
@@ -175,7 +176,7 @@ def test_share_intervals_are_wilsons():
 
 def test_mismatch_needs_a_conditional_gan_and_graders_need_images(cli, graded, tmp_path):
     root, data = graded
-    assert_usage_error(cli("train-gan", "--data-dir", data, "--mismatch", "--out", tmp_path / "a", *TINY_GAN),
+    assert_usage_error(cli("train-gan", "--data", data, "--mismatch", "--out", tmp_path / "a", *TINY_GAN),
                        "--conditional")
     assert_usage_error(cli("train-gan", "--dataset", "ring", "--judge", root / "judge", "--out", tmp_path / "b"),
                        "--dataset ring")
@@ -320,7 +321,7 @@ def test_with_the_class_loss_d_learns_to_read_the_class_from_the_image_alone(cli
     """AC-GAN: D's class logits see the image with its label input blanked, so they must come from the pixels."""
     root, data = graded
     run = tmp_path / "acgan"
-    assert cli("train-gan", "--data-dir", data, "--out", run, "--conditional", "--class-loss", "1", "--epochs", "6",
+    assert cli("train-gan", "--data", data, "--out", run, "--conditional", "--class-loss", "1", "--epochs", "6",
                "--lr", "1e-3", "--g-hidden", "8,16,32", "--d-hidden", "64,32,16", "--samples", "10").code == 0
     discriminator = load_discriminator(run)
     assert discriminator.args["outputs"] == 11
@@ -332,7 +333,7 @@ def test_with_the_class_loss_d_learns_to_read_the_class_from_the_image_alone(cli
     d = Discriminator((8, 8, 8), classes=10, outputs=11)
     x = torch.rand(4, 784)
     assert torch.equal(d.class_logits(x), d.net(torch.cat([x, torch.zeros(4, 10)], 1))[:, 1:])
-    assert_usage_error(cli("train-gan", "--data-dir", data, "--class-loss", "1", "--out", tmp_path / "x", *TINY_GAN),
+    assert_usage_error(cli("train-gan", "--data", data, "--class-loss", "1", "--out", tmp_path / "x", *TINY_GAN),
                        "--conditional")
 
 
@@ -353,7 +354,7 @@ def test_compare_gan_adds_each_graders_columns(cli, graded, tmp_path):
 
 def test_ema_is_what_is_shown_and_saved_while_g_trains_as_before(cli, graded, tmp_path, monkeypatch):
     root, data = graded
-    assert cli("train-gan", "--data-dir", data, "--out", tmp_path / "plain", *TINY_GAN).code == 0
+    assert cli("train-gan", "--data", data, "--out", tmp_path / "plain", *TINY_GAN).code == 0
     original, weights = gan_experiment.gan_training, []
 
     def recorded(*, generator, **kwargs):  # G's own weights after every generator step
@@ -363,7 +364,7 @@ def test_ema_is_what_is_shown_and_saved_while_g_trains_as_before(cli, graded, tm
             yield record
 
     monkeypatch.setattr(gan_experiment, "gan_training", recorded)
-    assert cli("train-gan", "--data-dir", data, "--out", tmp_path / "ema", "--ema", "0.9", *TINY_GAN).code == 0
+    assert cli("train-gan", "--data", data, "--out", tmp_path / "ema", "--ema", "0.9", *TINY_GAN).code == 0
     plain, ema = (json.loads((tmp_path / r / "metrics.json").read_text()) for r in ("plain", "ema"))
     assert ema["iterations"] == plain["iterations"]  # the average takes no part in training
     d_plain, d_ema = (load_file(tmp_path / r / "discriminator.safetensors") for r in ("plain", "ema"))
@@ -381,11 +382,11 @@ def test_ema_is_what_is_shown_and_saved_while_g_trains_as_before(cli, graded, tm
 def test_histogram_and_cgan_sample_take_a_device(cli, graded, tmp_path):
     root, data = graded
     r = cli("histogram", "--generator", root / "gan", "--generator", root / "cgan", "--classifier", root / "clf",
-            "--judge", root / "judge", "-n", "100", "--data-dir", data, "--out", tmp_path / "hist", "--prdc-samples",
+            "--judge", root / "judge", "--samples", "100", "--data", data, "--out", tmp_path / "hist", "--prdc-samples",
             "300", "--device", "cpu")
     assert r.code == 0, r.err
     assert (tmp_path / "hist" / "histograms.json").read_text() == (root / "hist" / "histograms.json").read_text()
-    r = cli("cgan-sample", "--generator", root / "cgan", "--per-class", "1", "--device", "cpu", "--out",
+    r = cli("cgan-sample", "--generator", root / "cgan", "--samples", "1", "--device", "cpu", "--out",
             tmp_path / "grid.png")
     assert r.code == 0, r.err
     if not torch.cuda.is_available():

@@ -80,7 +80,7 @@ def test_a_ring_gan_is_refused_where_a_fashion_gan_is_needed(cli, tmp_path, worl
                "--out", tmp_path / "grid").code == 0
     assert_usage_error(cli("histogram", "--generator", tmp_path / "grid", "--classifier", world["w"] / "clf",
                            "--out", tmp_path / "h"), "2-D points", "Fashion-MNIST")
-    assert_usage_error(cli("classify", "--init-from", tmp_path / "grid", "--data-dir", world["fashion"], "--out",
+    assert_usage_error(cli("classify", "--init-from", tmp_path / "grid", "--data", world["fashion"], "--out",
                            tmp_path / "c"), "2-D points")
     assert_usage_error(cli("compare-gan", tmp_path / "grid", tmp_path / "grid", "--out", tmp_path / "cmp"),
                        "--dataset grid run")

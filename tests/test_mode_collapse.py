@@ -158,9 +158,9 @@ def trained(tmp_path_factory):
     """A tiny vanilla GAN and a tiny classifier initialised from its D, on the synthetic bar images."""
     root = tmp_path_factory.mktemp("trained")
     data = synthetic_fashion(root / "data", n_train=1200, n_test=300)
-    run_ok("train-gan", "--data-dir", data, "--out", root / "gan", "--epochs", "2", *TINY)
+    run_ok("train-gan", "--data", data, "--out", root / "gan", "--epochs", "2", *TINY)
     # No shifts: the synthetic classes are bars two rows apart.
-    run_ok("classify", "--data-dir", data, "--init-from", root / "gan", "--out", root / "clf", "--epochs", "8",
+    run_ok("classify", "--data", data, "--init-from", root / "gan", "--out", root / "clf", "--epochs", "8",
            "--validation", "200", "--batch-size", "64", "--dropout", "0", "--shift", "0", "--lr", "5e-3")
     return root, data
 
@@ -175,7 +175,7 @@ def test_classifier_learns_the_synthetic_task_from_the_gan_discriminator(trained
 
 def test_histogram_end_to_end(cli, trained, tmp_path):
     root, data = trained
-    r = cli("histogram", "--generator", root / "gan", "--classifier", root / "clf", "-n", "200", "--data-dir", data,
+    r = cli("histogram", "--generator", root / "gan", "--classifier", root / "clf", "--samples", "200", "--data", data,
             "--out", tmp_path / "h")
     assert r.code == 0, r.err
     result = json.loads((tmp_path / "h" / "histograms.json").read_text())
@@ -187,7 +187,7 @@ def test_histogram_end_to_end(cli, trained, tmp_path):
 
 def test_train_gan_records_quality_with_a_classifier(cli, trained, tmp_path):
     root, data = trained
-    r = cli("train-gan", "--data-dir", data, "--out", tmp_path / "g", "--epochs", "2", "--eval-every", "1",
+    r = cli("train-gan", "--data", data, "--out", tmp_path / "g", "--epochs", "2", "--eval-every", "1",
             "--classifier", root / "clf", *TINY)
     assert r.code == 0, r.err
     metrics = json.loads((tmp_path / "g" / "metrics.json").read_text())
@@ -198,7 +198,7 @@ def test_train_gan_records_quality_with_a_classifier(cli, trained, tmp_path):
 @pytest.mark.parametrize("mode", ["surrogate", "exact"])
 def test_unrolled_runs(cli, trained, tmp_path, mode):
     _, data = trained
-    r = cli("train-gan", "--data-dir", data, "--out", tmp_path / mode, "--epochs", "1", "--unroll", "2",
+    r = cli("train-gan", "--data", data, "--out", tmp_path / mode, "--epochs", "1", "--unroll", "2",
             "--unroll-mode", mode, "--limit", "256", *TINY)
     assert r.code == 0, r.err
     assert json.loads((tmp_path / mode / "config.json").read_text())["config"]["unroll_mode"] == mode
@@ -209,11 +209,12 @@ def test_unrolled_runs(cli, trained, tmp_path, mode):
 
 def test_bad_inputs(cli, trained, tmp_path):
     root, data = trained
-    assert_usage_error(cli("histogram", "--generator", root / "clf", "--classifier", root / "clf", "--data-dir", data),
+    assert_usage_error(cli("histogram", "--generator", root / "clf", "--classifier", root / "clf", "--data", data),
                        "not a train-gan run")
-    assert_usage_error(cli("histogram", "--generator", root / "gan", "--classifier", root / "gan", "--data-dir", data),
+    assert_usage_error(cli("histogram", "--generator", root / "gan", "--classifier", root / "gan", "--data", data),
                        "not a classify run")
-    assert_usage_error(cli("histogram", "--generator", root / "gan", "--classifier", root / "clf", "-n", "0"), "-n")
+    assert_usage_error(cli("histogram", "--generator", root / "gan", "--classifier", root / "clf", "--samples", "0"),
+                       "--samples")
     from hw3cli.core.checkpoint import save_checkpoint
     from hw3cli.models.gan import Classifier
 
@@ -221,17 +222,17 @@ def test_bad_inputs(cli, trained, tmp_path):
     other.mkdir()
     five = Classifier((8, 8, 8), classes=5)
     save_checkpoint(other / "classifier.safetensors", five.state_dict(), Classifier.kind, five.args)
-    assert_usage_error(cli("histogram", "--generator", root / "gan", "--classifier", other, "--data-dir", data),
+    assert_usage_error(cli("histogram", "--generator", root / "gan", "--classifier", other, "--data", data),
                        "5 classes")
-    assert_usage_error(cli("train-gan", "--data-dir", data, "--unroll", "0"), "--unroll")
-    assert_usage_error(cli("train-gan", "--data-dir", data, "--loss", "wgan", "--unroll", "3", "--unroll-mode",
+    assert_usage_error(cli("train-gan", "--data", data, "--unroll", "0"), "--unroll")
+    assert_usage_error(cli("train-gan", "--data", data, "--loss", "wgan", "--unroll", "3", "--unroll-mode",
                            "exact"), "exact")
-    assert_usage_error(cli("train-gan", "--data-dir", data, "--loss", "mse", "--unroll", "3"), "discriminator")
-    assert_usage_error(cli("classify", "--data-dir", data, "--init-from", root / "clf", "--out", tmp_path / "c"),
+    assert_usage_error(cli("train-gan", "--data", data, "--loss", "mse", "--unroll", "3"), "discriminator")
+    assert_usage_error(cli("classify", "--data", data, "--init-from", root / "clf", "--out", tmp_path / "c"),
                        "no discriminator")
-    assert cli("train-gan", "--data-dir", data, "--out", tmp_path / "cgan", "--conditional", "--epochs", "1",
+    assert cli("train-gan", "--data", data, "--out", tmp_path / "cgan", "--conditional", "--epochs", "1",
                *TINY).code == 0
-    assert_usage_error(cli("classify", "--data-dir", data, "--init-from", tmp_path / "cgan", "--out", tmp_path / "c",
+    assert_usage_error(cli("classify", "--data", data, "--init-from", tmp_path / "cgan", "--out", tmp_path / "c",
                            "--validation", "200"), "does not fit a classifier")
 
 
@@ -242,7 +243,7 @@ def test_classify_resumes_to_the_same_model(cli, trained, tmp_path, monkeypatch)
     import hw3cli.experiments.classify as classify_experiment
 
     root, data = trained
-    args = ("classify", "--data-dir", data, "--init-from", root / "gan", "--epochs", "3", "--validation", "200",
+    args = ("classify", "--data", data, "--init-from", root / "gan", "--epochs", "3", "--validation", "200",
             "--batch-size", "64", "--flip")
     assert cli(*args, "--out", tmp_path / "straight").code == 0
     original = classify_experiment.train_fashion_classifier

@@ -29,7 +29,7 @@ def wait_for(path: Path, process: subprocess.Popen, seconds: float = 120) -> Non
 
 
 def gan_args(data: Path, out: Path, epochs: int) -> list:
-    return ["train-gan", "--data-dir", data, "--out", out, "--epochs", epochs, "--g-hidden", "8,8,8", "--d-hidden",
+    return ["train-gan", "--data", data, "--out", out, "--epochs", epochs, "--g-hidden", "8,8,8", "--d-hidden",
             "8,8,8", "--samples", "4", "--threads", "1"]
 
 
@@ -64,5 +64,5 @@ def test_a_killed_run_blocks_nothing_and_resumes(tmp_path):
 
 def test_a_refused_run_leaves_no_progress_folder(cli, tmp_path):
     out = tmp_path / "run"
-    r = cli("train-gan", "--data-dir", tmp_path / "missing", "--out", out, "--epochs", "1")
+    r = cli("train-gan", "--data", tmp_path / "missing", "--out", out, "--epochs", "1")
     assert r.code == 2 and not (tmp_path / "run.partial").exists() and not out.exists()

@@ -27,7 +27,7 @@ def test_every_make_target_has_a_recipe(profile, tmp_path):
                     "classify", "histogram", "cgan-sample", "report"):
         assert f"hw3cli {command}" in out, command
     for clip in ("0.1", "0.01", "0.001", "0.0001"):
-        assert f"--clip {clip}" in out
+        assert f"--weight-clip {clip}" in out
     assert "--batch-size 250" in out and "--batch-size 10 " in out
     assert "--unroll-mode surrogate" in out and "--unroll-mode exact" in out
     assert "--loss wgan-gp" in out and "hw3cli toy-summary" in out
@@ -92,7 +92,7 @@ def test_report_from_fake_runs_names_numbers_and_missing_runs(cli, tmp_path):
     for clip, d_loss, diversity in (("0.1", -0.9, 0.20), ("0.01", -0.3, 0.25), ("0.001", -0.05, 0.1),
                                     ("0.0001", -0.001, 0.05)):
         fake_run(art / "gan" / f"wgan-clip{clip}", "train-gan", gan_metrics(d_loss, diversity, f"wgan {clip} ran"),
-                 f"hw3cli train-gan --loss wgan --clip {clip}")
+                 f"hw3cli train-gan --loss wgan --weight-clip {clip}")
     (art / "gan" / "histograms").mkdir(parents=True)
     row = {"kl_from_uniform": 0.5, "chi2_p_value": 0.0, "classes_over_5pct": 4, "inception_score": 3.0,
            "frechet_distance": 9.0}

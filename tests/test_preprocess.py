@@ -77,7 +77,7 @@ def test_readers_agree_across_all_three_forms(tmp_path):
 
 
 def run_preprocess(cli, source, out, *extra):
-    return cli("preprocess", "--source", source, "--out", out, "--dev-fraction", "0.34", *extra)
+    return cli("preprocess", "--data", source, "--out", out, "--validation", "0.34", *extra)
 
 
 def test_preprocess_outputs_vocab_matrices_and_stats(cli, tmp_path):
@@ -182,10 +182,10 @@ def test_bad_input_is_one_line_and_leaves_outputs_alone(cli, tmp_path, case):
         extra, word = {
             "max-len-0": (["--max-len", "0"], "--max-len"),
             "bad-truncate": (["--truncate", "middle"], "truncate"),
-            "dev-fraction": (["--dev-fraction", "1.5"], "dev-fraction"),
+            "dev-fraction": (["--validation", "1.5"], "--validation"),
             "max-vocab": (["--max-vocab", "1"], "max-vocab"),
         }[case]
-    assert_usage_error(cli("preprocess", "--source", source, "--out", out, *extra), word)
+    assert_usage_error(cli("preprocess", "--data", source, "--out", out, *extra), word)
     assert snapshot(out) == before
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
@@ -210,7 +210,7 @@ def test_real_data_slice(cli, tmp_path):
         with gzip.open(path, "rt", encoding="utf-8") as handle:
             lines = [next(handle) for _ in range(200)]
         (src / path.name).write_bytes(gzip.compress("".join(lines).encode()))
-    r = cli("preprocess", "--source", src, "--out", tmp_path / "out")
+    r = cli("preprocess", "--data", src, "--out", tmp_path / "out")
     assert r.code == 0, r.err
     data = load_sentiment_data(tmp_path / "out")
     assert {k: len(v["labels"]) for k, v in data.splits.items()} == {"train": 320, "dev": 80, "test": 400}

@@ -51,27 +51,28 @@ def run_command(cli, args, out_root: Path):
 # Each training command is pointed at a finished run of its own kind (no --overwrite): whatever the numbers, it
 # must refuse (bad number, or the finished run) before training, in a second at most.
 TRAINING = {
-    "train-gan": (["--data-dir", "{fashion}", "--out", "{w}/gan"],
-                  ["--epochs", "--batch-size", "--noise-dim", "--lr", "--clip", "--critic-steps", "--sample-every",
+    "train-gan": (["--data", "{fashion}", "--out", "{w}/gan"],
+                  ["--epochs", "--batch-size", "--noise-dim", "--lr", "--weight-clip", "--critic-steps",
+                   "--sample-every",
                    "--samples", "--threads", "--seed", "--limit", "--unroll", "--unroll-lr", "--eval-every"]),
     "train-gru": (["--data", "{w}/imdb", "--out", "{w}/gru"],
                   ["--embed-dim", "--hidden", "--layers", "--dropout", "--epochs", "--batch-size", "--lr",
-                   "--weight-decay", "--clip", "--patience", "--threads", "--seed"]),
+                   "--weight-decay", "--grad-clip", "--patience", "--threads", "--seed"]),
     "train-mlp": (["--data", "{w}/imdb", "--out", "{w}/mlp"],
                   ["--embed-dim", "--hidden", "--dropout", "--epochs", "--batch-size", "--lr", "--patience"]),
-    "classify": (["--data-dir", "{fashion}", "--from-scratch", "--out", "{w}/clf"],
+    "classify": (["--data", "{fashion}", "--from-scratch", "--out", "{w}/clf"],
                  ["--epochs", "--batch-size", "--lr", "--dropout", "--shift", "--validation", "--seed", "--limit",
                   "--threads"]),
     "rnn-add": (["--learn", "--out", "{w}/adder"], ["--seeds", "--steps", "--seed", "--threads"]),
 }
 # The other commands are given an input that is missing, so that a valid number ends in that one-line error.
 OTHERS = {
-    "preprocess": (["--source", "{w}/nothing", "--out", "{out}/data"],
-                   ["--max-len", "--min-freq", "--max-vocab", "--dev-fraction", "--seed"]),
+    "preprocess": (["--data", "{w}/nothing", "--out", "{out}/data"],
+                   ["--max-len", "--min-freq", "--max-vocab", "--validation", "--seed"]),
     "predict": (["--model", "{w}/nothing", "{w}/reviews.txt"], ["--batch-size"]),
-    "histogram": (["--generator", "{w}/nothing", "--classifier", "{w}/clf", "--data-dir", "{fashion}", "--out",
-                   "{out}/h"], ["-n", "--seed"]),
-    "cgan-sample": (["--generator", "{w}/nothing", "--out", "{out}/g.png"], ["--per-class", "--seed"]),
+    "histogram": (["--generator", "{w}/nothing", "--classifier", "{w}/clf", "--data", "{fashion}", "--out",
+                   "{out}/h"], ["--samples", "--seed"]),
+    "cgan-sample": (["--generator", "{w}/nothing", "--out", "{out}/g.png"], ["--samples", "--seed"]),
 }
 OPTIONS = [(command, option) for table in (TRAINING, OTHERS) for command, (_, options) in table.items()
            for option in options] + [("rnn-add", "--verify"), ("rnn-add", "--random-pairs"),
@@ -103,11 +104,11 @@ def test_any_value_of_any_number_option_is_refused_in_one_line_or_accepted(cli, 
 
 # Our own files, damaged: a byte flipped, a cut, or bytes written over; read by the command that consumes each.
 CONSUMERS = {
-    "gan/generator.safetensors": ["histogram", "--generator", "{w}/gan", "--classifier", "{w}/clf", "-n", "20",
-                                  "--data-dir", "{fashion}", "--out", "{out}/h"],
-    "clf/classifier.safetensors": ["histogram", "--generator", "{w}/gan", "--classifier", "{w}/clf", "-n", "20",
-                                   "--data-dir", "{fashion}", "--out", "{out}/h"],
-    "cgan/generator.safetensors": ["cgan-sample", "--generator", "{w}/cgan", "--per-class", "1", "--out",
+    "gan/generator.safetensors": ["histogram", "--generator", "{w}/gan", "--classifier", "{w}/clf", "--samples", "20",
+                                  "--data", "{fashion}", "--out", "{out}/h"],
+    "clf/classifier.safetensors": ["histogram", "--generator", "{w}/gan", "--classifier", "{w}/clf", "--samples", "20",
+                                   "--data", "{fashion}", "--out", "{out}/h"],
+    "cgan/generator.safetensors": ["cgan-sample", "--generator", "{w}/cgan", "--samples", "1", "--out",
                                    "{out}/g.png", "--tensor", "{out}/g.safetensors"],
     "gru/model.safetensors": ["predict", "--model", "{w}/gru", "{w}/reviews.txt"],
     "gru/vocab.json": ["predict", "--model", "{w}/gru", "{w}/reviews.txt"],
@@ -120,7 +121,7 @@ CONSUMERS = {
     "gan/samples.safetensors": ["compare-gan", "{w}/gan", "--out", "{out}/c"],
     "gru/metrics.json": ["compare-imdb", "{w}/gru", "--out", "{out}/c.md"],
     "adder/learned.safetensors": ["rnn-add", "101", "11", "--weights", "{w}/adder/learned.safetensors"],
-    "fashion/train-images-idx3-ubyte.gz": ["train-gan", "--data-dir", "{fashion}", "--out", "{out}/g", "--epochs",
+    "fashion/train-images-idx3-ubyte.gz": ["train-gan", "--data", "{fashion}", "--out", "{out}/g", "--epochs",
                                            "1", "--limit", "128", "--g-hidden", "4,4,4", "--d-hidden", "4,4,4"],
 }
 

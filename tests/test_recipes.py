@@ -33,7 +33,7 @@ def native_bf16(monkeypatch):
 ])
 def test_auto_is_fp32_for_the_gans_bf16_hurts(cli, tmp_path, native_bf16, extra, precision):
     data = synthetic_fashion(tmp_path / "data", n_train=64)
-    r = cli("train-gan", "--data-dir", data, "--out", tmp_path / "run", *TINY, "--batch-size", "32", *extra)
+    r = cli("train-gan", "--data", data, "--out", tmp_path / "run", *TINY, "--batch-size", "32", *extra)
     assert r.code == 0, r.err
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["precision"] == precision
 
@@ -41,21 +41,21 @@ def test_auto_is_fp32_for_the_gans_bf16_hurts(cli, tmp_path, native_bf16, extra,
 
 def test_conditional_brings_its_recipe_unless_an_option_overrides_it(cli, tmp_path):
     data = synthetic_fashion(tmp_path / "data", n_train=64)
-    common = ["train-gan", "--data-dir", data, "--conditional", *TINY, "--batch-size", "32", "--precision", "fp32"]
+    common = ["train-gan", "--data", data, "--conditional", *TINY, "--batch-size", "32", "--precision", "fp32"]
     assert cli(*common, "--out", tmp_path / "recipe").code == 0
     config = recorded(tmp_path / "recipe")
     assert (config["mismatch"], config["class_loss"], config["ema"]) == (True, 2.0, 0.9998)
     assert cli(*common, "--no-mismatch", "--class-loss", "0", "--ema", "0", "--out", tmp_path / "plain").code == 0
     config = recorded(tmp_path / "plain")
     assert (config["mismatch"], config["class_loss"], config["ema"]) == (False, 0.0, 0.0)
-    assert cli("train-gan", "--data-dir", data, *TINY, "--batch-size", "32", "--out", tmp_path / "un").code == 0
+    assert cli("train-gan", "--data", data, *TINY, "--batch-size", "32", "--out", tmp_path / "un").code == 0
     config = recorded(tmp_path / "un")
     assert (config["mismatch"], config["class_loss"], config["ema"], config["lr_decay"]) == (False, 0.0, 0.0, 0.0)
 
 
 def test_each_dataset_brings_its_schedule_and_exact_unroll(cli, tmp_path):
     data = synthetic_fashion(tmp_path / "data", n_train=64)
-    assert cli("train-gan", "--data-dir", data, *TINY, "--batch-size", "32", "--unroll", "1", "--unroll-mode",
+    assert cli("train-gan", "--data", data, *TINY, "--batch-size", "32", "--unroll", "1", "--unroll-mode",
                "exact", "--out", tmp_path / "fashion").code == 0
     assert recorded(tmp_path / "fashion")["unroll_optimizer"] == "sgd"
     r = cli("train-gan", "--dataset", "ring", "--epochs", "1", "--batch-size", "32", "--unroll", "1",
@@ -91,13 +91,14 @@ def test_preprocess_defaults_to_the_measured_vocabulary():
 
 ALLOWED = {
     # budgets
-    "--epochs", "--limit", "--seeds", "--steps", "--patience", "--sample-every", "--eval-every", "-n", "--per-class",
+    "--epochs", "--limit", "--seeds", "--steps", "--patience", "--sample-every", "--eval-every", "--samples",
     "--verify", "--threads",
     # paths and graders
-    "--out", "--source", "--data", "--data-dir", "--generator", "--init-from", "--save", "--artifacts",
+    "--out", "--data", "--generator", "--init-from", "--save", "--artifacts",
     "--classifier", "--judge", "--cache-dir", "--fashion-dir", "--imdb-source",
     # what names the experiment
-    "--loss", "--clip", "--batch-size", "--unroll", "--unroll-mode", "--dataset", "--conditional", "--standardize",
+    "--loss", "--weight-clip", "--batch-size", "--unroll", "--unroll-mode", "--dataset", "--conditional",
+    "--standardize",
     "--input", "--seed", "--learn", "--show-weights", "--json", "--download",
 }
 
@@ -118,7 +119,7 @@ def test_the_gru_trains_in_fp32_and_the_mlp_in_bf16_where_bf16_is_native(cli, tm
     from tests.test_sentiment import DECISIVE, write_assignment
 
     src = write_assignment(tmp_path / "src", reviews=DECISIVE)
-    assert cli("preprocess", "--source", src, "--out", tmp_path / "data", "--max-len", "10").code == 0
+    assert cli("preprocess", "--data", src, "--out", tmp_path / "data", "--max-len", "10").code == 0
     for command, precision in (("train-gru", "fp32"), ("train-mlp", "bf16")):
         r = cli(command, "--data", tmp_path / "data", "--out", tmp_path / command, "--epochs", "1", "--hidden", "4")
         assert r.code == 0, r.err

@@ -79,7 +79,7 @@ def test_predict_probabilities_keep_the_input_order():
 @pytest.fixture
 def imdb_data(cli, tmp_path):
     src = write_assignment(tmp_path / "src", reviews=DECISIVE)
-    assert cli("preprocess", "--source", src, "--out", tmp_path / "data", "--max-len", "10").code == 0
+    assert cli("preprocess", "--data", src, "--out", tmp_path / "data", "--max-len", "10").code == 0
     return tmp_path / "data"
 
 

@@ -121,7 +121,7 @@ def test_an_mse_runs_files_are_strict_json(cli, tmp_path):
 
     data = synthetic_fashion(tmp_path / "data")
     out = tmp_path / "mse"
-    r = cli("train-gan", "--loss", "mse", "--data-dir", data, "--out", out, "--epochs", "1", "--g-hidden", "8,8,8",
+    r = cli("train-gan", "--loss", "mse", "--data", data, "--out", out, "--epochs", "1", "--g-hidden", "8,8,8",
             "--d-hidden", "8,8,8", "--samples", "4")
     assert r.code == 0, r.err
     for path in out.glob("*.json"):

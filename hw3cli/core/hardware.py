@@ -212,7 +212,7 @@ def device_name(device: torch.device) -> str:
     return cpu_model()
 
 
-def machine_record(device: torch.device, precision: str | None = None) -> dict:
+def machine_record(device: torch.device, precision: str | None = None, matmul: str | None = None) -> dict:
     """What a run ran on, for its timings.json: a time means little without the machine beside it."""
     cap = onednn_isa_cap()
     record = {
@@ -230,6 +230,8 @@ def machine_record(device: torch.device, precision: str | None = None) -> dict:
         record["gpu_native_bf16"] = native_bf16(device)
     if precision is not None:
         record["precision"] = precision
+    if matmul is not None:
+        record["matmul"] = matmul
     return record
 
 
@@ -248,6 +250,8 @@ def describe(record: dict) -> str:
         text += f", GPU {record['gpu']}"
     if record.get("precision"):
         text += f", {record['precision']}"
+    if record.get("matmul"):
+        text += f", matmul {record['matmul']}"
     return text
 
 

@@ -21,7 +21,7 @@ from hw3cli.core.schema import problem_of
 from hw3cli.errors import Hw3Error
 
 # Options that may differ between a run and its resumption.
-RESUME_IGNORES = ("resume", "overwrite", "threads", "deterministic", "detect_anomaly", "precision")
+RESUME_IGNORES = ("resume", "overwrite", "threads", "deterministic", "detect_anomaly", "precision", "matmul")
 
 
 def state_file(run_dir: Path) -> Path:

@@ -68,7 +68,7 @@ def find_folder(data_dir: Path | None = None, torchvision_root: Path = TORCHVISI
         raise Hw3Error(f"{data_dir} lacks the Fashion-MNIST files {', '.join(missing)} (.gz or not)")
     raise Hw3Error(
         "Fashion-MNIST not found: install Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist), "
-        "pass --data-dir with the four IDX files, or use --download"
+        "pass --data with the four IDX files, or use --download"
     )
 
 
@@ -87,7 +87,7 @@ def download(folder: Path | None = None) -> Path:
     try:
         for name, md5 in TorchvisionFashionMNIST.resources:
             fetch(TorchvisionFashionMNIST.mirrors[0] + name, aside / name, "md5", md5,
-                  "pass --data-dir with a local copy")
+                  "pass --data with a local copy")
         for name, _ in TorchvisionFashionMNIST.resources:
             os.replace(aside / name, folder / name)
     finally:

@@ -233,4 +233,4 @@ def download_aclimdb(cache_dir: Path) -> Path:
     target = cache_dir / "aclImdb_v1.tar.gz"
     if target.is_file() and _sha256(target) == ACLIMDB_SHA256:
         return target
-    return download(ACLIMDB_URL, target, "sha256", ACLIMDB_SHA256, "pass --source with a local copy")
+    return download(ACLIMDB_URL, target, "sha256", ACLIMDB_SHA256, "pass --data with a local copy")

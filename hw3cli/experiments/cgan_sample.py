@@ -50,12 +50,12 @@ def parse_classes(text: str) -> tuple[int, ...]:
 
 def run(config: CganSampleConfig) -> int:
     if config.per_class < 1:
-        raise Hw3Error(f"--per-class must be at least 1, got {config.per_class}")
+        raise Hw3Error(f"--samples must be at least 1, got {config.per_class}")
     require(4 * 4 * config.per_class * len(config.classes) * (784 + 1024),
-            f"--per-class {config.per_class:,} of {len(config.classes)} classes")
+            f"--samples {config.per_class:,} of {len(config.classes)} classes")
     if config.classifier is not None or config.judge is not None:
         require(4 * 4 * config.score_per_class * len(set(config.classes)) * (784 + 1024),
-                f"--score-per-class {config.score_per_class:,} of {len(set(config.classes))} classes")
+                f"--score-samples {config.score_per_class:,} of {len(set(config.classes))} classes")
     device = resolve_device(config.device)
     generator = load_generator(config.generator).to(device)
     if not generator.classes:

@@ -10,7 +10,6 @@ import torch
 
 from hw3cli.configs import ClassifyConfig
 from hw3cli.core.checkpoint import save_checkpoint
-from hw3cli.core.hardware import machine_record
 from hw3cli.core.wording import counted
 from hw3cli.data.fashion_mnist import CLASSES, load_fashion_mnist
 from hw3cli.errors import Hw3Error
@@ -98,7 +97,7 @@ def fit(job: TrainingRun, config, make_model: Callable[[], tuple[torch.nn.Module
         bar.update(task, completed=steps)
     metrics = {**header, "epochs": epochs, **test_metrics(model, data, device),
                "total_seconds": time.perf_counter() - started, "precision": job.precision,
-               "machine": machine_record(device, job.precision)}
+               "machine": job.machine(device)}
 
     def write_files(folder):
         save_checkpoint(folder / checkpoint, model.state_dict(), model.kind, model.args)

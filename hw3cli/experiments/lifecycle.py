@@ -29,9 +29,10 @@ from typing import Any
 import torch
 from rich.progress import Progress
 
-from hw3cli.core import distributed
+from hw3cli.core import distributed, matmul
 from hw3cli.core.device import resolve_device
 from hw3cli.core.files import atomic_folder, lock_folder
+from hw3cli.core.hardware import machine_record
 from hw3cli.core.numerics import numerics
 from hw3cli.core.resume import RESUME_IGNORES, load_state, save_state, saved_record, state_file
 from hw3cli.core.runs import check_run_folder, config_record, write_config, write_metrics
@@ -62,11 +63,35 @@ class TrainingRun:
         if options.resume and not self.state_file.is_file():
             raise Hw3Error(f"--resume: no interrupted run to continue ({self.state_file} does not exist)")
         self.device = resolve_device(distributed.device_for(self.world, options.device), options.threads)
-        saved = saved_record(self.state_file).get("precision") if options.resume else None
-        requested = saved if options.precision == "auto" and saved in ("fp32", "bf16") else options.precision
+        saved = saved_record(self.state_file) if options.resume else {}
+        requested = saved.get("precision") if options.precision == "auto" and saved.get("precision") in (
+            "fp32", "bf16") else options.precision
         self.precision = display.use_precision(requested, self.device, getattr(config, "bf16_keeps_quality", True))
+        self.matmul = self._matmul(getattr(options, "matmul", "torch"), saved.get("matmul"))
         self.record = config_record(command, config)["config"]
         self._parts: tuple[dict, dict, dict] = ({}, {}, {})
+
+    def _matmul(self, requested: str, saved: Any) -> str:
+        """The library of the dense layers' CPU fp32 products: on another device torch's; --resume under `auto`
+        keeps the one the run began with where it runs here; under torchrun every rank takes rank 0's choice."""
+        if self.device.type != "cpu":
+            return "torch"
+        if requested == "auto" and saved in matmul.LIBRARIES and not matmul.unavailable(saved):
+            return saved
+        choice, problem = None, None
+        if self.world.leader:
+            try:
+                choice = matmul.resolve(requested)
+            except Hw3Error as exc:
+                problem = str(exc)
+        problem = distributed.from_leader(self.world, problem)
+        if problem:
+            raise Hw3Error(problem)
+        return distributed.from_leader(self.world, choice)
+
+    def machine(self, device: torch.device | None = None) -> dict:
+        """What the run computed on, for timings.json: the machine, its precision and its product library."""
+        return machine_record(device or self.device, self.precision, matmul.describe(self.matmul))
 
     def parallel(self, model: torch.nn.Module) -> torch.nn.Module:
         """The model to train: DistributedDataParallel under torchrun, the model itself alone."""
@@ -111,7 +136,7 @@ class TrainingRun:
         # Under torchrun a Ctrl-C reaches every rank twice (from the terminal and forwarded by torchrun): only a
         # lone process treats the second one as "stop now".
         with display.progress_bar() as bar, graceful_stop(repeat_stops_now=self.world.size == 1) as self._stop, \
-                numerics(options.deterministic, options.detect_anomaly):
+                numerics(options.deterministic, options.detect_anomaly), matmul.products(self.matmul):
             yield bar
 
     def watch(self, records: Iterable[dict], unit: str, done: Callable[[], int]) -> Iterator[dict]:
@@ -136,7 +161,8 @@ class TrainingRun:
                 extra.update({f"rng.rank{rank}": cpu, **({f"rng.rank{rank}.cuda": gpu} if on_gpu else {})})
         if self.world.leader:
             save_state(self.state_file, f"{self.command}-progress", *self._parts,
-                       {**state, "precision": self.precision, "world_size": self.world.size, "config": self.record},
+                       {**state, "precision": self.precision, "matmul": self.matmul, "world_size": self.world.size,
+                        "config": self.record},
                        extra)
 
     def finish(self, metrics: dict, write_files: Callable[[Path], None]) -> None:

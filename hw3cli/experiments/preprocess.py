@@ -29,7 +29,7 @@ def validate(config: PreprocessConfig) -> None:
     if config.min_freq < 1:
         raise Hw3Error(f"--min-freq must be at least 1, got {config.min_freq}")
     if not 0.0 < config.dev_fraction < 1.0:
-        raise Hw3Error(f"--dev-fraction must be between 0 and 1 (exclusive), got {config.dev_fraction}")
+        raise Hw3Error(f"--validation must be between 0 and 1 (exclusive), got {config.dev_fraction}")
     out = config.out_dir
     if out.exists() and (not out.is_dir() or _foreign_contents(out)):
         raise Hw3Error(f"{out} exists and is not a preprocess output folder; choose another --out")
@@ -45,7 +45,7 @@ def run(config: PreprocessConfig) -> int:
     start = time.perf_counter()
     source = download_aclimdb(config.cache_dir) if config.download else config.source
     if source is None:
-        raise Hw3Error("give --source PATH or --download")
+        raise Hw3Error("give --data PATH or --download")
     corpus = read_corpus(source)
     read_seconds = time.perf_counter() - start
     options = EncodeOptions(config.max_len, config.truncate, config.min_freq, config.max_vocab,

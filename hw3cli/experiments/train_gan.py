@@ -12,7 +12,6 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from hw3cli.configs import GanConfig
 from hw3cli.core.checkpoint import save_checkpoint
-from hw3cli.core.hardware import machine_record
 from hw3cli.core.memory import require_model
 from hw3cli.core.wording import counted
 from hw3cli.data.sources import GAN_DATASETS, MIXTURE_G_STEPS, GanDataset, GanSource
@@ -244,7 +243,7 @@ def final_metrics(config: GanConfig, loss: GanLoss, source: GanSource, job: Trai
         "device": str(job.device),
         "threads": torch.get_num_threads(),
         "precision": job.precision,
-        "machine": machine_record(job.device, job.precision),
+        "machine": job.machine(),
     })
     for key, grader in graders.items():  # quality: the classifier's numbers; judge_quality: the judge's
         metrics[key] = epochs[-1][key]

@@ -11,7 +11,6 @@ import torch
 from hw3cli.configs import GRUConfig, MLPConfig
 from hw3cli.core.checkpoint import save_checkpoint
 from hw3cli.core.files import atomic_write_bytes, read_input
-from hw3cli.core.hardware import machine_record
 from hw3cli.core.memory import require_model
 from hw3cli.core.schema import Number
 from hw3cli.data.encoded_imdb import load_sentiment_data
@@ -122,7 +121,7 @@ def final_metrics(config, job: TrainingRun, model, data, epochs, best_epoch, sta
         "device": str(job.device),
         "threads": torch.get_num_threads(),
         "precision": job.precision,
-        "machine": machine_record(job.device, job.precision),
+        "machine": job.machine(),
     }
 
 

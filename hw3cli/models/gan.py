@@ -12,6 +12,7 @@ from torch import nn
 
 from hw3cli.core.checkpoint import load_model
 from hw3cli.core.files import where
+from hw3cli.core.matmul import Dense
 from hw3cli.errors import Hw3Error
 
 IMAGE_SIZE = 784
@@ -20,7 +21,7 @@ IMAGE_SIZE = 784
 def _mlp(sizes: list[int], dropout: float = 0.0) -> nn.Sequential:
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(nn.Linear(a, b))
+        layers.append(Dense(a, b))
         if i < len(sizes) - 2:
             layers.append(nn.ReLU())
             if dropout:

@@ -13,6 +13,7 @@ from torch import nn
 
 from hw3cli.core.checkpoint import load_model
 from hw3cli.core.files import where
+from hw3cli.core.matmul import Dense
 from hw3cli.data.fashion_mnist import IMAGE_SHAPE
 from hw3cli.errors import Hw3Error
 
@@ -32,9 +33,9 @@ class Judge(nn.Module):
         self.body = nn.Sequential(
             nn.Conv2d(1, a, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(a, b, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Flatten(), nn.Linear(b * 7 * 7, hidden), nn.ReLU())
+            nn.Flatten(), Dense(b * 7 * 7, hidden), nn.ReLU())
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(hidden, classes)
+        self.head = Dense(hidden, classes)
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         return self.body(images.reshape(-1, 1, *IMAGE_SHAPE))

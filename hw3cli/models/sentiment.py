@@ -11,6 +11,7 @@ from torch import nn
 
 from hw3cli.core.checkpoint import load_model
 from hw3cli.core.files import where
+from hw3cli.core.matmul import Dense
 from hw3cli.data.vocab import PAD, Vocabulary
 from hw3cli.errors import Hw3Error
 
@@ -29,7 +30,7 @@ class GRUClassifier(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.gru = nn.GRU(embed_dim, hidden, num_layers=layers, batch_first=True,
                           dropout=dropout if layers > 1 else 0.0)
-        self.head = nn.Linear(hidden, 1)
+        self.head = Dense(hidden, 1)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         outputs, _ = self.gru(self.dropout(self.embedding(ids)))
@@ -57,8 +58,8 @@ class MLPClassifier(nn.Module):
         self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=PAD) if input == "embedding" else None
         features = max_len * embed_dim if input == "embedding" else max_len
         self.dropout = nn.Dropout(dropout)
-        self.hidden = nn.Linear(features, hidden)
-        self.head = nn.Linear(hidden, 1)
+        self.hidden = Dense(features, hidden)
+        self.head = Dense(hidden, 1)
 
     def features(self, ids: torch.Tensor) -> torch.Tensor:
         if self.embedding is None:
