@@ -109,10 +109,10 @@ test: install ## Run the test suite (small data the tests make)
 lint: install ## ruff over the package, tests and benchmarks
 	$(BIN)/ruff check hw3cli tests bench
 
-all: install ## Reproduce every result and figure into artifacts/ (PROFILE=cpu|full), then the report; runs JOBS at once
+all: install ## Reproduce every result and figure into artifacts/ (PROFILE=cpu|full), then the report; runs JOBS at once (1 h 27 min)
 	$(MAKE) --no-print-directory -j$(JOBS) --output-sync=target report PROFILE=$(PROFILE)
 
-quick: ## Every target with tiny budgets into artifacts/quick/ (minutes), to see the whole pipeline work
+quick: ## Every target with tiny budgets into artifacts/quick/ (about 6 min), to see the whole pipeline work
 	$(MAKE) all PROFILE=quick
 
 report: $(ART)/REPORT.md ## artifacts/REPORT.md and REPORT.html from the run folders
@@ -277,7 +277,7 @@ COLLAPSE_FLAGS_wgan-gp := --loss wgan-gp --epochs $(GAN_EPOCHS) $(GAN_OPTS)
 COLLAPSE_FLAGS_unrolled-surrogate-k5 := --unroll 5 --unroll-mode surrogate --epochs $(UNROLL_EPOCHS) $(UNROLL_OPTS)
 COLLAPSE_FLAGS_unrolled-exact-k5 := --unroll 5 --unroll-mode exact --epochs $(UNROLL_EPOCHS) $(UNROLL_OPTS)
 COLLAPSE_RUNS := $(foreach v,$(COLLAPSE_VARIANTS),$(foreach s,$(SEEDS),$(COLLAPSE)/$(v)/seed$(s)))
-mode-collapse: $(COLLAPSE)/summary.json ## Mode collapse over SEEDS: every variant graded, means with 95% intervals
+mode-collapse: $(COLLAPSE)/summary.json ## Mode collapse over SEEDS: every variant graded, means with 95% intervals (about 71 min a seed)
 
 $(COLLAPSE)/%/metrics.json: $(GAN)/classifier/metrics.json $(GAN)/judge/metrics.json | install $(DATA)
 	$(if $(findstring exact,$*),$(HW3),$(TRAIN)) train-gan $(COLLAPSE_FLAGS_$(word 1,$(subst /, ,$*))) \

@@ -59,8 +59,8 @@ class _Grouped(typer.core.TyperCommand):
         sections: dict[str, list] = {}
         for param in self.get_params(ctx):
             if (record := param.get_help_record(ctx)) is not None:
-                argument = param.param_type_name == "argument"
-                sections.setdefault("Arguments" if argument else param.rich_help_panel or "Options", []).append(record)
+                panel = getattr(param, "rich_help_panel", None) or "Options"
+                sections.setdefault("Arguments" if param.param_type_name == "argument" else panel, []).append(record)
         order = ["Arguments", "Options" if len(sections.get("Options", [])) > 1 else "", *options.PANEL_ORDER]
         for title, rows in sorted(sections.items(), key=lambda item: order.index(item[0]) if item[0] in order else 99):
             with formatter.section(title):

@@ -112,15 +112,25 @@ def renamed(configs: typing.Iterable[type]) -> dict[str, str]:
 
 
 def modernised(args: list[str], commands: dict[str, tuple[type, ...]]) -> tuple[list[str], list[str]]:
-    """The command line with every former flag name of its command replaced by the new one, and a note for each."""
+    """The command line with every former flag name of its command replaced by the new one (`--clip 0.1`,
+    `--clip=0.1`, `-n5`), and a note for each; a value given to an option is left as it is, whatever it reads."""
     args, notes = list(args), []
     name = next((a for a in args if not a.startswith("-")), None)
-    former = renamed(commands.get(name, ()))
+    configs = commands.get(name, ())
+    former = renamed(configs)
+    valued = {flag for config in configs for _, f, hint, _ in of(config)
+              if "flag" in f.metadata and bool not in (set(typing.get_args(hint)) or {hint})
+              for flag in (f.metadata["flag"], f.metadata["was"])}
     start = args.index(name) + 1 if name in commands else len(args)
     for i in range(start, len(args)):
         if args[i] == "--":
             break
+        if args[i - 1] in valued and i > start:  # the previous option's value
+            continue
         flag, sep, value = args[i].partition("=")
+        short = next((f for f in former if len(f) == 2 and not sep and flag.startswith(f) and len(flag) > 2), None)
+        if short:  # a short option with its value attached
+            flag, sep, value = short, "=", flag[2:]
         if flag in former:
             args[i] = former[flag] + sep + value
             notes.append(f"hw3cli: note: {flag} is now {former[flag]} (the old name still works for now)")

@@ -128,3 +128,22 @@ def test_the_reports_answer_joins_the_mixtures_and_states_the_grid_finding(tmp_p
     assert "is not reached at this budget" in finding
     rows["unrolled-exact-k5"] = row(24.0, [23.0, 25.0], 0.2)
     assert "is reached" in _grid_finding(tmp_path, rows)
+
+
+def test_the_answer_without_fidelity_rests_on_kl_and_bad_summaries_are_one_line(cli, tmp_path):
+    from hw3cli.experiments.report import BASELINE, _one_seed_answer, _one_seed_rows
+
+    row = {"kl_from_uniform": 0.5, "chi2_p_value": 0.0, "classes_over_5pct": 4, "inception_score": 3.0,
+           "frechet_distance": 9.0}
+    h = {"rows": {"real test images": row, BASELINE: row, "wgan-gp": {**row, "kl_from_uniform": 0.1}}}
+    rows, grader = _one_seed_rows(h, tmp_path / "histograms.json")
+    text = _one_seed_answer(rows, grader)
+    assert "class KL from uniform is 0.500;" in text and "(KL): wgan-gp 0.100" in text and "coverage" not in text
+    art = tmp_path / "artifacts"
+    (art / "gan" / "toy").mkdir(parents=True)
+    for bad in ({"grid": []}, {"grid": {BASELINE: {"modes_recovered": 1, "high_quality_fraction": 0.1,
+                                                   "reverse_kl": 1.0, "modes": 25, "seeds": 3,
+                                                   "modes_recovered_interval": "x"}}}):
+        (art / "gan" / "toy" / "summary.json").write_text(json.dumps(bad))
+        r = cli("report", "--artifacts", art, "--out", art / "REPORT.md")
+        assert r.code == 2 and len(r.err.strip().splitlines()) == 1 and "summary.json" in r.err, r.err

@@ -203,3 +203,12 @@ def test_resume_under_auto_keeps_the_library_the_run_began_with(cli, tmp_path, m
         assert (tmp_path / "resumed" / name).read_bytes() == (tmp_path / "straight" / name).read_bytes(), name
     timings = json.loads((tmp_path / "resumed" / "timings.json").read_text())
     assert timings["machine"]["matmul"].split(" ")[0] == library
+
+
+def test_under_bf16_the_products_are_torchs_and_the_record_says_so(cli, tmp_path):
+    data = synthetic_fashion(tmp_path / "data")
+    args = [a for a in TINY if a not in ("--precision", "fp32")]
+    r = cli("train-gan", "--data", data, "--out", tmp_path / "run", *args, "--epochs", "1", "--precision", "bf16",
+            "--matmul", OTHERS[0])
+    assert r.code == 0, r.err
+    assert json.loads((tmp_path / "run" / "timings.json").read_text())["machine"]["matmul"] == "torch"

@@ -149,6 +149,9 @@ def test_old_flag_names_still_work_with_a_note(command, old, new):
     assert args == [command, new, "7", f"{new}=8", "--", old]  # after "--" nothing is an option
     assert notes == [f"hw3cli: note: {old} is now {new} (the old name still works for now)"] * 2
     assert options.modernised(["report", old], COMMANDS)[0] == ["report", old]  # only the command's own
+    assert options.modernised([command, "--out", old], COMMANDS)[0] == [command, "--out", old]  # a value stays
+    if len(old) == 2:  # a short option with its value attached
+        assert options.modernised([command, f"{old}5"], COMMANDS)[0] == [command, f"{new}=5"]
 
 
 def test_an_old_flag_runs_the_command_with_one_note(cli, tmp_path):

@@ -67,21 +67,22 @@ class TrainingRun:
         requested = saved.get("precision") if options.precision == "auto" and saved.get("precision") in (
             "fp32", "bf16") else options.precision
         self.precision = display.use_precision(requested, self.device, getattr(config, "bf16_keeps_quality", True))
-        self.matmul = self._matmul(getattr(options, "matmul", "torch"), saved.get("matmul"))
+        # (a run saved before --matmul existed computed its products with torch)
+        self.matmul = self._matmul(getattr(options, "matmul", "torch"), saved.get("matmul", "torch") if saved else None)
         self.record = config_record(command, config)["config"]
         self._parts: tuple[dict, dict, dict] = ({}, {}, {})
 
     def _matmul(self, requested: str, saved: Any) -> str:
-        """The library of the dense layers' CPU fp32 products: on another device torch's; --resume under `auto`
-        keeps the one the run began with where it runs here; under torchrun every rank takes rank 0's choice."""
-        if self.device.type != "cpu":
+        """The library of the dense layers' CPU fp32 products: torch's on another device and under bf16 autocast
+        (whose products are torch's bf16 ones); --resume under `auto` keeps the one the run began with where it runs
+        here; under torchrun rank 0 decides for every rank."""
+        if self.device.type != "cpu" or self.precision == "bf16":
             return "torch"
-        if requested == "auto" and saved in matmul.LIBRARIES and not matmul.unavailable(saved):
-            return saved
         choice, problem = None, None
         if self.world.leader:
             try:
-                choice = matmul.resolve(requested)
+                resumed = requested == "auto" and saved in matmul.LIBRARIES and not matmul.unavailable(saved)
+                choice = saved if resumed else matmul.resolve(requested)
             except Hw3Error as exc:
                 problem = str(exc)
         problem = distributed.from_leader(self.world, problem)

@@ -26,7 +26,7 @@ _CONDITIONAL = {"?conditional_accuracy": Number, "?conditional_accuracy_per_clas
 # toy-summary's summary.json: {dataset: {variant: TOY_ROW}}
 TOY_SUMMARY = {}
 TOY_ROW = {"modes_recovered": Number, "high_quality_fraction": Number, "reverse_kl": Number, "modes": int,
-           "seeds": int}
+           "seeds": int, "?modes_recovered_interval": Maybe([Number])}
 
 # metrics.json (with timings.json folded in) of each experiment: the fields that comparisons and the report use;
 # the wall-clock ones may be missing (a run folder without its timings.json).

@@ -19,6 +19,7 @@ from hw3cli.core.hardware import describe
 from hw3cli.core.schema import RUN_CONFIG, MapOf, Maybe, Number, check
 from hw3cli.core.wording import counted
 from hw3cli.data.mixtures import PUBLISHED
+from hw3cli.data.sources import MIXTURE_G_STEPS
 from hw3cli.errors import Hw3Error
 from hw3cli.experiments import display
 from hw3cli.experiments.collapse_summary import MEASURES, seeds_answer, span
@@ -370,7 +371,8 @@ def mode_collapse(r: Report, gan: Path) -> None:
     summary = _load(seeds, MapOf({"seeds": int, **{key: {"mean": Number, "low": Maybe(Number), "high": Maybe(Number)}
                                                    for key, _, _ in MEASURES}})) if seeds.is_file() else None
     histograms = gan / "histograms" / "histograms.json"
-    one_seed = _one_seed_rows(_load(histograms, HISTOGRAMS)) if summary is None and histograms.is_file() else None
+    one_seed = _one_seed_rows(_load(histograms, HISTOGRAMS), histograms) if summary is None and \
+        histograms.is_file() else None
     toy = gan / "toy" / "summary.json"
     mixtures = _load(toy, TOY_SUMMARY) if toy.is_file() else {}
     if summary is None and one_seed is None and not mixtures:
@@ -378,46 +380,63 @@ def mode_collapse(r: Report, gan: Path) -> None:
     r.heading(3, "Mode collapse: do the unrolled GAN and WGAN reduce it?")
     parts = [seeds_answer(summary) if summary is not None else _one_seed_answer(*one_seed) if one_seed else
              "No Fashion-MNIST variant was graded (make histograms, or make mode-collapse for several seeds)."]
-    parts += [_mixture_answer(dataset, {n: check(v, TOY_ROW, f"{toy} ({dataset} {n})") for n, v in rows.items()})
+    parts += [_mixture_answer(dataset, {n: check(v, TOY_ROW, f"{toy} ({dataset} {n})")
+                                        for n, v in check(rows, {}, toy).items()})
               for dataset, rows in mixtures.items()]
     finding = _grid_finding(gan / "toy", mixtures.get("grid", {}))
     r.para(" ".join([*parts, *([finding] if finding else [])]))
     if summary is not None:
-        r.para("Fashion-MNIST over seeds: each cell the mean and its 95% interval (Student's t over the seeds).")
+        grader = next(iter(summary.values())).get("grader")  # the seeds' grader, whose features calibrate them
+        calibration = (_one_seed_rows(_load(histograms, HISTOGRAMS), histograms, grader) or ({}, ""))[0].get(
+            "real (calibration)") if histograms.is_file() else None
+        r.para("Fashion-MNIST over seeds: each cell the mean and its 95% interval (Student's t over the seeds)"
+               + ("; the calibration row, real images against the real test images, is one measurement."
+                  if calibration else "."))
         r.table(["variant", "seeds", *(heading for _, heading, _ in MEASURES)],
                 [[name, str(row["seeds"]), *(span(row[key]) for key, _, _ in MEASURES)]
-                 for name, row in summary.items()])
+                 for name, row in summary.items()]
+                + ([["real (calibration)", "", *(_cell(calibration.get(k)) for k, _, _ in MEASURES)]]
+                   if calibration else []))
     elif one_seed:
         rows, grader = one_seed
         r.para(f"Fashion-MNIST, one seed per variant, graded by the {grader} (no interval: `make mode-collapse "
                "SEEDS=\"1 2 3\"` gives them; the calibration row: real images against the real test images):")
         r.table(["variant", *(heading for _, heading, _ in MEASURES)],
-                [[name, *(f"{row[k]:.3f}" if isinstance(row[k], float) else str(row[k]) for k, _, _ in MEASURES)]
-                 for name, row in rows.items()])
+                [[name, *(_cell(row.get(k)) for k, _, _ in MEASURES)] for name, row in rows.items()])
 
 
-def _one_seed_rows(h: dict) -> tuple[dict, str] | None:
-    """Each graded generator's measures in one grader's features (the judge's where it graded), or None."""
-    key, grader = ("judge_rows", "judge") if "judge_rows" in h and "judge" in h.get("fidelity", {}) else \
-        ("rows", "classifier")
-    table, fidelity = h.get(key, {}), h.get("fidelity", {}).get(grader, {})
-    rows = {name: {**check(row, HISTOGRAM_ROW, name), **fidelity[name]} for name, row in table.items()
-            if not name.startswith("real") and name in fidelity}
-    if rows and "real test images" in table and "real train images" in fidelity:  # what the data itself scores
-        rows["real (calibration)"] = {**check(table["real test images"], HISTOGRAM_ROW, "real test images"),
-                                      **fidelity["real train images"]}
+def _cell(value: object) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else "-" if value is None else str(value)
+
+
+def _one_seed_rows(h: dict, path: Path, grader: str | None = None) -> tuple[dict, str] | None:
+    """Each graded generator's measures in one grader's features (`grader`'s, else the judge's where it labelled
+    the samples), its precision, recall, density and coverage where they were measured, or None."""
+    judge = isinstance(h.get("judge_rows"), dict) and grader in (None, "judge")
+    key, grader = ("judge_rows", "judge") if judge else ("rows", "classifier")
+    table, fidelity = check(h[key], {}, path), h.get("fidelity", {}).get(grader, {})
+    rows = {name: {**check(row, HISTOGRAM_ROW, f"{path} ({key} {name})"), **fidelity.get(name, {})}
+            for name, row in table.items() if not name.startswith("real")}
+    if rows and "real test images" in table:  # what the data itself scores
+        rows["real (calibration)"] = {**check(table["real test images"], HISTOGRAM_ROW, path),
+                                      **fidelity.get("real train images", {})}
     return (rows, grader) if rows else None
 
 
 def _one_seed_answer(rows: dict, grader: str) -> str:
     if BASELINE not in rows:
         return "On Fashion-MNIST no vanilla GAN was graded: nothing to compare the variants with."
-    base = rows[BASELINE]
-    others = [f"{n} {row['kl_from_uniform']:.3f} and {row['coverage']:.3f}" for n, row in rows.items()
-              if n.startswith(("unrolled", "wgan"))]
+    base, covered = rows[BASELINE], all("coverage" in row for row in rows.values())
+
+    def measures(row: dict) -> str:
+        return f"{row['kl_from_uniform']:.3f}" + (f" and {row['coverage']:.3f}" if covered else "")
+
+    others = [f"{n} {measures(row)}" for n, row in rows.items() if n.startswith(("unrolled", "wgan"))]
     return (f"On Fashion-MNIST, from one seed per variant graded by the {grader}, the vanilla GAN's class KL from "
-            f"uniform is {base['kl_from_uniform']:.3f} and its coverage of the real test images {base['coverage']:.3f}"
-            f"; the unrolled GANs' and WGANs' (KL and coverage): {'; '.join(others) or 'none was run'}. One seed "
+            f"uniform is {base['kl_from_uniform']:.3f}"
+            + (f" and its coverage of the real test images {base['coverage']:.3f}" if covered else "")
+            + f"; the unrolled GANs' and WGANs' ({'KL and coverage' if covered else 'KL'}): "
+            f"{'; '.join(others) or 'none was run'}. One seed "
             "cannot tell these differences from what another seed would change: `make mode-collapse` measures "
             "their intervals.")
 
@@ -427,19 +446,25 @@ def _mixture_answer(dataset: str, rows: dict) -> str:
     if BASELINE not in rows:
         return f"On the {dataset}, no vanilla GAN ran: nothing to compare with."
     base = rows[BASELINE]
-    low, high = base.get("modes_recovered_interval") or (None, None)
+    low, high = _interval(base)
     more, fewer, unclear = [], [], []
     for name, row in rows.items():
         if name == BASELINE or not name.startswith(("unrolled", "wgan")):
             continue
-        a, b = row.get("modes_recovered_interval") or (None, None)
-        (more if None not in (a, low) and a > high else fewer if None not in (b, low) and b < low else
+        a, b = _interval(row)
+        (more if None not in (a, high) and a > high else fewer if None not in (b, low) and b < low else
          unclear).append(f"{name} {row['modes_recovered']:.1f}")
     text = (f"On the {dataset} ({counted(base['seeds'], 'seed')}), the vanilla GAN recovers "
             f"{base['modes_recovered']:.1f} of {base['modes']} modes")
     said = [f"more: {', '.join(more)}" if more else "", f"fewer: {', '.join(fewer)}" if fewer else "",
             f"the seeds cannot tell {', '.join(unclear)} from it" if unclear else ""]
     return text + "; " + "; ".join(p for p in said if p) + "." if any(said) else text + "."
+
+
+def _interval(row: dict) -> tuple[float | None, float | None]:
+    """The 95% interval of a mixture row's modes over seeds, (None, None) without one (one seed)."""
+    span = row.get("modes_recovered_interval")
+    return (span[0], span[1]) if isinstance(span, list) and len(span) == 2 and None not in span else (None, None)
 
 
 def _grid_finding(toy: Path, rows: dict) -> str:
@@ -450,15 +475,18 @@ def _grid_finding(toy: Path, rows: dict) -> str:
         return ""
     row = rows[name]
     configs = sorted((toy / "grid" / name).glob("seed*/config.json"))
-    budget = ""
+    budget, other_k = "", ""
     if configs:
-        c = check(read_json(configs[0], "run config"), RUN_CONFIG, configs[0])["config"]
-        budget = (f" with k = {c.get('unroll')}, {int(c.get('epochs', 0)) * 100:,} generator steps of batch "
-                  f"{c.get('batch_size')}")
+        c = check(check(read_json(configs[0], "run config"), RUN_CONFIG, configs[0])["config"],
+                  {"unroll": int, "epochs": int, "batch_size": int}, configs[0])
+        budget = (f" with k = {c['unroll']}, {c['epochs'] * MIXTURE_G_STEPS:,} generator steps of batch "
+                  f"{c['batch_size']}")
+        other_k = " (with k = 5)" if c["unroll"] != 5 else ""
     reached = row["modes_recovered"] >= published[0] and row["high_quality_fraction"] >= published[1]
-    return (f"Finding: the exact unrolled GAN on the grid{budget} recovers {row['modes_recovered']:.1f} of 25 modes "
+    return (f"Finding: the exact unrolled GAN on the grid{budget} recovers {row['modes_recovered']:.1f} of "
+            f"{row['modes']} modes "
             f"with {_pct(row['high_quality_fraction'])} of samples high-quality, over {counted(row['seeds'], 'seed')}; "
-            f"the published {published[0]:g} modes at {_pct(published[1])} "
+            f"the published {published[0]:g} modes at {_pct(published[1])}{other_k} "
             f"{'is reached' if reached else 'is not reached at this budget'}.")
 
 
