@@ -92,7 +92,9 @@ help: ## List the targets and the variables (this message)
 	  "DATA_DIR" "where downloads go; now $(DATA_DIR)" "FMNIST_DIR" "Fashion-MNIST's folder; now $(FMNIST_DIR)" \
 	  "IMDB_SOURCE" "IMDB's files, folder or tarball; now $(IMDB_SOURCE)" \
 	  "TORCHRUN" "a launcher for the training runs, e.g. torchrun --nproc-per-node 8; now '$(TORCHRUN)'" \
-	  "ART" "the output folder; now $(ART)"
+	  "ART" "the output folder; now $(ART)" \
+	  "SEEDS" "make mode-collapse's seeds (at least 3 for intervals); now '$(SEEDS)'" \
+	  "TOY_SEEDS" "the 2-D mixtures' seeds; now '$(TOY_SEEDS)'"
 
 install: $(VENV)/.installed ## Create .venv and install hw3cli (editable) with its dev tools
 

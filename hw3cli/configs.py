@@ -165,8 +165,7 @@ class SentimentConfig:
     """The loop options train-gru and train-mlp share (their defaults differ)."""
 
     data_dir: Path = option(Path("artifacts/imdb/data"), "--data", DATA_HELP)
-    out_dir: Path | None = option(None, "--out", "Run folder to write (default: artifacts/imdb/gru, or "
-                                  "artifacts/imdb/mlp-INPUT).")
+    out_dir: Path | None = option(None, "--out", "Run folder to write (default: artifacts/imdb/gru).")
     epochs: int = option(6, "--epochs", "At most this many epochs.", 1, 100_000)
     batch_size: int = option(64, "--batch-size", "Reviews per step.", 1, 10**6)
     lr: float = option(2e-3, "--lr", "Adam learning rate.", 0, 10, low_open=True)
@@ -196,6 +195,7 @@ class GRUConfig(SentimentConfig):
 
 @dataclass(frozen=True)
 class MLPConfig(SentimentConfig):
+    out_dir: Path | None = option(None, "--out", "Run folder to write (default: artifacts/imdb/mlp-INPUT).")
     input: MlpInput = option("embedding", "--input", "ids: the raw indices; embedding: their embeddings, "
                                                      "concatenated.")
     embed_dim: int = option(16, "--embed-dim", "Embedding size (--input embedding).", 1, SIZE_MAX)
@@ -276,7 +276,7 @@ class GanConfig:
         "Run": ("out_dir", "sample_every", "samples")}
     loss: LossName = option("vanilla", "--loss", "The GAN variant; each one's loss is in docs/commands.md.")
     dataset: DatasetName = option(
-        DEFAULT_DATASET, "--dataset", "fashion: Fashion-MNIST; ring, grid: 2-D mixtures (docs/data.md).")
+        DEFAULT_DATASET, "--dataset", "Fashion-MNIST, or a 2-D mixture (docs/commands.md).")
     out_dir: Path | None = option(None, "--out", "Run folder (default: artifacts/gan/VARIANT, as docs/commands.md "
                                                  "names it).")
     epochs: int = option(30, "--epochs", "Passes over the training images (ring, grid: 100 generator steps "

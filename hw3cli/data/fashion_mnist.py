@@ -63,9 +63,14 @@ def find_folder(data_dir: Path | None = None, torchvision_root: Path = TORCHVISI
     for folder in candidates:
         if folder is not None and all(_path(folder, stem) for stem, _ in FILES.values()):
             return folder
+    if data_dir is not None and not data_dir.is_dir():
+        what = "not a folder" if data_dir.exists() else "no such folder"
+        raise Hw3Error(f"{data_dir}: {what} (give the folder of the four Fashion-MNIST IDX files, or "
+                       "add --download to fetch them there)")
     if data_dir is not None:
         missing = [stem for stem, _ in FILES.values() if _path(data_dir, stem) is None]
-        raise Hw3Error(f"{data_dir} lacks the Fashion-MNIST files {', '.join(missing)} (.gz or not)")
+        raise Hw3Error(f"{data_dir} lacks the Fashion-MNIST files {', '.join(missing)} (.gz or not; --download "
+                       "fetches them there)")
     raise Hw3Error(
         "Fashion-MNIST not found: install Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist), "
         "pass --data with the four IDX files, or use --download"

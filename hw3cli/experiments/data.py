@@ -12,7 +12,7 @@ from hw3cli.errors import Hw3Error
 from hw3cli.experiments import display
 
 WAYS = ("make: FMNIST_DIR=DIR, IMDB_SOURCE=PATH, DOWNLOAD=1, or make fmnist (Debian's package, as root); by hand: "
-        "--data, --download")
+        "hw3cli data --fashion-dir DIR --imdb-source PATH, or --download")
 
 
 def run(config: DataConfig) -> int:
