@@ -87,13 +87,13 @@ help: ## List the targets and the variables (this message)
 	@echo "Targets (times: a 2-core Intel Xeon with AMX; docs/results/xeon-amx.md):"
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo "Variables (make all NAME=VALUE):"
-	@printf "    %-13s %s\n" "PROFILE" "cpu (default), full (the assignment's budgets, for a GPU) or quick; now $(PROFILE)" \
+	@printf "    %-13s %s\n" "PROFILE" "cpu (default), full (for a GPU) or quick; now $(PROFILE)" \
 	  "JOBS" "runs at once; now $(JOBS)" "DOWNLOAD" "1: fetch missing data into DATA_DIR; now '$(DOWNLOAD)'" \
 	  "DATA_DIR" "where downloads go; now $(DATA_DIR)" "FMNIST_DIR" "Fashion-MNIST's folder; now $(FMNIST_DIR)" \
 	  "IMDB_SOURCE" "IMDB's files, folder or tarball; now $(IMDB_SOURCE)" \
-	  "TORCHRUN" "a launcher for the training runs, e.g. torchrun --nproc-per-node 8; now '$(TORCHRUN)'" \
+	  "TORCHRUN" "a launcher, e.g. torchrun --nproc-per-node 8; now '$(TORCHRUN)'" \
 	  "ART" "the output folder; now $(ART)" \
-	  "SEEDS" "make mode-collapse's seeds (at least 3 for intervals); now '$(SEEDS)'" \
+	  "SEEDS" "mode-collapse's seeds (3 or more); now '$(SEEDS)'" \
 	  "TOY_SEEDS" "the 2-D mixtures' seeds; now '$(TOY_SEEDS)'"
 
 install: $(VENV)/.installed ## Create .venv and install hw3cli (editable) with its dev tools
@@ -111,10 +111,10 @@ test: install ## Run the test suite (small data the tests make)
 lint: install ## ruff over the package, tests and benchmarks
 	$(BIN)/ruff check hw3cli tests bench
 
-all: install ## Reproduce every result and figure into artifacts/ (PROFILE=cpu|full), then the report; runs JOBS at once (1 h 27 min)
+all: install ## Every result, figure and the report into artifacts/ (1 h 27 min)
 	$(MAKE) --no-print-directory -j$(JOBS) --output-sync=target report PROFILE=$(PROFILE)
 
-quick: ## Every target with tiny budgets into artifacts/quick/ (about 6 min), to see the whole pipeline work
+quick: ## Every target, tiny budgets, into artifacts/quick/ (about 6 min)
 	$(MAKE) all PROFILE=quick
 
 report: $(ART)/REPORT.md ## artifacts/REPORT.md and REPORT.html from the run folders
@@ -131,7 +131,7 @@ $(ART)/REPORT.md: $(REPORT_INPUTS)
 	$(HW3) report --artifacts $(ART) --out $@
 
 # Problem 0 -------------------------------------------------------------------------------------------------
-adder: $(ART)/adder/example.json $(ART)/adder/verify.json $(ART)/adder/learned/metrics.json ## Problem 0: the worked example, the exhaustive check, the learned adder
+adder: $(ART)/adder/example.json $(ART)/adder/verify.json $(ART)/adder/learned/metrics.json ## Problem 0: the example, the exhaustive check, the learned adder
 
 $(ART)/adder/example.json: | install $(DATA)
 	$(HW3) rnn-add 100111 110010 --show-weights --save $@
@@ -144,8 +144,8 @@ $(ART)/adder/learned/metrics.json: | install $(DATA)
 	$(HW3) rnn-add --learn $(ADDER_OPTS) --threads $(THREADS) --out $(@D)
 
 # Problem 1 -------------------------------------------------------------------------------------------------
-imdb-data: $(IMDB)/data/data.safetensors ## Problem 1: IMDB text to vocab.json and left-padded 400-token matrices
-imdb: $(IMDB)/comparison.md ## Problem 1: preprocess, the GRU, both MLPs, and comparison.md (about 7 min)
+imdb-data: $(IMDB)/data/data.safetensors ## Problem 1: IMDB text to vocab.json and left-padded matrices
+imdb: $(IMDB)/comparison.md ## Problem 1: preprocess, GRU, both MLPs, comparison (about 7 min)
 
 $(DATA): | install
 	@mkdir -p $(@D)
@@ -168,21 +168,21 @@ $(IMDB)/comparison.md: $(IMDB)/gru/metrics.json $(IMDB)/mlp-embedding/metrics.js
 # Problem 2 -------------------------------------------------------------------------------------------------
 # Only this target installs anything system-wide; make all never does.
 FMNIST_FILE := $(DEBIAN_FMNIST)/train-images-idx3-ubyte.gz
-fmnist: $(FMNIST_FILE) ## Fashion-MNIST from Debian's dataset-fashion-mnist (needs root; elsewhere DOWNLOAD=1 or FMNIST_DIR=DIR)
+fmnist: $(FMNIST_FILE) ## Debian's Fashion-MNIST package (root; else DOWNLOAD=1)
 $(FMNIST_FILE):
 	apt-get update && apt-get install -y dataset-fashion-mnist
 
 
-gan-vanilla: $(GAN)/vanilla/metrics.json ## Problem 2: the vanilla GAN (losses, scores, samples over training; 5.7 min)
+gan-vanilla: $(GAN)/vanilla/metrics.json ## Problem 2: the vanilla GAN, its curves and samples (5.7 min)
 gan-lsgan: $(GAN)/lsgan/metrics.json ## Problem 2: the least-squares GAN (5.8 min)
 gan-mse: $(GAN)/mse-batch250/metrics.json $(GAN)/mse-batch10/metrics.json ## Problem 2: the MSE "GAN" at batch 250 and 10 (1.0, 11.5 min)
-gan-wgan: $(GAN)/wgan-comparison/comparison.md ## Problem 2: WGAN with clip 0.1, 0.01, 0.001, 0.0001 and WGAN-GP, side by side (about 32 min)
-classifier: $(GAN)/classifier/metrics.json ## Problem 2: D's architecture with 10 outputs, fine-tuned from the vanilla D (1.6 min)
-judge: $(GAN)/judge/metrics.json ## Problem 2: a CNN trained from scratch that grades every generator independently (4.0 min)
+gan-wgan: $(GAN)/wgan-comparison/comparison.md ## Problem 2: WGAN at four clips and WGAN-GP (about 32 min)
+classifier: $(GAN)/classifier/metrics.json ## Problem 2: D with 10 outputs, fine-tuned (1.6 min)
+judge: $(GAN)/judge/metrics.json ## Problem 2: an independent CNN grader, from scratch (4.0 min)
 gan-unrolled: $(GAN)/unrolled-surrogate-k5/metrics.json $(GAN)/unrolled-exact-k5/metrics.json ## Problem 2: unrolled GANs, K = 5, both modes (15.3, 12.1 min)
-histograms: $(GAN)/histograms/histograms.json ## Problem 2: class histograms (mode collapse) of vanilla, unrolled, WGAN, cGAN
-cgan: $(GAN)/cgan-samples.png ## Problem 2: the conditional GAN, 3 samples of each class, conditional accuracy (16.7 min)
-gan-toy: $(GAN)/toy/summary.json ## Mode collapse on the 2-D ring and grid: every variant over TOY_SEEDS, then the means (about 70 min)
+histograms: $(GAN)/histograms/histograms.json ## Problem 2: class histograms (mode collapse) of the generators
+cgan: $(GAN)/cgan-samples.png ## Problem 2: the conditional GAN and its accuracy (16.7 min)
+gan-toy: $(GAN)/toy/summary.json ## 2-D ring and grid: every variant over TOY_SEEDS (about 70 min)
 
 $(GAN)/vanilla/metrics.json $(GAN)/lsgan/metrics.json: | install $(DATA)
 	$(TRAIN) train-gan --loss $(notdir $(@D)) --epochs $(GAN_EPOCHS) --sample-every $(EVERY) --out $(@D) \
@@ -279,7 +279,7 @@ COLLAPSE_FLAGS_wgan-gp := --loss wgan-gp --epochs $(GAN_EPOCHS) $(GAN_OPTS)
 COLLAPSE_FLAGS_unrolled-surrogate-k5 := --unroll 5 --unroll-mode surrogate --epochs $(UNROLL_EPOCHS) $(UNROLL_OPTS)
 COLLAPSE_FLAGS_unrolled-exact-k5 := --unroll 5 --unroll-mode exact --epochs $(UNROLL_EPOCHS) $(UNROLL_OPTS)
 COLLAPSE_RUNS := $(foreach v,$(COLLAPSE_VARIANTS),$(foreach s,$(SEEDS),$(COLLAPSE)/$(v)/seed$(s)))
-mode-collapse: $(COLLAPSE)/summary.json ## Mode collapse over SEEDS: every variant graded, means with 95% intervals (about 71 min a seed)
+mode-collapse: $(COLLAPSE)/summary.json ## Every variant over SEEDS, with 95% intervals (71 min a seed)
 
 $(COLLAPSE)/%/metrics.json: $(GAN)/classifier/metrics.json $(GAN)/judge/metrics.json | install $(DATA)
 	$(if $(findstring exact,$*),$(HW3),$(TRAIN)) train-gan $(COLLAPSE_FLAGS_$(word 1,$(subst /, ,$*))) \
@@ -290,7 +290,7 @@ $(COLLAPSE)/summary.json: $(foreach r,$(COLLAPSE_RUNS),$(r)/metrics.json)
 	$(HW3) collapse-summary $(COLLAPSE_RUNS) --out $(@D) > /dev/null
 
 # -----------------------------------------------------------------------------------------------------------
-bench: install $(IMDB)/data/data.safetensors $(DATA) ## Benchmarks (speed ratios measured in one run; not part of the tests)
+bench: install $(IMDB)/data/data.safetensors $(DATA) ## Benchmarks: speed ratios measured in one run (not tests)
 	$(BIN)/python bench/preprocess_bench.py --source $(IMDB_SOURCE)
 	$(BIN)/python bench/gan_bench.py
 	$(BIN)/python bench/distributed_bench.py

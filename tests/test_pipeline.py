@@ -180,3 +180,13 @@ def test_a_parallel_make_starts_the_longest_chain_first(tmp_path):
     # make -j2 starts both at once, so which of the two logs first is a race between their shells
     assert any(line.startswith("train-gan --loss vanilla ") for line in started[:2]), started[:3]
     assert any(line.startswith("judge ") for line in started[:2]), started[:3]
+
+
+@pytest.mark.skipif(not HAVE_MAKE, reason="make is not installed")
+def test_make_help_fits_80_columns_and_names_every_variable():
+    text = subprocess.run(["make", "help"], cwd=ROOT, capture_output=True, text=True, timeout=60).stdout
+    targets = [line for line in text.splitlines() if re.match(r"^  [a-z]", line)]
+    assert len(targets) > 20 and all(len(line) <= 80 for line in targets), [t for t in targets if len(t) > 80]
+    for variable in ("PROFILE", "JOBS", "DOWNLOAD", "DATA_DIR", "FMNIST_DIR", "IMDB_SOURCE", "TORCHRUN", "ART",
+                     "SEEDS", "TOY_SEEDS"):
+        assert re.search(rf"^    {variable} +\S.*; now ", text, re.M), variable
