@@ -180,20 +180,20 @@ def probe(seconds: float = PROBE_SECONDS) -> dict[str, dict]:
                 error = max(float((product(a, b) - a @ b).abs().max() / (a @ b).abs().max()) for a, b in operands)
             except RuntimeError:  # a library that cannot run these here is not a candidate
                 continue
-            took = sum(_fastest(product, a, b, seconds) for a, b in operands)
+            took = sum(fastest_time(product, a, b, seconds) for a, b in operands)
             found[library] = {"gflops": round(flops / took / 1e9, 1), "error": error}
     return found
 
 
-def _fastest(product: Product, a: torch.Tensor, b: torch.Tensor, seconds: float) -> float:
+def fastest_time(product: Product, a: torch.Tensor, b: torch.Tensor, seconds: float) -> float:
     """The fastest of repeated products, each followed by a torch operation as in a step (a library whose threads
     fight torch's for the cores shows it here)."""
-    fastest, start = float("inf"), time.perf_counter()
-    while time.perf_counter() - start < seconds or fastest == float("inf"):
+    best, start = float("inf"), time.perf_counter()
+    while time.perf_counter() - start < seconds or best == float("inf"):
         began = time.perf_counter()
         torch.relu(product(a, b))
-        fastest = min(fastest, time.perf_counter() - began)
-    return fastest
+        best = min(best, time.perf_counter() - began)
+    return best
 
 
 def choose(measured: dict[str, dict]) -> str:

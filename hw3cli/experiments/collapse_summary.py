@@ -12,10 +12,9 @@ from rich.table import Table
 from hw3cli.configs import CollapseSummaryConfig, gan_variant
 from hw3cli.core.files import all_or_nothing, atomic_write_text, write_json
 from hw3cli.core.wording import counted
-from hw3cli.data.sources import dataset_of
 from hw3cli.errors import Hw3Error
 from hw3cli.experiments import display
-from hw3cli.experiments.records import read_run
+from hw3cli.experiments.records import read_gan_runs
 from hw3cli.experiments.toy_summary import variant
 from hw3cli.metrics import mean_interval
 
@@ -107,12 +106,7 @@ def markdown(summary: dict) -> str:
 def run(config: CollapseSummaryConfig) -> int:
     if not config.runs:
         raise Hw3Error("give train-gan run folders of several seeds each")
-    runs = []
-    for run_dir in config.runs:
-        cfg, metrics = read_run(run_dir, ("train-gan",))
-        if not dataset_of(cfg["config"]).images:
-            raise Hw3Error(f"{run_dir} is a --dataset {cfg['config']['dataset']} run; toy-summary takes those")
-        runs.append((cfg["config"], metrics))
+    runs = read_gan_runs(config.runs, images=True)
     summary = summarise(runs)
     with all_or_nothing():
         write_json(Path(config.out_dir) / "summary.json", summary)

@@ -13,6 +13,7 @@ from typing import Any
 from hw3cli.core.files import input_folder, read_json
 from hw3cli.core.runs import read_metrics
 from hw3cli.core.schema import RUN_CONFIG, MapOf, Maybe, Number, check
+from hw3cli.data.sources import dataset_of
 from hw3cli.errors import Hw3Error
 
 _EPOCH_GAN = {"epoch": int, "g_loss": Number, "d_loss": Maybe(Number), "real_score": Maybe(Number),
@@ -70,3 +71,16 @@ def read_run(run_dir: str | os.PathLike, experiments: tuple[str, ...]) -> tuple[
     if kind == "train-gan" and "dataset" in metrics:  # a 2-D mixture's run names its data set and its scores
         kind = "train-gan-mixture"
     return config, check(metrics, METRICS.get(kind, dict), Path(run_dir) / "metrics.json")
+
+
+def read_gan_runs(run_dirs: tuple[Path, ...], images: bool) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(config, metrics) of each train-gan run, all on Fashion-MNIST (`images`) or all on a 2-D mixture; a run of
+    the other kind is a one-line error."""
+    runs = []
+    for run_dir in run_dirs:
+        cfg, metrics = read_run(run_dir, ("train-gan",))
+        if dataset_of(cfg["config"]).images != images:
+            raise Hw3Error(f"{run_dir} is a --dataset {cfg['config']['dataset']} run; toy-summary takes those" if images
+                           else f"{run_dir} is a Fashion-MNIST run; toy-summary takes --dataset ring or grid runs")
+        runs.append((cfg["config"], metrics))
+    return runs

@@ -12,10 +12,9 @@ from rich.table import Table
 from hw3cli.configs import ToySummaryConfig, gan_variant
 from hw3cli.core.files import all_or_nothing, atomic_write_text, write_json
 from hw3cli.data.mixtures import PUBLISHED
-from hw3cli.data.sources import dataset_of
 from hw3cli.errors import Hw3Error
 from hw3cli.experiments import display
-from hw3cli.experiments.records import read_run
+from hw3cli.experiments.records import read_gan_runs
 from hw3cli.metrics import mean_interval
 from hw3cli.plots.mixture import summary_figure
 
@@ -90,12 +89,7 @@ def markdown(summary: dict) -> str:
 def run(config: ToySummaryConfig) -> int:
     if not config.runs:
         raise Hw3Error("give at least one train-gan run on --dataset ring or grid")
-    runs = []
-    for run_dir in config.runs:
-        cfg, metrics = read_run(run_dir, ("train-gan",))
-        if dataset_of(cfg["config"]).images:
-            raise Hw3Error(f"{run_dir} is a Fashion-MNIST run; toy-summary takes --dataset ring or grid runs")
-        runs.append((cfg["config"], metrics))
+    runs = read_gan_runs(config.runs, images=False)
     summary = summarise(runs)
     with all_or_nothing():
         write_json(Path(config.out_dir) / "summary.json", summary)
