@@ -8,7 +8,9 @@ and at n = 1024, side by side, and bf16 where the CPU computes it natively. Then
 same data in fp32 under each library (`--matmul`) and, where this CPU computes bf16 natively, in bf16 autocast
 (elsewhere bf16 is emulated and many times slower: it is skipped with a line saying so). Each line gives images per
 second, the ratio to the peer and the share of the best library's rate at the step's own products that the whole
-step reaches. `--matmul auto`'s choice here is named.
+step reaches. `--matmul auto`'s choice here is named. Where bf16 is native, `--precision auto`'s probe (the GAN's
+dense layers in each precision) is set beside the whole step in each precision, at batch 10 and the bench's batch:
+at small batches bf16's casts cost more than its products gain.
 
 Both sides run with the same number of threads (default 1, as under `make -j`; OpenBLAS's too), and are timed after
 the same warm-up: 1,000 steps by default, by when both loops' numbers are in the range of a real run (fresh weights
@@ -17,7 +19,7 @@ run. `--default-blas-kernel` adds one line: OpenBLAS's rate with OPENBLAS_CORETY
 subprocess of its own (the tool itself leaves them as they are).
 
 Usage: .venv/bin/python bench/gan_bench.py [--iters 300] [--warmup 1000] [--batch 64] [--threads 1]
-                                           [--default-blas-kernel]
+                                           [--default-blas-kernel] [--precision-batches 10]
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from pathlib import Path
 import torch
 
 from hw3cli.configs import GanConfig
-from hw3cli.core import matmul
+from hw3cli.core import matmul, precision
 from hw3cli.core.hardware import describe, machine_record, why_cpu_bf16_emulated
 from hw3cli.core.numerics import numerics
 from hw3cli.data.fashion_mnist import ImageSource, load_fashion_mnist
@@ -113,6 +115,19 @@ def ours(data, iters: int, warmup: int, batch: int, precision: str) -> float:
     return iters * batch / (time.perf_counter() - start)
 
 
+def precision_lines(data, batches: list[int], library: str, iters: int, warmup: int) -> None:
+    """`--precision auto`'s probe at the GAN's layers for each batch, beside the whole step in fp32 and bf16."""
+    print(f"--precision auto: its probe of the GAN's layers, and the step in each precision (fp32 on {library}):")
+    for batch in batches:
+        probed = precision.probe(GanConfig(batch_size=batch).dense_products, library)
+        with matmul.products(library):
+            fp32 = ours(data, iters, warmup, batch, "fp32")
+        bf16 = ours(data, iters, warmup, batch, "bf16")
+        print(f"  batch {batch:3}: probe fp32 {probed['fp32']:6.2f} ms, bf16 {probed['bf16']:6.2f} ms -> "
+              f"{precision.choose(probed)}; step fp32 {fp32:6,.0f} images/s, bf16 {bf16:6,.0f} "
+              f"(bf16 {bf16 / fp32:.2f}x as fast)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iters", type=int, default=300)
@@ -121,6 +136,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch (and OpenBLAS) threads for both sides")
     parser.add_argument("--default-blas-kernel", action="store_true",
                         help="also OpenBLAS's rate with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (a subprocess)")
+    parser.add_argument("--precision-batches", default="10", help="batches for --precision auto's lines, besides "
+                        "--batch (comma-separated)")
     parser.add_argument("--rates-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -138,8 +155,8 @@ def main() -> None:
     per_image = flops(step) / args.batch
     print(f"matrix products, GFLOP/s ({per_image / 1e6:.1f} MFLOP per image per training step):")
     print(f"  {'library':10} {'precision':9} {'step products':>13} {'n = 1024':>9}")
-    for (library, precision), (at_step, square) in rates.items():
-        print(f"  {library:10} {precision:9} "
+    for (library, kind), (at_step, square) in rates.items():
+        print(f"  {library:10} {kind:9} "
               f"{at_step / 1e9:13.0f} {square / 1e9:9.0f}")
     if args.default_blas_kernel:
         env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
@@ -160,12 +177,15 @@ def main() -> None:
         print(f"train-gan bf16: skipped: no native bf16 arithmetic here ({emulated}; emulated bf16 is many times "
               "slower than fp32; --precision auto trains in fp32 here)")
     runs = [(library, "fp32") for library, p in rates if p == "fp32"] + ([("torch", "bf16")] if bf16 else [])
-    for library, precision in runs:
+    for library, kind in runs:
         with matmul.products(library):
-            rate = ours(data, args.iters, args.warmup, args.batch, precision)
-        name = f"train-gan {precision}, --matmul {library}:"
+            rate = ours(data, args.iters, args.warmup, args.batch, kind)
+        name = f"train-gan {kind}, --matmul {library}:"
         print(f"{name:40} {rate:8,.0f} images/s  ratio {rate / peer:.2f}x  "
-              f"({rate * per_image / best[precision]:.0%} of the best {precision} rate at the step's products)")
+              f"({rate * per_image / best[kind]:.0%} of the best {kind} rate at the step's products)")
+    if bf16:
+        batches = sorted({*(int(b) for b in args.precision_batches.split(",") if b), args.batch})
+        precision_lines(data, batches, auto, args.iters, args.warmup)
 
 
 if __name__ == "__main__":

@@ -69,7 +69,7 @@ class RunOptions:
                        0, SEED_MAX)
     device: str = option("auto", "--device", "auto, cpu, cuda, cuda:N or mps.")
     precision: Precision = option(
-        "auto", "--precision", "auto: bf16 where native and the quality holds, else fp32 (docs/machines.md).")
+        "auto", "--precision", "auto: bf16 if native, faster, as good; else fp32 (docs/machines.md).")
     matmul: Matmul = option(
         "auto", "--matmul", "CPU fp32 dense-layer products: auto, the fastest (docs/machines.md).")
     threads: int = option(0, "--threads", "torch CPU threads (0: OMP_NUM_THREADS, else the usable CPUs).", 0, 256)
@@ -263,6 +263,10 @@ def gan_variant(loss: str, clip: float, unroll: int | None, unroll_mode: str, co
 CONDITIONAL_RECIPE = {"mismatch": True, "class_loss": 2.0, "ema": 0.9998}
 
 
+def _mlp_products(rows: int, sizes: list[int]) -> tuple[tuple[int, int, int], ...]:
+    return tuple((rows, fan_in, fan_out) for fan_in, fan_out in zip(sizes[:-1], sizes[1:]))
+
+
 @dataclass(frozen=True)
 class GanConfig:
     # the options whose default is a recipe (resolved() fills them); --resume keeps the values a run began with
@@ -359,6 +363,17 @@ class GanConfig:
         accuracy goal was met in fp32; the 2-D mixtures see the data set's own reason."""
         surrogate = self.unroll is not None and self.unroll_mode == "surrogate"
         return GAN_DATASETS[self.dataset].bf16 and not self.conditional and not surrogate
+
+    @property
+    def dense_products(self) -> tuple[tuple[int, int, int], ...]:
+        """(rows, fan_in, fan_out) of each dense layer's product in a step, which --precision auto's probe times on a
+        CPU with native bf16 (core/precision.py): G's layers on a batch, D's on real and fake together."""
+        dataset = GAN_DATASETS[self.dataset]
+        batch = self.batch_size or dataset.batch_size
+        g_sizes = [self.noise_dim or dataset.noise_dim, *(self.g_hidden or dataset.g_hidden), dataset.sample_size]
+        d_sizes = [dataset.sample_size, *(self.d_hidden or dataset.d_hidden), 1]
+        with_d = LOSSES[self.loss].uses_discriminator
+        return _mlp_products(batch, g_sizes) + (_mlp_products(2 * batch, d_sizes) if with_d else ())
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hw3cli.core import hardware
+from hw3cli.core import hardware, precision
 from tests.conftest import interrupt_after_epoch, synthetic_fashion
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,9 +20,11 @@ def recorded(run: Path) -> dict:
 
 
 @pytest.fixture
-def native_bf16(monkeypatch):
-    """A CPU that computes bf16 natively, whatever this one does."""
+def native_bf16(monkeypatch, tmp_path):
+    """A CPU that computes bf16 natively, and faster than fp32 at every layer probed, whatever this one does."""
     monkeypatch.setattr(hardware, "why_cpu_bf16_emulated", lambda: None)
+    monkeypatch.setattr(precision, "probe", lambda shapes, library, seconds=0: {"fp32": 2.0, "bf16": 1.0})
+    monkeypatch.setattr(precision, "CACHE_FILE", tmp_path / "precision.json")
 
 
 @pytest.mark.parametrize("extra, precision", [
@@ -120,7 +122,7 @@ def test_the_gru_trains_in_fp32_and_the_mlp_in_bf16_where_bf16_is_native(cli, tm
 
     src = write_assignment(tmp_path / "src", reviews=DECISIVE)
     assert cli("preprocess", "--data", src, "--out", tmp_path / "data", "--max-len", "10").code == 0
-    for command, precision in (("train-gru", "fp32"), ("train-mlp", "bf16")):
+    for command, chosen in (("train-gru", "fp32"), ("train-mlp", "bf16")):
         r = cli(command, "--data", tmp_path / "data", "--out", tmp_path / command, "--epochs", "1", "--hidden", "4")
         assert r.code == 0, r.err
-        assert json.loads((tmp_path / command / "metrics.json").read_text())["precision"] == precision
+        assert json.loads((tmp_path / command / "metrics.json").read_text())["precision"] == chosen

@@ -20,10 +20,8 @@ the backward itself (the exact unrolled GAN, the gradient penalty), the layer co
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import platform
-import time
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -31,7 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hw3cli.core.files import read_json, write_json
+from hw3cli.core import probes
+from hw3cli.core.probes import cached_choice
 
 BACKENDS = ("auto", "torch", "openblas", "onednn")
 LIBRARIES = BACKENDS[1:]
@@ -188,12 +187,7 @@ def probe(seconds: float = PROBE_SECONDS) -> dict[str, dict]:
 def fastest_time(product: Product, a: torch.Tensor, b: torch.Tensor, seconds: float) -> float:
     """The fastest of repeated products, each followed by a torch operation as in a step (a library whose threads
     fight torch's for the cores shows it here)."""
-    best, start = float("inf"), time.perf_counter()
-    while time.perf_counter() - start < seconds or best == float("inf"):
-        began = time.perf_counter()
-        torch.relu(product(a, b))
-        best = min(best, time.perf_counter() - began)
-    return best
+    return probes.fastest_time(lambda: torch.relu(product(a, b)), seconds)
 
 
 def choose(measured: dict[str, dict]) -> str:
@@ -211,9 +205,7 @@ def cache_file():
 
 
 def resolve(requested: str) -> str:
-    """The library `requested` names; for 'auto', this machine's cached choice, or the probe's (then cached). Runs
-    started together (`make -j`) probe one at a time and the later ones take the first one's choice. A cache that
-    cannot be read or written costs a probe, never the run."""
+    """The library `requested` names; for 'auto', this machine's cached choice, or the probe's (then cached)."""
     from hw3cli.errors import Hw3Error
 
     if requested != "auto":
@@ -221,41 +213,12 @@ def resolve(requested: str) -> str:
         if why:
             raise Hw3Error(f"--matmul {requested} cannot run here: {why}; choose auto or torch")
         return requested
-    key, path = machine_key(), cache_file()
-    with _cache_lock(path):
-        cached = _read_cache(path)
-        entry = cached.get(key)
-        if isinstance(entry, dict) and entry.get("choice") in LIBRARIES and not unavailable(entry["choice"]):
-            return entry["choice"]
+
+    def decide() -> tuple[str, dict]:
         measured = probe()
-        choice = choose(measured)
-        with contextlib.suppress(Hw3Error, OSError):
-            write_json(path, {**cached, key: {"choice": choice, "measured": measured}})
-    return choice
+        return choose(measured), measured
 
-
-def _read_cache(path) -> dict:
-    from hw3cli.errors import Hw3Error
-
-    try:
-        cached = read_json(path, "matmul cache") if path.is_file() else {}
-    except (Hw3Error, OSError):
-        cached = {}
-    return cached if isinstance(cached, dict) else {}
-
-
-@contextlib.contextmanager
-def _cache_lock(path) -> Iterator[None]:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(path.with_name(path.name + ".lock"), "a")
-    except OSError:  # a read-only cache: every run probes for itself
-        yield
-        return
-    with handle:
-        with contextlib.suppress(OSError):
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
+    return cached_choice(cache_file(), machine_key(), lambda c: c in LIBRARIES and not unavailable(c), decide)
 
 
 def describe(library: str) -> str:

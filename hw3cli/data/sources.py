@@ -61,6 +61,7 @@ class GanDataset:
     folder: str  # where its runs go by default, under artifacts/gan/ ("": there)
     opener: Callable[..., GanSource]  # (dataset, data options, critic steps, device) -> its source
     batch_size: int
+    sample_size: int  # numbers in one sample: G's output and D's input
     noise_dim: int
     g_hidden: tuple[int, ...]
     d_hidden: tuple[int, ...]
@@ -104,12 +105,12 @@ def _spread(name: str) -> Callable[[], float]:
 # the first step froze the surrogate unrolled GAN and WGAN-GP before they had spread (8 modes -> 0.7 and 3.3). They
 # stay fp32: bf16 spaces its numbers 0.016 apart at radius 2 and 0.03 at the grid's corners, a large part of the
 # modes' 0.02 and 0.05 standard deviations, for little speed to gain with 128-unit layers.
-_MIXTURE = dict(opener=_open_mixture, batch_size=512, noise_dim=256, g_hidden=(128, 128), d_hidden=(128, 128),
-                hidden_layers=(1, 8), g_lr=1e-3, d_lr=1e-4, images=False, labelled=False, lr_decay=0.2,
-                unroll_optimizer="adam", bf16=False)
+_MIXTURE = dict(opener=_open_mixture, batch_size=512, sample_size=2, noise_dim=256, g_hidden=(128, 128),
+                d_hidden=(128, 128), hidden_layers=(1, 8), g_lr=1e-3, d_lr=1e-4, images=False, labelled=False,
+                lr_decay=0.2, unroll_optimizer="adam", bf16=False)
 
 GAN_DATASETS = {d.name: d for d in (
-    GanDataset("fashion", "fashion: Fashion-MNIST", "", _open_fashion, batch_size=64, noise_dim=100,
+    GanDataset("fashion", "fashion: Fashion-MNIST", "", _open_fashion, batch_size=64, sample_size=784, noise_dim=100,
                g_hidden=(256, 512, 1024), d_hidden=(1024, 512, 256), hidden_layers=(3, 3), g_lr=2e-4, d_lr=None,
                images=True, labelled=True, lr_decay=0.0, bf16=True,
                # Unrolling D's Adam update on its 1.5M weights makes a step 1.9x as long as plain SGD steps (25 s

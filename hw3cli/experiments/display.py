@@ -46,12 +46,13 @@ def progress_bar() -> Progress:
     )
 
 
-def use_precision(requested: str, device, bf16_keeps_quality: bool = True) -> str:
-    """The precision a training command runs in (`auto` decided from the hardware); warns on stderr when bf16 was
-    asked for where the device only emulates it."""
+def use_precision(requested: str, device, bf16_keeps_quality: bool = True, shapes: tuple = (),
+                  library: str = "torch") -> str:
+    """The precision a training command runs in (`auto` decided from the hardware and, on a CPU, a probe of the
+    run's dense layers); warns on stderr when bf16 was asked for where the device only emulates it."""
     from hw3cli.core.hardware import resolve_precision
 
-    precision, warning = resolve_precision(requested, device, bf16_keeps_quality)
+    precision, warning = resolve_precision(requested, device, bf16_keeps_quality, shapes, library)
     if warning:
         stderr().print(warning, markup=False)
     return precision

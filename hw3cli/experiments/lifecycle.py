@@ -64,31 +64,37 @@ class TrainingRun:
             raise Hw3Error(f"--resume: no interrupted run to continue ({self.state_file} does not exist)")
         self.device = resolve_device(distributed.device_for(self.world, options.device), options.threads)
         saved = saved_record(self.state_file) if options.resume else {}
-        requested = saved.get("precision") if options.precision == "auto" and saved.get("precision") in (
-            "fp32", "bf16") else options.precision
-        self.precision = display.use_precision(requested, self.device, getattr(config, "bf16_keeps_quality", True))
         # (a run saved before --matmul existed computed its products with torch)
-        self.matmul = self._matmul(getattr(options, "matmul", "torch"), saved.get("matmul", "torch") if saved else None)
+        self.precision, self.matmul = self._numerics(config, saved, saved.get("matmul", "torch") if saved else None)
         self.record = config_record(command, config)["config"]
         self._parts: tuple[dict, dict, dict] = ({}, {}, {})
 
-    def _matmul(self, requested: str, saved: Any) -> str:
-        """The library of the dense layers' CPU fp32 products: torch's on another device and under bf16 autocast
-        (whose products are torch's bf16 ones); --resume under `auto` keeps the one the run began with where it runs
-        here; under torchrun rank 0 decides for every rank."""
-        if self.device.type != "cpu" or self.precision == "bf16":
-            return "torch"
-        choice, problem = None, None
+    def _numerics(self, config: Any, saved: dict, saved_library: Any) -> tuple[str, str]:
+        """The precision and the library of the dense layers' CPU fp32 products. `auto` precision weighs bf16 against
+        fp32 on that library (`dense_products`: the config's layer shapes); the library is torch's on another device
+        and under bf16 autocast (whose products are torch's bf16 ones). --resume under `auto` keeps what the run began
+        with where it runs here; under torchrun rank 0 decides for every rank."""
+        options = config.runtime
+        requested = saved.get("precision") if options.precision == "auto" and saved.get("precision") in (
+            "fp32", "bf16") else options.precision
+        decided, problem = None, None
         if self.world.leader:
             try:
-                resumed = requested == "auto" and saved in matmul.LIBRARIES and not matmul.unavailable(saved)
-                choice = saved if resumed else matmul.resolve(requested)
+                library = "torch"
+                if self.device.type == "cpu" and requested != "bf16":
+                    wanted = getattr(options, "matmul", "torch")
+                    resumed = wanted == "auto" and saved_library in matmul.LIBRARIES and \
+                        not matmul.unavailable(saved_library)
+                    library = saved_library if resumed else matmul.resolve(wanted)
+                precision = display.use_precision(requested, self.device, getattr(config, "bf16_keeps_quality", True),
+                                                  getattr(config, "dense_products", ()), library)
+                decided = (precision, "torch" if precision == "bf16" else library)
             except Hw3Error as exc:
                 problem = str(exc)
         problem = distributed.from_leader(self.world, problem)
         if problem:
             raise Hw3Error(problem)
-        return distributed.from_leader(self.world, choice)
+        return distributed.from_leader(self.world, decided)
 
     def machine(self, device: torch.device | None = None) -> dict:
         """What the run computed on, for timings.json: the machine, its precision and its product library."""

@@ -9,7 +9,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.ticker import MaxNLocator
-from torchvision.utils import make_grid
 
 from hw3cli.core.checkpoint import read_safetensors
 from hw3cli.core.files import read_json
@@ -65,6 +64,9 @@ def score_curves(metrics: dict, path: Path, title: str, ylabel: str) -> Path:
 
 def grid_array(images: torch.Tensor, rows: int) -> np.ndarray:
     """(n, 28, 28) images in [0, 1] to one array in `rows` rows, with a white 2-pixel gap around every tile."""
+    # torchvision's import pulls in torch's compiler (about 1.5 s): only the commands that draw images pay it
+    from torchvision.utils import make_grid
+
     cols = -(-images.shape[0] // rows)
     return make_grid(images.float().unsqueeze(1), nrow=cols, padding=2, pad_value=1.0)[0].numpy()
 
