@@ -107,8 +107,8 @@ def native_bf16(device: torch.device) -> bool:
 def resolve_precision(requested: str, device: torch.device, bf16_keeps_quality: bool = True, shapes: tuple = (),
                       library: str = "torch") -> tuple[str, str | None]:
     """The precision to train in and, when asked for bf16 where it is emulated, a one-line warning. `auto` is bf16
-    only where it is native and keeps the model's measured quality, and on a CPU, where a probe of the run's dense
-    layers (`shapes`, fp32 products on `library`; precision.py) finds it faster."""
+    only where it is native and keeps the model's measured quality, and on a CPU, unless a probe of the run's dense
+    layers (`shapes`, fp32 products on `library`; precision.py) finds it clearly slower."""
     emulated = why_bf16_emulated(device)
     if requested == "auto":
         if emulated is not None or not bf16_keeps_quality:
