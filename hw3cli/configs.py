@@ -69,7 +69,7 @@ class RunOptions:
                        0, SEED_MAX)
     device: str = option("auto", "--device", "auto, cpu, cuda, cuda:N or mps.")
     precision: Precision = option(
-        "auto", "--precision", "auto: bf16 if native, faster, as good; else fp32 (docs/machines.md).")
+        "auto", "--precision", "auto: bf16 if native and as good, else fp32 (docs/machines.md).")
     matmul: Matmul = option(
         "auto", "--matmul", "CPU fp32 dense-layer products: auto, the fastest (docs/machines.md).")
     threads: int = option(0, "--threads", "torch CPU threads (0: OMP_NUM_THREADS, else the usable CPUs).", 0, 256)
@@ -367,7 +367,9 @@ class GanConfig:
     @property
     def dense_products(self) -> tuple[tuple[int, int, int], ...]:
         """(rows, fan_in, fan_out) of each dense layer's product in a step, which --precision auto's probe times on a
-        CPU with native bf16 (core/precision.py): G's layers on a batch, D's on real and fake together."""
+        CPU with native bf16 (core/precision.py): G's layers on a batch, D's on real and fake together. A sketch of
+        the step, enough to weigh bf16's casts against its products: the G step's pass through D, WGAN's extra critic
+        steps and the unrolled steps repeat these shapes."""
         dataset = GAN_DATASETS[self.dataset]
         batch = self.batch_size or dataset.batch_size
         g_sizes = [self.noise_dim or dataset.noise_dim, *(self.g_hidden or dataset.g_hidden), dataset.sample_size]

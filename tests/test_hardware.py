@@ -168,7 +168,7 @@ def test_a_default_gan_run_records_its_precision_and_machine(cli, tmp_path, monk
 
     # bf16 twice as fast at these layers where native (test_precision.py lets the probe decide both ways)
     monkeypatch.setattr(precision, "probe", lambda shapes, library, seconds=0: {"fp32": 2.0, "bf16": 1.0})
-    monkeypatch.setattr(precision, "CACHE_FILE", tmp_path / "precision.json")
+    monkeypatch.setattr(precision, "cache_file", lambda: tmp_path / "precision.json")
     fashion = synthetic_fashion(tmp_path / "fashion", n_train=256, n_test=64)
     assert cli("train-gan", "--data", fashion, "--out", tmp_path / "run", *TINY_GAN).code == 0
     chosen = "bf16" if hardware.cpu_native_bf16() else "fp32"

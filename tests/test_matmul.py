@@ -152,6 +152,18 @@ def test_a_damaged_or_unwritable_cache_costs_a_probe_not_the_run(monkeypatch, tm
     assert matmul.resolve("auto") == "openblas" and len(calls) == 4
 
 
+def test_a_second_machine_joins_the_cache_inside_a_command(monkeypatch, tmp_path):
+    from hw3cli.core.files import tracking_inputs
+
+    monkeypatch.setattr(matmul, "cache_file", lambda: tmp_path / "matmul.json")
+    faked(monkeypatch, {"torch": 100.0})
+    with tracking_inputs():  # as every command runs: a file it read it may not write, but for its own caches
+        assert matmul.resolve("auto") == "torch"
+        monkeypatch.setattr(torch, "get_num_threads", lambda: 7)
+        assert matmul.resolve("auto") == "torch"
+    assert len(json.loads((tmp_path / "matmul.json").read_text())) == 2
+
+
 def test_the_real_probe_measures_every_library_here():
     measured = matmul.probe(seconds=0.001)
     assert set(measured) >= {"torch", *OTHERS}

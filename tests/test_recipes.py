@@ -24,7 +24,7 @@ def native_bf16(monkeypatch, tmp_path):
     """A CPU that computes bf16 natively, and faster than fp32 at every layer probed, whatever this one does."""
     monkeypatch.setattr(hardware, "why_cpu_bf16_emulated", lambda: None)
     monkeypatch.setattr(precision, "probe", lambda shapes, library, seconds=0: {"fp32": 2.0, "bf16": 1.0})
-    monkeypatch.setattr(precision, "CACHE_FILE", tmp_path / "precision.json")
+    monkeypatch.setattr(precision, "cache_file", lambda: tmp_path / "precision.json")
 
 
 @pytest.mark.parametrize("extra, precision", [

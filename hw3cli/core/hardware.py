@@ -104,20 +104,12 @@ def native_bf16(device: torch.device) -> bool:
     return why_bf16_emulated(device) is None
 
 
-def resolve_precision(requested: str, device: torch.device, bf16_keeps_quality: bool = True, shapes: tuple = (),
-                      library: str = "torch") -> tuple[str, str | None]:
+def resolve_precision(requested: str, device: torch.device, bf16_keeps_quality: bool = True) -> tuple[str, str | None]:
     """The precision to train in and, when asked for bf16 where it is emulated, a one-line warning. `auto` is bf16
-    only where it is native and keeps the model's measured quality, and on a CPU, unless a probe of the run's dense
-    layers (`shapes`, fp32 products on `library`; precision.py) finds it clearly slower."""
+    only where it is native and keeps the model's measured quality (precision.decide also weighs its speed)."""
     emulated = why_bf16_emulated(device)
     if requested == "auto":
-        if emulated is not None or not bf16_keeps_quality:
-            return "fp32", None
-        if device.type == "cpu" and shapes:
-            from hw3cli.core.precision import faster
-
-            return faster(shapes, library), None
-        return "bf16", None
+        return ("bf16" if emulated is None and bf16_keeps_quality else "fp32"), None
     if requested == "bf16" and emulated is not None:
         where = f"this CPU ({cpu_model()}, {torch.backends.cpu.get_cpu_capability()})" if device.type == "cpu" \
             else f"{device.type} device {device_name(device)}"

@@ -30,7 +30,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from hw3cli.core import probes
-from hw3cli.core.probes import cached_choice
 
 BACKENDS = ("auto", "torch", "openblas", "onednn")
 LIBRARIES = BACKENDS[1:]
@@ -218,7 +217,7 @@ def resolve(requested: str) -> str:
         measured = probe()
         return choose(measured), measured
 
-    return cached_choice(cache_file(), machine_key(), lambda c: c in LIBRARIES and not unavailable(c), decide)
+    return probes.cached_choice(cache_file(), machine_key(), lambda c: c in LIBRARIES and not unavailable(c), decide)
 
 
 def describe(library: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 from rich.console import Console
 from rich.progress import (
@@ -47,12 +48,13 @@ def progress_bar() -> Progress:
 
 
 def use_precision(requested: str, device, bf16_keeps_quality: bool = True, shapes: tuple = (),
-                  library: str = "torch") -> str:
+                  library: Callable[[], str] = lambda: "torch") -> str:
     """The precision a training command runs in (`auto` decided from the hardware and, on a CPU, a probe of the
-    run's dense layers); warns on stderr when bf16 was asked for where the device only emulates it."""
-    from hw3cli.core.hardware import resolve_precision
+    run's dense layers `shapes` against fp32 on `library()`); warns on stderr when bf16 was asked for where the device
+    only emulates it."""
+    from hw3cli.core.precision import decide
 
-    precision, warning = resolve_precision(requested, device, bf16_keeps_quality, shapes, library)
+    precision, warning = decide(requested, device, bf16_keeps_quality, shapes, library)
     if warning:
         stderr().print(warning, markup=False)
     return precision

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import shutil
 import typing
 from collections.abc import Callable, Iterable, Iterator
@@ -80,15 +81,19 @@ class TrainingRun:
         decided, problem = None, None
         if self.world.leader:
             try:
-                library = "torch"
-                if self.device.type == "cpu" and requested != "bf16":
+                @functools.cache
+                def library() -> str:  # resolved only where fp32 may be chosen
                     wanted = getattr(options, "matmul", "torch")
                     resumed = wanted == "auto" and saved_library in matmul.LIBRARIES and \
                         not matmul.unavailable(saved_library)
-                    library = saved_library if resumed else matmul.resolve(wanted)
+                    return saved_library if resumed else matmul.resolve(wanted)
+
+                # each rank multiplies its part of a batch: rank 0's part is probed
+                shapes = tuple((len(range(rows)[self.world.part(rows)]), fan_in, fan_out)
+                               for rows, fan_in, fan_out in getattr(config, "dense_products", ()))
                 precision = display.use_precision(requested, self.device, getattr(config, "bf16_keeps_quality", True),
-                                                  getattr(config, "dense_products", ()), library)
-                decided = (precision, "torch" if precision == "bf16" else library)
+                                                  shapes, library)
+                decided = (precision, "torch" if self.device.type != "cpu" or precision == "bf16" else library())
             except Hw3Error as exc:
                 problem = str(exc)
         problem = distributed.from_leader(self.world, problem)
