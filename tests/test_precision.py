@@ -36,7 +36,7 @@ def faked(monkeypatch, fp32_ms: float, bf16_ms: float) -> list:
 
 
 def decide(requested: str, shapes, library: str = "torch", keeps_quality: bool = True) -> str:
-    chosen, warning = precision.decide(requested, CPU, keeps_quality, shapes, lambda: library)
+    chosen, warning, _ = precision.decide(requested, CPU, keeps_quality, shapes, lambda: library)
     assert warning is None
     return chosen
 
@@ -71,13 +71,22 @@ def test_no_probe_and_no_library_where_bf16_is_emulated_hurts_quality_is_asked_f
                                              ("auto", True, (), "bf16"),  # nothing declared (a CNN)
                                              ("auto", True, ((4096, 4096, 4096),), "bf16"),  # too large
                                              ("auto", True, ((0, 4, 5),), "bf16")):
-        assert precision.decide(requested, CPU, keeps, shapes, library) == (chosen, None)
+        assert precision.decide(requested, CPU, keeps, shapes, library) == (chosen, None, None)
     assert precision.size(((4096, 4096, 4096),)) > precision.MOST_PROBED
     assert precision.flops(((1000, 1000, 1000),)) > precision.MOST_FLOPS
-    assert precision.decide("auto", CPU, True, ((1000, 1000, 1000),), library) == ("bf16", None)
+    assert precision.decide("auto", CPU, True, ((1000, 1000, 1000),), library) == ("bf16", None, None)
     monkeypatch.setattr(hardware, "why_cpu_bf16_emulated", lambda: "no bf16 instructions")
-    assert precision.decide("auto", CPU, True, SHAPES, library) == ("fp32", None)
+    assert precision.decide("auto", CPU, True, SHAPES, library) == ("fp32", None, None)
     assert calls == []
+
+
+def test_a_damaged_probe_record_is_left_out_of_the_machine_line():
+    record = hardware.machine_record(CPU, "fp32", "torch", {"fp32": 2.0, "bf16": 4.0})
+    assert "fp32 (bf16 0.50x as fast as fp32 at its layers)" in hardware.describe(record)
+    for damaged in ("fast", {"fp32": "2", "bf16": 4.0}, {"fp32": 0, "bf16": 4.0}, {"fp32": True, "bf16": 1.0},
+                    {"fp32": 2.0}, [2.0, 4.0]):
+        text = hardware.describe({**record, "precision_probe_ms": damaged})
+        assert text.endswith("fp32, matmul torch"), text
 
 
 def test_a_probe_that_fails_costs_nothing(monkeypatch, own_cache):
@@ -95,8 +104,8 @@ def test_a_damaged_cache_costs_a_probe_and_a_new_key_joins_the_others_inside_a_c
     own_cache.parent.mkdir(parents=True)
     own_cache.write_bytes(b"\x00\xff not json")
     with tracking_inputs():  # as every command runs: what it reads it may not write, but for its own caches
-        assert precision.faster(SHAPES, "torch") == "fp32"
-        assert precision.faster(((64, 100, 256),), "torch") == "fp32"
+        assert precision.faster(SHAPES, "torch") == ("fp32", {"fp32": 2.0, "bf16": 4.0})
+        assert precision.faster(((64, 100, 256),), "torch")[0] == "fp32"
     assert len(calls) == 2 and len(json.loads(own_cache.read_text())) == 2
 
 
@@ -140,6 +149,10 @@ def test_train_gan_under_auto_follows_the_probe_and_records_it(cli, tmp_path, mo
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     timings = json.loads((tmp_path / "run" / "timings.json").read_text())
     assert metrics["precision"] == timings["machine"]["precision"] == faster
+    probed = {"fp32": 2.0 if faster == "fp32" else 9.0, "bf16": 4.0}
+    assert timings["machine"]["precision_probe_ms"] == probed  # why auto chose it, beside the times
+    assert f"{faster} (bf16 {probed['fp32'] / 4.0:.2f}x as fast as fp32 at its layers)" in \
+        hardware.describe(timings["machine"])
     assert timings["machine"]["matmul"].split(" ")[0] == ("torch" if faster == "bf16" else calls[0][1])
     assert calls == [(((64, 100, 8), (64, 8, 16), (64, 16, 32), (64, 32, 784), (128, 784, 32), (128, 32, 16),
                        (128, 16, 8), (128, 8, 1)), matmul.resolve("auto"))]

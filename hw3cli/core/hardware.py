@@ -212,8 +212,10 @@ def device_name(device: torch.device) -> str:
     return cpu_model()
 
 
-def machine_record(device: torch.device, precision: str | None = None, matmul: str | None = None) -> dict:
-    """What a run ran on, for its timings.json: a time means little without the machine beside it."""
+def machine_record(device: torch.device, precision: str | None = None, matmul: str | None = None,
+                   precision_probe: dict | None = None) -> dict:
+    """What a run ran on, for its timings.json: a time means little without the machine beside it. `precision_probe`:
+    the milliseconds --precision auto's probe measured for the run's layers in fp32 and bf16, where it decided."""
     cap = onednn_isa_cap()
     record = {
         "cpu": cpu_model(),
@@ -232,6 +234,8 @@ def machine_record(device: torch.device, precision: str | None = None, matmul: s
         record["precision"] = precision
     if matmul is not None:
         record["matmul"] = matmul
+    if precision_probe is not None:
+        record["precision_probe_ms"] = precision_probe
     return record
 
 
@@ -250,6 +254,11 @@ def describe(record: dict) -> str:
         text += f", GPU {record['gpu']}"
     if record.get("precision"):
         text += f", {record['precision']}"
+        probe = record.get("precision_probe_ms")
+        times = [probe.get(p) for p in ("fp32", "bf16")] if isinstance(probe, dict) else []
+        if len(times) == 2 and all(isinstance(t, (int, float)) and not isinstance(t, bool) and 0 < t < 1e9
+                                   for t in times):
+            text += f" (bf16 {times[0] / times[1]:.2f}x as fast as fp32 at its layers)"
     if record.get("matmul"):
         text += f", matmul {record['matmul']}"
     return text

@@ -217,7 +217,8 @@ def resolve(requested: str) -> str:
         measured = probe()
         return choose(measured), measured
 
-    return probes.cached_choice(cache_file(), machine_key(), lambda c: c in LIBRARIES and not unavailable(c), decide)
+    return probes.cached_choice(cache_file(), machine_key(), lambda c: c in LIBRARIES and not unavailable(c),
+                                decide)[0]
 
 
 def describe(library: str) -> str:

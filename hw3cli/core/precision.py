@@ -33,15 +33,16 @@ MOST_FLOPS = 4e9
 
 
 def decide(requested: str, device: torch.device, bf16_keeps_quality: bool, shapes: Shapes,
-           library: Callable[[], str]) -> tuple[str, str | None]:
-    """The precision a run trains in, and a warning where bf16 was asked for on a device that emulates it: the
-    hardware's answer (hardware.resolve_precision), then on a CPU, fp32 where `auto`'s bf16 would make the run's dense
-    layers (`shapes`) clearly slower than fp32 on `library()` (asked only then)."""
+           library: Callable[[], str]) -> tuple[str, str | None, dict | None]:
+    """The precision a run trains in, a warning where bf16 was asked for on a device that emulates it, and what the
+    probe measured where one decided: the hardware's answer (hardware.resolve_precision), then on a CPU, fp32 where
+    `auto`'s bf16 would make the run's dense layers (`shapes`) clearly slower than fp32 on `library()` (asked only
+    then)."""
     chosen, warning = resolve_precision(requested, device, bf16_keeps_quality)
+    measured = None
     if requested == "auto" and chosen == "bf16" and device.type == "cpu" and probed(shapes):
-        chosen = faster(shapes, library())
-    return chosen, warning
-
+        chosen, measured = faster(shapes, library())
+    return chosen, warning, measured
 
 def probe(shapes: Shapes, library: str, seconds: float = PROBE_SECONDS) -> dict[str, float]:
     """Milliseconds for one forward and backward pass through every layer of `shapes`, in fp32 (products on
@@ -89,11 +90,11 @@ def cache_file():
     return CACHE_DIR / "precision.json"
 
 
-def faster(shapes: Shapes, library: str) -> str:
-    """'fp32' where bf16 trains `shapes` clearly slower here, else 'bf16' (so for layers too large to probe, and
-    where the probe itself fails: it must never cost the run)."""
+def faster(shapes: Shapes, library: str) -> tuple[str, dict | None]:
+    """('fp32', what was measured) where bf16 trains `shapes` clearly slower here, else 'bf16' (so for layers too
+    large to probe, and where the probe itself fails: it must never cost the run; nothing measured then)."""
     if not probed(shapes):
-        return "bf16"
+        return "bf16", None
 
     def measure() -> tuple[str, dict]:
         measured = probe(shapes, library)
@@ -101,6 +102,9 @@ def faster(shapes: Shapes, library: str) -> str:
 
     key = "|".join([matmul.machine_key(), f"matmul={library}", ";".join("x".join(map(str, s)) for s in shapes)])
     try:
-        return cached_choice(cache_file(), key, lambda c: c in ("fp32", "bf16"), measure)
+        choice, measured = cached_choice(cache_file(), key, lambda c: c in ("fp32", "bf16"), measure)
     except (RuntimeError, MemoryError):  # a library that cannot run the probe's layers: not cached
-        return "bf16"
+        return "bf16", None
+    timed = isinstance(measured, dict) and all(isinstance(measured.get(p), (int, float)) and measured[p] > 0
+                                               for p in ("fp32", "bf16"))
+    return choice, {p: float(measured[p]) for p in ("fp32", "bf16")} if timed else None

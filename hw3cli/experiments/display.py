@@ -48,13 +48,13 @@ def progress_bar() -> Progress:
 
 
 def use_precision(requested: str, device, bf16_keeps_quality: bool = True, shapes: tuple = (),
-                  library: Callable[[], str] = lambda: "torch") -> str:
+                  library: Callable[[], str] = lambda: "torch") -> tuple[str, dict | None]:
     """The precision a training command runs in (`auto` decided from the hardware and, on a CPU, a probe of the
-    run's dense layers `shapes` against fp32 on `library()`); warns on stderr when bf16 was asked for where the device
-    only emulates it."""
+    run's dense layers `shapes` against fp32 on `library()`) and what that probe measured; warns on stderr when bf16
+    was asked for where the device only emulates it."""
     from hw3cli.core.precision import decide
 
-    precision, warning = decide(requested, device, bf16_keeps_quality, shapes, library)
+    precision, warning, measured = decide(requested, device, bf16_keeps_quality, shapes, library)
     if warning:
         stderr().print(warning, markup=False)
-    return precision
+    return precision, measured

@@ -79,6 +79,7 @@ class TrainingRun:
         requested = saved.get("precision") if options.precision == "auto" and saved.get("precision") in (
             "fp32", "bf16") else options.precision
         decided, problem = None, None
+        self.precision_probe: dict | None = None  # what --precision auto's probe measured, where one decided
         if self.world.leader:
             try:
                 @functools.cache
@@ -91,8 +92,8 @@ class TrainingRun:
                 # each rank multiplies its part of a batch: rank 0's part is probed
                 shapes = tuple((len(range(rows)[self.world.part(rows)]), fan_in, fan_out)
                                for rows, fan_in, fan_out in getattr(config, "dense_products", ()))
-                precision = display.use_precision(requested, self.device, getattr(config, "bf16_keeps_quality", True),
-                                                  shapes, library)
+                precision, self.precision_probe = display.use_precision(
+                    requested, self.device, getattr(config, "bf16_keeps_quality", True), shapes, library)
                 decided = (precision, "torch" if self.device.type != "cpu" or precision == "bf16" else library())
             except Hw3Error as exc:
                 problem = str(exc)
@@ -103,7 +104,7 @@ class TrainingRun:
 
     def machine(self, device: torch.device | None = None) -> dict:
         """What the run computed on, for timings.json: the machine, its precision and its product library."""
-        return machine_record(device or self.device, self.precision, matmul.describe(self.matmul))
+        return machine_record(device or self.device, self.precision, matmul.describe(self.matmul), self.precision_probe)
 
     def parallel(self, model: torch.nn.Module) -> torch.nn.Module:
         """The model to train: DistributedDataParallel under torchrun, the model itself alone."""
