@@ -44,6 +44,7 @@ def decide(requested: str, device: torch.device, bf16_keeps_quality: bool, shape
         chosen, measured = faster(shapes, library())
     return chosen, warning, measured
 
+
 def probe(shapes: Shapes, library: str, seconds: float = PROBE_SECONDS) -> dict[str, float]:
     """Milliseconds for one forward and backward pass through every layer of `shapes`, in fp32 (products on
     `library`) and under bf16 autocast, each the fastest of repeats over about `seconds`."""
@@ -91,8 +92,9 @@ def cache_file():
 
 
 def faster(shapes: Shapes, library: str) -> tuple[str, dict | None]:
-    """('fp32', what was measured) where bf16 trains `shapes` clearly slower here, else 'bf16' (so for layers too
-    large to probe, and where the probe itself fails: it must never cost the run; nothing measured then)."""
+    """(choice, what the probe measured): 'fp32' where bf16 trains `shapes` clearly slower here, else 'bf16'; so
+    also, with nothing measured, for layers too large to probe and where the probe itself fails (it must never cost
+    the run)."""
     if not probed(shapes):
         return "bf16", None
 
