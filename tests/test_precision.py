@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from hw3cli.configs import FashionData, GanConfig
-from hw3cli.core import hardware, matmul, precision
+from hw3cli.core import hardware, matmul, precision, probes
 from hw3cli.core.files import tracking_inputs
 from hw3cli.data.sources import GAN_DATASETS
 from hw3cli.models.gan import Dense, Discriminator, Generator
@@ -174,3 +174,13 @@ def test_resume_under_auto_keeps_the_precision_the_run_began_with(cli, tmp_path,
     assert r.code == 0, r.err
     straight, resumed = ((tmp_path / name / "metrics.json").read_bytes() for name in ("straight", "resumed"))
     assert json.loads(resumed)["precision"] == "fp32" and resumed == straight
+
+
+def test_a_moment_of_a_busy_machine_during_the_bf16_pass_does_not_choose_fp32(monkeypatch):
+    """Each pass takes 1 ms but bf16's first, timed while the machine was busy: the precisions take turns, so bf16
+    also gets quiet moments."""
+    timings = iter([1e-3, 2e-3] + [1e-3] * 100)
+    monkeypatch.setattr(probes, "fastest_time", lambda work, seconds: next(timings))
+    measured = precision.probe(SHAPES, "torch")
+    assert measured == {"fp32": 1.0, "bf16": 1.0}
+    assert precision.choose(measured) == "bf16"

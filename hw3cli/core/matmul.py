@@ -1,7 +1,8 @@
 """`--matmul`: which library computes the fp32 matrix products of every dense layer on the CPU.
 
-torch sends a CPU fp32 product to MKL, which on AMD processors takes code paths far below what the core can do
-(a Zen 5 core: 73-93 GFLOP/s through torch, 280-370 through OpenBLAS on the same core). So a dense layer (`Dense`,
+torch sends a CPU fp32 product to MKL, which on some AMD processors takes code paths far below what the core can do
+(a Zen 5 core: 73-93 GFLOP/s through torch, 280-370 through OpenBLAS on the same core; on a Zen 4 core both ran at
+about 90). So a dense layer (`Dense`,
 an `nn.Linear` with the same weights and checkpoint keys) can send its three products (forward, input gradient,
 weight gradient) to another library:
 
@@ -10,8 +11,9 @@ weight gradient) to another library:
     onednn    oneDNN's fp32 product, through torch's mkldnn tensors
 
 `auto` picks the fastest of them whose results agree with torch's within float rounding, measured by a probe of a
-few milliseconds at a GAN layer's shape, and caches the choice per machine (CPU, instruction set, library
-versions, threads, the OpenBLAS and oneDNN variables), so that the same machine keeps making the same numbers.
+few milliseconds at a GAN layer's shape (the libraries taking turns), and caches the choice per machine (CPU,
+instruction set, library versions, threads, the OpenBLAS and oneDNN variables), so that the same machine keeps
+making the same numbers.
 
 Only fp32 products on the CPU change hands: under bf16 autocast, on a GPU, or where autograd must differentiate
 the backward itself (the exact unrolled GAN, the gradient penalty), the layer computes as `nn.Linear` does.
@@ -161,32 +163,40 @@ def unavailable(library: str) -> str | None:
 
 def probe(seconds: float = PROBE_SECONDS) -> dict[str, dict]:
     """Each library's fp32 rate (GFLOP/s) over a dense layer's three products (forward, input gradient, weight
-    gradient; each the fastest of repeats over about `seconds`) at the probe's shapes, with the threads it will
-    train with, and its largest disagreement with torch's product (relative to the product's largest entry)."""
+    gradient; each the fastest of repeats over about `seconds`, the libraries taking turns) at the probe's shapes,
+    with the threads it will train with, and its largest disagreement with torch's product (relative to the
+    product's largest entry)."""
     gen = torch.Generator().manual_seed(0)
     layers = [(torch.randn(batch, fan_in, generator=gen), torch.randn(fan_out, fan_in, generator=gen),
                torch.randn(batch, fan_out, generator=gen)) for batch, fan_in, fan_out in PROBE_SHAPES]
     operands = [pair for x, w, g in layers for pair in ((x, w.t()), (g, w), (g.t(), x))]
     flops = sum(2 * a.shape[0] * a.shape[1] * b.shape[1] for a, b in operands)
-    found: dict[str, dict] = {}
+    products, errors = {}, {}
     with _blas_threads(torch.get_num_threads()):
         for library in LIBRARIES:
             if unavailable(library):
                 continue
             product = PRODUCTS.get(library, torch.mm)
             try:
-                error = max(float((product(a, b) - a @ b).abs().max() / (a @ b).abs().max()) for a, b in operands)
+                errors[library] = max(float((product(a, b) - a @ b).abs().max() / (a @ b).abs().max())
+                                      for a, b in operands)
             except RuntimeError:  # a library that cannot run these here is not a candidate
                 continue
-            took = sum(fastest_time(product, a, b, seconds) for a, b in operands)
-            found[library] = {"gflops": round(flops / took / 1e9, 1), "error": error}
-    return found
+            products[library] = product
+        took = probes.fastest_times({(library, i): _timed(product, a, b) for library, product in products.items()
+                                     for i, (a, b) in enumerate(operands)}, seconds)
+    return {library: {"gflops": round(flops / sum(t for (name, _), t in took.items() if name == library) / 1e9, 1),
+                      "error": errors[library]} for library in products}
 
 
 def fastest_time(product: Product, a: torch.Tensor, b: torch.Tensor, seconds: float) -> float:
-    """The fastest of repeated products, each followed by a torch operation as in a step (a library whose threads
-    fight torch's for the cores shows it here)."""
-    return probes.fastest_time(lambda: torch.relu(product(a, b)), seconds)
+    """The fastest of repeated products, each followed by a torch operation as in a step."""
+    return probes.fastest_time(_timed(product, a, b), seconds)
+
+
+def _timed(product: Product, a: torch.Tensor, b: torch.Tensor) -> Callable[[], object]:
+    # the torch operation after the product: a library whose threads fight torch's for the cores shows it here
+    return lambda: torch.relu(product(a, b))
 
 
 def choose(measured: dict[str, dict]) -> str:

@@ -16,7 +16,7 @@ import torch
 
 from hw3cli.core import matmul
 from hw3cli.core.hardware import resolve_precision
-from hw3cli.core.probes import cached_choice, fastest_time
+from hw3cli.core.probes import cached_choice, fastest_times
 
 # (rows, fan_in, fan_out) of each dense layer's product in one training step
 Shapes = tuple[tuple[int, int, int], ...]
@@ -47,7 +47,7 @@ def decide(requested: str, device: torch.device, bf16_keeps_quality: bool, shape
 
 def probe(shapes: Shapes, library: str, seconds: float = PROBE_SECONDS) -> dict[str, float]:
     """Milliseconds for one forward and backward pass through every layer of `shapes`, in fp32 (products on
-    `library`) and under bf16 autocast, each the fastest of repeats over about `seconds`."""
+    `library`) and under bf16 autocast, each the fastest of repeats over about `seconds`, the two taking turns."""
     gen = torch.Generator().manual_seed(0)
     with torch.random.fork_rng(devices=[]):  # the layers' initial weights draw nothing from the run's generator
         layers = [(torch.randn(rows, fan_in, generator=gen).requires_grad_(), matmul.Dense(fan_in, fan_out),
@@ -63,8 +63,8 @@ def probe(shapes: Shapes, library: str, seconds: float = PROBE_SECONDS) -> dict[
     with matmul.products(library):
         for bf16 in (False, True):  # the first pass also sets up each library's kernels: not timed
             one_pass(bf16)
-        return {"fp32": round(fastest_time(lambda: one_pass(False), seconds) * 1e3, 4),
-                "bf16": round(fastest_time(lambda: one_pass(True), seconds) * 1e3, 4)}
+        took = fastest_times({"fp32": lambda: one_pass(False), "bf16": lambda: one_pass(True)}, seconds)
+    return {name: round(took[name] * 1e3, 4) for name in took}
 
 
 def choose(measured: dict[str, float]) -> str:
