@@ -81,7 +81,7 @@ EVERY := $(shell echo $$(( $(GAN_EPOCHS) / 3 )))
 EVAL_EVERY := $(shell echo $$(( $(GAN_EPOCHS) / 6 > 0 ? $(GAN_EPOCHS) / 6 : 1 )))
 
 .PHONY: help install test lint all quick report adder imdb-data imdb fmnist gan-vanilla gan-lsgan gan-mse gan-wgan \
-	classifier judge gan-unrolled histograms cgan gan-toy mode-collapse bench clean
+	classifier judge gan-unrolled histograms cgan gan-toy mode-collapse bench gpu-check clean
 
 help: ## List the targets and the variables (this message)
 	@echo "Targets (times: a 2-core Intel Xeon with AMX; docs/results/xeon-amx.md):"
@@ -295,6 +295,9 @@ bench: install $(IMDB)/data/data.safetensors $(DATA) ## Benchmarks: speed ratios
 	$(BIN)/python bench/gan_bench.py
 	$(BIN)/python bench/distributed_bench.py
 	$(BIN)/python bench/gru_bench.py --data $(IMDB)/data
+
+gpu-check: install ## On a CUDA GPU: device tests, GAN bench, 30-epoch run (<= 8 min)
+	bash bench/gpu_check.sh $(FMNIST_DIR) $(ART)/gpu
 
 clean: ## Remove artifacts/ outputs (keeps its README) and caches
 	find artifacts -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +

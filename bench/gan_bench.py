@@ -18,8 +18,11 @@ meet almost no subnormal numbers; a trained GAN's Adam moments hold about 1%), s
 run. `--default-blas-kernel` adds one line: OpenBLAS's rate with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset, in a
 subprocess of its own (the tool itself leaves them as they are).
 
+`--device cuda` times the step on a GPU instead, in fp32 and (where native) bf16, at the bench's batch and at 1,024,
+beside the CPU peer of the same run.
+
 Usage: .venv/bin/python bench/gan_bench.py [--iters 300] [--warmup 1000] [--batch 64] [--threads 1]
-                                           [--default-blas-kernel] [--precision-batches 10]
+                                           [--default-blas-kernel] [--precision-batches 10] [--device cpu]
 """
 
 from __future__ import annotations
@@ -36,14 +39,18 @@ import torch
 
 from hw3cli.configs import GanConfig
 from hw3cli.core import matmul, precision
-from hw3cli.core.hardware import describe, machine_record, why_cpu_bf16_emulated
+from hw3cli.core.device import resolve_device
+from hw3cli.core.hardware import describe, machine_record, native_bf16, why_cpu_bf16_emulated
 from hw3cli.core.numerics import numerics
-from hw3cli.data.fashion_mnist import ImageSource, load_fashion_mnist
+from hw3cli.data.fashion_mnist import ImageSource, find_folder, load_fashion_mnist
+from hw3cli.errors import Hw3Error
 from hw3cli.models.gan import Discriminator, Generator
 from hw3cli.train.gan_loop import gan_training, make_optimizers
 from hw3cli.train.gan_losses import Vanilla
 
-PEER = Path(__file__).resolve().parents[1].parent / "shared" / "bench" / "peer_gan_loop.py"
+CPU = torch.device("cpu")
+SHARED = Path(os.environ.get("HW3CLI_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
+PEER = SHARED / "bench" / "peer_gan_loop.py"
 
 
 Shape = tuple[int, int, int]
@@ -94,25 +101,50 @@ def machine_rates(step: list[Shape], bf16: bool) -> dict[tuple[str, str], tuple[
     return rates
 
 
-def ours(data, iters: int, warmup: int, batch: int, precision: str) -> float:
+def ours(data, iters: int, warmup: int, batch: int, precision: str, device: torch.device = CPU) -> float:
     torch.manual_seed(0)
-    g, d = Generator(), Discriminator()
-    source = ImageSource(data.train_images, data.train_labels)
+    g, d = Generator().to(device), Discriminator().to(device)
+    source = ImageSource.of(data, 0, device)
     loop = gan_training(generator=g, discriminator=d, loss=Vanilla(), source=source,
                         config=GanConfig(epochs=100, batch_size=batch).resolved(),
                         optimizers=make_optimizers(g, d, Vanilla.optimizer, 2e-4, 2e-4),
-                        rng=torch.Generator().manual_seed(0), device=torch.device("cpu"), precision=precision)
+                        rng=torch.Generator(device).manual_seed(0), device=device, precision=precision)
     done, start = 0, time.perf_counter()  # restarted after `warmup` steps
     with numerics():  # what train-gan runs its loop under (subnormals flushed to zero)
         for record in loop:
             if record["event"] != "iteration":
                 continue
             done += 1
+            if done in (warmup, warmup + iters) and device.type == "cuda":
+                torch.cuda.synchronize(device)  # the GPU's queue emptied: its steps, not their launches, timed
             if done == warmup:
                 start = time.perf_counter()
             if done == warmup + iters:
                 break
     return iters * batch / (time.perf_counter() - start)
+
+
+def on_gpu(data, args, device: torch.device) -> None:
+    """The step on a GPU, in fp32 and (where native) bf16, at the bench's batch and at 1,024 (a GPU only fills up
+    with more rows); the CPU peer, in the same run, for scale."""
+    print(f"machine: {describe(machine_record(device))}")
+    peer = run_peer(args) if PEER.is_file() else None
+    print(f"peer (torchvision + DataLoader, fp32, on the CPU, {args.threads} thread(s)): " +
+          (f"{peer:8,.0f} images/s" if peer else f"not run: no {PEER} here"))
+    kinds = ["fp32", "bf16"] if native_bf16(device) else ["fp32"]
+    for batch in sorted({args.batch, 1024}):
+        for kind in kinds:
+            rate = ours(data, args.iters, args.warmup, batch, kind, device)
+            print(f"train-gan {kind} on {device}, batch {batch:5}: {rate:10,.0f} images/s" +
+                  (f"  ({rate / peer:.1f}x the CPU peer)" if peer else ""))
+
+
+def run_peer(args) -> float:
+    out = subprocess.run([sys.executable, str(PEER), "--iters", str(args.iters), "--batch", str(args.batch),
+                          "--warmup", str(args.warmup), "--threads", str(args.threads),
+                          "--data", str(find_folder(args.data))],
+                         capture_output=True, text=True, check=True).stdout
+    return float(re.search(r"images_per_second=([\d.]+)", out).group(1))
 
 
 def precision_lines(data, batches: list[int], library: str, iters: int, warmup: int) -> None:
@@ -138,15 +170,31 @@ def main() -> None:
                         help="also OpenBLAS's rate with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (a subprocess)")
     parser.add_argument("--precision-batches", default="10", help="batches for --precision auto's lines, besides "
                         "--batch (comma-separated)")
+    parser.add_argument("--data", type=Path, default=None, help="Fashion-MNIST's folder (default: where train-gan "
+                        "looks)")
+    parser.add_argument("--device", default="cpu", help="cpu, or a GPU (cuda, cuda:N): the step there, fp32 and bf16")
     parser.add_argument("--rates-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    step = step_products(Generator(), Discriminator(), args.batch)
     if args.rates_only:
+        step = step_products(Generator(), Discriminator(), args.batch)
         with matmul.products("openblas"):
             print(f"{matmul.blas_kernel()}: {library_rate('openblas', step) / 1e9:.0f} GFLOP/s at the step's products, "
                   f"{library_rate('openblas', [(1024, 1024, 1024)], budget=0.5) / 1e9:.0f} at n = 1024")
         return
+    try:
+        device = resolve_device(args.device, args.threads)
+        if device.type not in ("cpu", "cuda"):
+            raise Hw3Error(f"--device {args.device}: the bench runs on the CPU or a CUDA GPU")
+        data = load_fashion_mnist(args.data)
+        if not PEER.is_file() and device.type == "cpu":
+            raise Hw3Error(f"the peer loop is not at {PEER} (HW3CLI_SHARED names the folder that holds bench/)")
+    except Hw3Error as exc:
+        parser.error(str(exc))
+    if device.type == "cuda":
+        on_gpu(data, args, device)
+        return
+    step = step_products(Generator(), Discriminator(), args.batch)
     emulated = why_cpu_bf16_emulated()
     bf16 = emulated is None
     print(f"machine: {describe(machine_record(torch.device('cpu')))}; numpy's BLAS: {matmul.blas_kernel()}")
@@ -166,11 +214,7 @@ def main() -> None:
         print(f"  openblas with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset ({where or 'neither is set here'}): {out}")
     auto = matmul.choose(matmul.probe())
     print(f"--matmul auto here: {auto}")
-    out = subprocess.run([sys.executable, str(PEER), "--iters", str(args.iters), "--batch", str(args.batch),
-                          "--warmup", str(args.warmup), "--threads", str(args.threads)],
-                         capture_output=True, text=True, check=True).stdout
-    peer = float(re.search(r"images_per_second=([\d.]+)", out).group(1))
-    data = load_fashion_mnist()
+    peer = run_peer(args)
     print(f"peer (torchvision + DataLoader, fp32):  {peer:8,.0f} images/s               "
           f"({peer * per_image / best['fp32']:.0%} of the best fp32 rate at the step's products)")
     if not bf16:

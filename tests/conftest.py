@@ -19,6 +19,8 @@ os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="hw3cli-test-cache-")
 atexit.register(shutil.rmtree, os.environ["XDG_CACHE_HOME"], True)
 
 from hw3cli.cli import main  # noqa: E402 (after the cache is set: the package reads it once)
+from hw3cli.core.device import resolve_device  # noqa: E402
+from hw3cli.errors import Hw3Error  # noqa: E402
 
 # The tests train tiny models: one thread is faster for them than two threads handing off tiny matrices. The
 # commands' default thread count (--threads 0) follows OMP_NUM_THREADS when it is set.
@@ -27,6 +29,27 @@ torch.set_num_threads(1)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("HW3CLI_SHARED", ROOT.parent / "shared"))
+
+
+def pytest_addoption(parser):
+    parser.addoption("--device", default="cpu", help="the device the device tests train on (tests/test_devices.py, "
+                     "tests/test_determinism.py): cpu (the default), cuda, cuda:N or mps")
+
+
+def pytest_configure(config):
+    device = config.getoption("--device")
+    try:
+        kind = resolve_device(device, threads=1).type
+    except Hw3Error as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if kind == "cuda":  # cuBLAS reads it when the process first uses it: before any test's run, deterministic or not
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+
+@pytest.fixture(scope="session")
+def device(request) -> str:
+    """The device the device tests train on (`pytest --device cuda`)."""
+    return request.config.getoption("--device")
 
 
 @dataclass

@@ -1,5 +1,6 @@
-"""Same seed, same command: byte-identical metrics.json for every training command; wall-clock times live
-apart in timings.json. Also --deterministic, --detect-anomaly, and resuming the learned adder."""
+"""Same seed, same command: byte-identical metrics.json for every training command, on the device the suite runs
+for (`pytest --device cuda`; the CPU by default); wall-clock times live apart in timings.json. Also --deterministic,
+--detect-anomaly, and resuming the learned adder."""
 
 import json
 import os
@@ -54,11 +55,14 @@ COMMANDS = {
 
 
 @pytest.mark.parametrize("name", list(COMMANDS))
-def test_same_seed_writes_identical_metrics(cli, tmp_path, inputs, name):
-    args = COMMANDS[name](inputs)
+def test_same_seed_writes_identical_metrics(cli, tmp_path, inputs, name, device):
+    """On the device the suite runs for (`pytest --device cuda`): on a GPU both runs ask for deterministic kernels;
+    on the CPU the switch changes nothing. (The learned adder is a CPU command.)"""
+    args = [*COMMANDS[name](inputs), *(["--device", device] if name != "rnn-add --learn" else [])]
     first, second = tmp_path / "first", tmp_path / "second"
-    assert cli(*args, "--out", first).code == 0
-    r = cli(*args, "--out", second, "--deterministic")  # the switch changes nothing on CPU
+    r = cli(*args, "--out", first, *(["--deterministic"] if device != "cpu" else []))
+    assert r.code == 0, r.err
+    r = cli(*args, "--out", second, "--deterministic")
     assert r.code == 0, r.err
     assert (first / "metrics.json").read_bytes() == (second / "metrics.json").read_bytes()
     for checkpoint in first.glob("*.safetensors"):
@@ -88,12 +92,13 @@ def test_metrics_and_timings_split_and_merge_back(tmp_path):
 
 def test_deterministic_switches_are_set_for_the_run_and_restored():
     assert not torch.are_deterministic_algorithms_enabled()
+    before = os.environ.get("CUBLAS_WORKSPACE_CONFIG")  # set for the whole session under --device cuda
     with numerics(deterministic=True):
         assert torch.are_deterministic_algorithms_enabled()
         assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
-        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == (before or ":4096:8")
     assert not torch.are_deterministic_algorithms_enabled()
-    assert "CUBLAS_WORKSPACE_CONFIG" not in os.environ or os.environ["CUBLAS_WORKSPACE_CONFIG"] != ":4096:8"
+    assert os.environ.get("CUBLAS_WORKSPACE_CONFIG") == before
 
 
 def test_subnormal_numbers_are_flushed_for_the_run_only(cli, tmp_path, inputs):
