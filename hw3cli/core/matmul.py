@@ -2,9 +2,8 @@
 
 torch sends a CPU fp32 product to MKL, which on some AMD processors takes code paths far below what the core can do
 (a Zen 5 core: 73-93 GFLOP/s through torch, 280-370 through OpenBLAS on the same core; on a Zen 4 core both ran at
-about 90). So a dense layer (`Dense`,
-an `nn.Linear` with the same weights and checkpoint keys) can send its three products (forward, input gradient,
-weight gradient) to another library:
+about 90). So a dense layer (`Dense`, an `nn.Linear` with the same weights and checkpoint keys) can send its three
+products (forward, input gradient, weight gradient) to another library:
 
     torch     torch's own product (MKL on x86): exactly what `nn.Linear` computes
     openblas  the OpenBLAS that numpy is built with, through numpy (no copy: numpy views of the tensors)
