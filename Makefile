@@ -216,8 +216,7 @@ $(GAN)/classifier/metrics.json: $(GAN)/vanilla/metrics.json
 $(GAN)/judge/metrics.json: | install $(DATA)
 	$(TRAIN) judge --out $(@D) $(FASHION) --threads $(THREADS) $(JUDGE_OPTS)
 
-# The surrogate unrolled GAN trains in fp32 and the exact one unrolls plain SGD steps on Fashion-MNIST: their
-# defaults (configs.py, data/sources.py say why).
+# The exact unrolled GAN unrolls plain SGD steps on Fashion-MNIST: its default (data/sources.py says why).
 # The exact unrolled GAN backpropagates through D's unrolled steps, which torchrun's ranks cannot share: one process.
 UNROLL_LAUNCH_surrogate = $(TRAIN)
 UNROLL_LAUNCH_exact = $(HW3)

@@ -10,7 +10,8 @@ same data in fp32 under each library (`--matmul`) and, where this CPU computes b
 second, the ratio to the peer and the share of the best library's rate at the step's own products that the whole
 step reaches. `--matmul auto`'s choice here is named. Where bf16 is native, `--precision auto`'s probe (the GAN's
 dense layers in each precision) is set beside the whole step in each precision, at batch 10 and the bench's batch:
-at small batches bf16's casts cost more than its products gain.
+at small batches bf16's casts cost more than its products gain. Last, the surrogate unrolled GAN's step (K = 5)
+in each precision.
 
 Both sides run with the same number of threads (default 1, as under `make -j`; OpenBLAS's too), and are timed after
 the same warm-up: 1,000 steps by default, by when both loops' numbers are in the range of a real run (fresh weights
@@ -22,7 +23,8 @@ subprocess of its own (the tool itself leaves them as they are).
 beside the CPU peer of the same run.
 
 Usage: .venv/bin/python bench/gan_bench.py [--iters 300] [--warmup 1000] [--batch 64] [--threads 1]
-                                           [--default-blas-kernel] [--precision-batches 10] [--device cpu]
+                                           [--default-blas-kernel] [--precision-batches 10] [--unroll-iters 60]
+                                           [--device cpu]
 """
 
 from __future__ import annotations
@@ -101,12 +103,13 @@ def machine_rates(step: list[Shape], bf16: bool) -> dict[tuple[str, str], tuple[
     return rates
 
 
-def ours(data, iters: int, warmup: int, batch: int, precision: str, device: torch.device = CPU) -> float:
+def ours(data, iters: int, warmup: int, batch: int, precision: str, device: torch.device = CPU,
+         unroll: int | None = None) -> float:
     torch.manual_seed(0)
     g, d = Generator().to(device), Discriminator().to(device)
     source = ImageSource.of(data, 0, device)
     loop = gan_training(generator=g, discriminator=d, loss=Vanilla(), source=source,
-                        config=GanConfig(epochs=100, batch_size=batch).resolved(),
+                        config=GanConfig(epochs=100, batch_size=batch, unroll=unroll).resolved(),
                         optimizers=make_optimizers(g, d, Vanilla.optimizer, 2e-4, 2e-4),
                         rng=torch.Generator(device).manual_seed(0), device=device, precision=precision)
     done, start = 0, time.perf_counter()  # restarted after `warmup` steps
@@ -170,6 +173,8 @@ def main() -> None:
                         help="also OpenBLAS's rate with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (a subprocess)")
     parser.add_argument("--precision-batches", default="10", help="batches for --precision auto's lines, besides "
                         "--batch (comma-separated)")
+    parser.add_argument("--unroll-iters", type=int, default=60, help="steps timed (after as many) for the "
+                        "surrogate unrolled GAN's line, where bf16 is native")
     parser.add_argument("--data", type=Path, default=None, help="Fashion-MNIST's folder (default: where train-gan "
                         "looks)")
     parser.add_argument("--device", default="cpu", help="cpu, or a GPU (cuda, cuda:N): the step there, fp32 and bf16")
@@ -230,6 +235,11 @@ def main() -> None:
     if bf16:
         batches = sorted({*(int(b) for b in args.precision_batches.split(",") if b), args.batch})
         precision_lines(data, batches, auto, args.iters, args.warmup)
+        with matmul.products(auto):
+            fp32 = ours(data, args.unroll_iters, args.unroll_iters, args.batch, "fp32", unroll=5)
+        bf16_rate = ours(data, args.unroll_iters, args.unroll_iters, args.batch, "bf16", unroll=5)
+        print(f"the surrogate unrolled GAN (--unroll 5), batch {args.batch}: fp32 {fp32:6,.0f} images/s, bf16 "
+              f"{bf16_rate:6,.0f} (bf16 {bf16_rate / fp32:.2f}x as fast)")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ import torch
 from hw3cli.metrics import chi2_sf, frechet_distance, histogram_stats, inception_score
 from hw3cli.models.gan import Discriminator, Generator
 from hw3cli.train.gan_losses import Vanilla
-from hw3cli.train.unroll import exact_g_loss, surrogate_g_loss
+from hw3cli.train.optim import adam
+from hw3cli.train.unroll import Lookahead, exact_g_loss, surrogate_g_loss
 from tests.conftest import assert_usage_error, interrupt_after_epoch, run_ok, synthetic_fashion
 
 TINY = ["--g-hidden", "16,32,64", "--d-hidden", "64,32,16"]
@@ -55,7 +56,7 @@ def test_surrogate_unrolling_leaves_the_real_discriminator_and_optimizer_untouch
     g = torch.Generator().manual_seed(1)
     draw = lambda: (torch.rand(8, 784, generator=g) * 2 - 1, torch.randn(8, 4, generator=g))  # noqa: E731
     discriminator.requires_grad_(False)
-    g_loss = surrogate_g_loss(generator, discriminator, opt, loss, 5, draw, noise)
+    g_loss = surrogate_g_loss(generator, Lookahead(discriminator, opt), loss, 5, draw, noise)
     g_loss.backward()
     for key, value in discriminator.state_dict().items():
         assert torch.equal(value, weights[key])
@@ -66,6 +67,75 @@ def test_surrogate_unrolling_leaves_the_real_discriminator_and_optimizer_untouch
     assert all(p.grad is not None for p in generator.parameters())
     # and the look-ahead did change the objective G sees
     assert g_loss.item() != pytest.approx(loss.g_loss(discriminator(generator(noise))).item())
+
+
+def surrogate_run(generator, lookahead, seed, steps=3, **autocast):
+    """The surrogate's G loss and G's gradient from `seed`'s look-ahead batches, under autocast if asked."""
+    g = torch.Generator().manual_seed(seed)
+    draw = lambda: (torch.rand(8, 784, generator=g) * 2 - 1, torch.randn(8, 4, generator=g))  # noqa: E731
+    noise = torch.randn(8, 4, generator=g)
+    generator.zero_grad(set_to_none=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bool(autocast), **autocast):
+        g_loss = surrogate_g_loss(generator, lookahead, Vanilla(), steps, draw, noise)
+    g_loss.backward(inputs=list(generator.parameters()))
+    return g_loss.detach(), [p.grad.clone() for p in generator.parameters()]
+
+
+def test_surrogate_lookahead_steps_score_with_their_updated_weights_under_bf16_autocast():
+    # G's step runs the look-ahead inside one autocast region, whose cache of bf16 weight copies does not see the
+    # copy of D's in-place updates: every step would score with D's weights from before the first.
+    generator, discriminator = tiny_gan(5)
+    opt = torch.optim.Adam(discriminator.parameters(), lr=5e-2, betas=(0.5, 0.999))
+    discriminator.requires_grad_(False)
+    cached = surrogate_run(generator, Lookahead(discriminator, opt), 2, cache_enabled=True)
+    uncached = surrogate_run(generator, Lookahead(discriminator, opt), 2, cache_enabled=False)
+    assert torch.equal(cached[0], uncached[0])
+    assert all(torch.equal(a, b) for a, b in zip(cached[1], uncached[1]))
+
+
+class DeepCopied:
+    """The look-ahead as a deep copy of D and of its optimizer's state_dict, made afresh for one G step."""
+
+    def __init__(self, discriminator, optimizer):
+        self.discriminator = copy.deepcopy(discriminator)
+        self.optimizer = type(optimizer)(self.discriminator.parameters(), **optimizer.defaults)
+        self.optimizer.load_state_dict(copy.deepcopy(optimizer.state_dict()))
+
+    def reset(self):
+        pass
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "rmsprop"])
+def test_a_kept_lookahead_gives_what_a_fresh_copy_of_d_and_its_optimizer_gives(optimizer):
+    generator, discriminator = tiny_gan(4)
+    if optimizer == "adam":  # as the loops build it (fused on the CPU)
+        opt = adam(discriminator.parameters(), lr=1e-2, betas=(0.5, 0.999))
+    else:  # WGAN's
+        opt = torch.optim.RMSprop(discriminator.parameters(), lr=1e-2)
+    kept = Lookahead(discriminator, opt)
+
+    def d_step(seed):
+        g = torch.Generator().manual_seed(seed)
+        real, noise = torch.rand(8, 784, generator=g) * 2 - 1, torch.randn(8, 4, generator=g)
+        discriminator.requires_grad_(True)
+        opt.zero_grad(set_to_none=True)
+        Vanilla().d_loss(discriminator(real), discriminator(generator(noise).detach())).backward()
+        opt.step()
+        discriminator.requires_grad_(False)
+
+    # after D's first step (the copy has no state yet), after more steps at a scaled learning rate, after D's
+    # optimizer state is gone (as before D's first step)
+    for seed, change in enumerate([lambda: d_step(10), lambda: (d_step(11), d_step(12)), lambda: opt.state.clear()]):
+        change()
+        if seed == 1:
+            opt.param_groups[0]["lr"] *= 0.3
+        weights = copy.deepcopy(discriminator.state_dict())
+        loss_kept, grads_kept = surrogate_run(generator, kept, seed)
+        loss_fresh, grads_fresh = surrogate_run(generator, DeepCopied(discriminator, opt), seed)
+        assert torch.equal(loss_kept, loss_fresh)
+        assert all(torch.equal(a, b) for a, b in zip(grads_kept, grads_fresh))
+        assert all(torch.equal(v, weights[k]) for k, v in discriminator.state_dict().items())
+    assert kept.optimizer.param_groups[0]["lr"] == pytest.approx(3e-3)
 
 
 def stepped_adam(discriminator, generator, steps=2):

@@ -30,8 +30,9 @@ def native_bf16(monkeypatch, tmp_path):
 @pytest.mark.parametrize("extra, precision", [
     ([], "bf16"),
     (["--conditional", "--ema", "0"], "fp32"),
-    (["--unroll", "1"], "fp32"),
+    (["--unroll", "1"], "bf16"),  # the surrogate
     (["--unroll", "1", "--unroll-mode", "exact"], "bf16"),
+    (["--dataset", "ring", "--unroll", "1"], "fp32"),
 ])
 def test_auto_is_fp32_for_the_gans_bf16_hurts(cli, tmp_path, native_bf16, extra, precision):
     data = synthetic_fashion(tmp_path / "data", n_train=64)

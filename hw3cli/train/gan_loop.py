@@ -20,7 +20,7 @@ from hw3cli.errors import check_finite
 from hw3cli.models.gan import Discriminator, Generator
 from hw3cli.train.gan_losses import GanLoss, OptimizerRecipe
 from hw3cli.train.optim import adam
-from hw3cli.train.unroll import exact_g_loss, surrogate_g_loss
+from hw3cli.train.unroll import Lookahead, exact_g_loss, surrogate_g_loss
 
 
 @dataclass
@@ -120,6 +120,7 @@ def gan_training(*, generator: Generator, discriminator: Discriminator | None, l
     optimizers, rng and where it stopped."""
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
     batches = source.items_per_epoch(config.batch_size) // config.batch_size
+    lookahead = Lookahead(discriminator, optimizers.d) if config.unroll and config.unroll_mode == "surrogate" else None
     iteration = start_iteration
     for epoch in range(start_epoch, config.epochs + 1):
         start, sums, count = time.perf_counter(), torch.zeros(4, device=device), 0
@@ -143,7 +144,8 @@ def gan_training(*, generator: Generator, discriminator: Discriminator | None, l
                     continue  # WGAN: several critic steps per generator step
             g_mean = g_step(generator=generator, discriminator=discriminator, loss=loss, optimizers=optimizers,
                             config=config, real=real, labels=labels, noise=noise, fake=fake, share=share,
-                            draw=partial(fresh, source, generator, share, rng), autocast=autocast, where=where)
+                            draw=partial(fresh, source, generator, share, rng), lookahead=lookahead,
+                            autocast=autocast, where=where)
             if average is not None:
                 average.update_parameters(generator)
             iteration += 1
@@ -208,9 +210,11 @@ def d_step(*, generator: Generator, discriminator: Discriminator, loss: GanLoss,
 
 def g_step(*, generator: Generator, discriminator: Discriminator | None, loss: GanLoss, optimizers: GanOptimizers,
            config: GanConfig, real: torch.Tensor, labels: torch.Tensor, noise: torch.Tensor, fake: torch.Tensor | None,
-           share: Share, draw: Callable[[], tuple], autocast, where: str) -> torch.Tensor:
-    """Minimise G's objective: loss.g_loss(D(G(z))) with D as it is or, unrolled, as it will be K steps from now;
-    with no D (MSE), E (x - G(z))^2 against the real batch. Returns G's global-batch loss."""
+           share: Share, draw: Callable[[], tuple], lookahead: Lookahead | None, autocast,
+           where: str) -> torch.Tensor:
+    """Minimise G's objective: loss.g_loss(D(G(z))) with D as it is or, unrolled, as it will be K steps from now
+    (the surrogate's copy of D: `lookahead`); with no D (MSE), E (x - G(z))^2 against the real batch. Returns G's
+    global-batch loss."""
     cond = labels if generator.classes > 0 else None
     g_params = list(generator.parameters())
     if discriminator is not None:
@@ -226,8 +230,7 @@ def g_step(*, generator: Generator, discriminator: Discriminator | None, loss: G
             else:
                 g_loss = loss.g_loss(d_out)
         elif config.unroll_mode == "surrogate":
-            g_loss = surrogate_g_loss(generator, discriminator, optimizers.d, loss, config.unroll, draw, noise, cond,
-                                      share.average)
+            g_loss = surrogate_g_loss(generator, lookahead, loss, config.unroll, draw, noise, cond, share.average)
         else:
             g_loss = exact_g_loss(generator, discriminator, loss, config.unroll, config.unroll_lr, draw, noise, cond,
                                   optimizers.d if config.unroll_optimizer == "adam" else None)
