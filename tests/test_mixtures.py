@@ -96,6 +96,7 @@ def test_a_ring_gan_is_refused_where_a_fashion_gan_is_needed(cli, tmp_path, worl
     (["--unroll", "2", "--unroll-mode", "exact", "--unroll-optimizer", "adam", "--unroll-lr", "0.01"],
      "--unroll-optimizer sgd"),
     (["--unroll-lr", "0.01"], "--unroll-optimizer sgd"),
+    (["--unroll-mode", "exact"], "needs --unroll K"),
     (["--dataset", "ring", "--lr-decay", "0.004"], "less than one of this run's 100 steps"),
     (["--dataset", "ring", "--lr-decay", "1e-310"], "--lr-decay"),
     (["--standardize"], "--dataset ring or grid"),

@@ -35,6 +35,8 @@ def validate(config: GanConfig, loss: GanLoss, dataset: GanDataset) -> None:
     no_d = f"--loss {config.loss} has none"
     if config.unroll is not None and not loss.uses_discriminator:
         raise Hw3Error(f"--unroll needs a discriminator; {no_d}")
+    if config.unroll is None and config.unroll_mode != GanConfig.unroll_mode:
+        raise Hw3Error(f"--unroll-mode {config.unroll_mode} says how D is unrolled; it needs --unroll K")
     exact = config.unroll is not None and config.unroll_mode == "exact"
     if exact and not loss.exact_unroll:
         raise Hw3Error(f"--unroll-mode exact supports --loss {' or '.join(EXACT_LOSSES)}, not {config.loss} "
