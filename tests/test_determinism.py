@@ -151,7 +151,7 @@ def test_learned_adder_resumes_from_its_last_finished_seed(cli, tmp_path, monkey
     monkeypatch.setattr(adder_experiment, "train_smooth_adder", interrupted_in_the_second_seed)
     out = tmp_path / "resumed"
     r = cli(*args, "--out", out)
-    assert r.code == 130 and "--resume" in r.err and "1 finished seeds" in r.err
+    assert r.code == 130 and "--resume" in r.err and "the 1 finished seed is saved" in r.err
     assert not out.exists() and (tmp_path / "resumed.partial" / "progress.safetensors").is_file()
     monkeypatch.setattr(adder_experiment, "train_smooth_adder", original)
     assert_usage_error(cli(*args, "--out", out, "--resume", "--steps", "61"), "steps")

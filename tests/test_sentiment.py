@@ -167,7 +167,7 @@ def test_interrupted_training_resumes_to_the_same_model(cli, tmp_path, imdb_data
 
     monkeypatch.setattr(sentiment_experiment, "train_sentiment", interrupt_after_epoch(original, 2, signal.SIGTERM))
     r = cli(*args, "--out", tmp_path / "resumed")
-    assert r.code == 143 and "--resume" in r.err
+    assert r.code == 143 and "--resume" in r.err and "the 2 finished epochs are saved" in r.err
     monkeypatch.setattr(sentiment_experiment, "train_sentiment", original)
     assert cli(*args, "--out", tmp_path / "resumed", "--resume").code == 0
 

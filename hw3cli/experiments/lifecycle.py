@@ -39,6 +39,7 @@ from hw3cli.core.resume import RESUME_IGNORES, load_state, save_state, saved_rec
 from hw3cli.core.runs import check_run_folder, config_record, write_config, write_metrics
 from hw3cli.core.seeding import seed_everything
 from hw3cli.core.stopping import graceful_stop
+from hw3cli.core.wording import counted
 from hw3cli.errors import Hw3Error, Interrupted
 from hw3cli.experiments import display
 from hw3cli.options import parsing
@@ -156,9 +157,11 @@ class TrainingRun:
         """The loop's records, until a stop is asked for: then the one message saying what is saved."""
         for record in records:
             if distributed.any_rank(self.world, self._stop.requested, self.device):
+                saved = done()
                 raise Interrupted(
-                    f"hw3cli: interrupted in {unit} {record[unit]}; the {done()} finished {unit}s are saved in "
-                    f"{self.state_file.parent}. Continue with the same command and --resume.", self._stop.exit_code)
+                    f"hw3cli: interrupted in {unit} {record[unit]}; the {counted(saved, 'finished ' + unit)} "
+                    f"{'is' if saved == 1 else 'are'} saved in {self.state_file.parent}. Continue with the same "
+                    "command and --resume.", self._stop.exit_code)
             yield record
 
     def save(self, state: dict, extra: dict[str, torch.Tensor] | None = None) -> None:
