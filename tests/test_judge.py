@@ -408,3 +408,12 @@ def test_the_report_shows_each_graders_fidelity_beside_its_calibration(cli, grad
         assert f"Fidelity and diversity in the {grader}'s features" in report
         calibration = fidelity[grader]["real train images"]
         assert f"| real train images | {calibration['precision']:.3f} | {calibration['recall']:.3f} |" in report
+
+
+def test_the_judge_and_the_classifier_name_the_precision_they_trained_in(cli, tmp_path):
+    data = synthetic_fashion(tmp_path / "data", n_train=300, n_test=50)
+    for command, extra in (("judge", ["--batch-size", "64"]), ("classify", ["--from-scratch"])):
+        r = cli(command, "--data", data, "--out", tmp_path / command, "--epochs", "1", "--validation", "50", *extra)
+        assert r.code == 0, r.err
+        chosen = json.loads((tmp_path / command / "metrics.json").read_text())["precision"]
+        assert f" s in {chosen} -> " in r.out, r.out

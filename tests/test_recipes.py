@@ -39,6 +39,7 @@ def test_auto_is_fp32_for_the_gans_bf16_hurts(cli, tmp_path, native_bf16, extra,
     r = cli("train-gan", "--data", data, "--out", tmp_path / "run", *TINY, "--batch-size", "32", *extra)
     assert r.code == 0, r.err
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["precision"] == precision
+    assert f"/s, {precision}) -> " in r.out  # the summary says what auto chose
 
 
 
@@ -127,3 +128,4 @@ def test_the_gru_trains_in_fp32_and_the_mlp_in_bf16_where_bf16_is_native(cli, tm
         r = cli(command, "--data", tmp_path / "data", "--out", tmp_path / command, "--epochs", "1", "--hidden", "4")
         assert r.code == 0, r.err
         assert json.loads((tmp_path / command / "metrics.json").read_text())["precision"] == chosen
+        assert f" s/epoch in {chosen} -> " in r.out  # the summary says what auto chose

@@ -45,7 +45,8 @@ def run(config: ClassifyConfig) -> int:
     start = ("from scratch" if source is None
              else f"from {config.init_from}'s discriminator ({metrics['layers_copied']} layers)")
     display.stdout().print(f"classify ({start}): test accuracy [bold]{100 * metrics['test_accuracy']:.2f}%[/] after "
-                           f"{counted(config.epochs, 'epoch')}, {metrics['total_seconds']:.0f} s -> {job.dir}")
+                           f"{counted(config.epochs, 'epoch')}, {metrics['total_seconds']:.0f} s in {job.precision} "
+                           f"-> {job.dir}")
     return 0
 
 

@@ -21,5 +21,6 @@ def run(config: JudgeConfig) -> int:
     worst = min(metrics["per_class_accuracy"], key=metrics["per_class_accuracy"].get)
     display.stdout().print(f"judge: test accuracy [bold]{100 * metrics['test_accuracy']:.2f}%[/] (lowest: {worst} "
                            f"{100 * metrics['per_class_accuracy'][worst]:.1f}%) after "
-                           f"{counted(config.epochs, 'epoch')}, {metrics['total_seconds']:.0f} s -> {job.dir}")
+                           f"{counted(config.epochs, 'epoch')}, {metrics['total_seconds']:.0f} s in {job.precision} "
+                           f"-> {job.dir}")
     return 0

@@ -146,7 +146,7 @@ def run(config: GanConfig) -> int:
     unit = "images" if dataset.images else "points"
     display.stdout().print(f"{metrics['summary']}\n{counted(config.epochs, 'epoch')} in "
                            f"{metrics['total_seconds']:.0f} s "
-                           f"({metrics['images_per_second']:,.0f} {unit}/s) -> {job.dir}")
+                           f"({metrics['images_per_second']:,.0f} {unit}/s, {job.precision}) -> {job.dir}")
     return 0
 
 

@@ -79,7 +79,7 @@ def run(config: GRUConfig | MLPConfig) -> int:
     display.stdout().print(
         f"{command}: best dev accuracy {100 * metrics['dev_accuracy']:.2f}% (epoch {best_epoch}), "
         f"test accuracy [bold]{100 * metrics['test_accuracy']:.2f}%[/], {metrics['seconds_per_epoch']:.0f} s/epoch "
-        f"-> {job.dir}")
+        f"in {job.precision} -> {job.dir}")
     return 0
 
 
