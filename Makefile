@@ -98,10 +98,15 @@ help: ## List the targets and the variables (this message)
 
 install: $(VENV)/.installed ## Create .venv and install hw3cli (editable) with its dev tools
 
+# pip's output goes to a log, shown where pip fails: on success it holds only notices (the build backend's
+# "Editable installation" warning, for one), but for pip's ERROR lines (a dependency conflict), shown too.
 $(VENV)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
-	$(BIN)/python -m pip install -q -e '.[dev]' 2>&1 | grep -v '^WARNING: Location' || true
+	@echo "Installing hw3cli and its dependencies into $(VENV) (pip's output: $(VENV)/install.log)"
+	@$(BIN)/python -m pip install --upgrade pip > $(VENV)/install.log 2>&1 || true
+	@$(BIN)/python -m pip install -e '.[dev]' >> $(VENV)/install.log 2>&1 || { tail -n 25 $(VENV)/install.log >&2; \
+	  echo "make install: pip failed (its whole output: $(VENV)/install.log)" >&2; exit 1; }
+	@grep '^ERROR' $(VENV)/install.log >&2 || true
 	$(BIN)/python -c "import hw3cli, torch, torchvision, typer, rich, safetensors, regex, matplotlib, pytest"
 	@touch $@
 

@@ -239,7 +239,8 @@ class FashionData:
     data_dir: Path | None = option(None, "--data", DATA_DIR_HELP, was="--data-dir")
     download: bool = option(False, "--download", "Fetch Fashion-MNIST into --data or the cache if missing (MD5 "
                                                  "checked).")
-    limit: int = option(0, "--limit", "Train on the first N training images only (0: all).", 0, COUNT_MAX)
+    limit: int = option(0, "--limit", "Use the first N training images (0: all); classify, judge: --validation "
+                                      "among them.", 0, COUNT_MAX)
 
 
 def gan_variant(loss: str, clip: float, unroll: int | None, unroll_mode: str, conditional: bool = False,

@@ -215,7 +215,7 @@ def test_interrupted_run_resumes_to_the_same_numbers(cli, tmp_path, monkeypatch,
     assert r.code == 130 and "--resume" in r.err and "Traceback" not in r.err
     assert not out.exists() and (tmp_path / "resumed.partial" / "progress.safetensors").is_file()
     monkeypatch.setattr(gan_experiment, "gan_training", original)
-    assert_usage_error(cli(*args, "--out", out, "--resume", "--seed", "5"), "seed")
+    assert_usage_error(cli(*args, "--out", out, "--resume", "--seed", "5"), "seed (0, now 5)")
     r = cli(*args, "--out", out, "--resume")
     assert r.code == 0, r.err
     assert not (tmp_path / "resumed.partial").exists()

@@ -93,6 +93,8 @@ def test_a_ring_gan_is_refused_where_a_fashion_gan_is_needed(cli, tmp_path, worl
     (["--dataset", "ring", "--g-hidden", ",".join(["4"] * 9)], "from 1 to 8"),
     (["--dataset", "moons"], "dataset"),
     (["--unroll", "2", "--unroll-optimizer", "sgd"], "--unroll-mode exact"),
+    (["--unroll", "2", "--unroll-optimizer", "adam"], "--unroll-mode exact"),
+    (["--unroll-optimizer", "adam"], "--unroll-mode exact"),
     (["--unroll", "2", "--unroll-mode", "exact", "--unroll-optimizer", "adam", "--unroll-lr", "0.01"],
      "--unroll-optimizer sgd"),
     (["--unroll-lr", "0.01"], "--unroll-optimizer sgd"),

@@ -174,6 +174,10 @@ def test_resume_under_auto_keeps_the_precision_the_run_began_with(cli, tmp_path,
     assert r.code == 0, r.err
     straight, resumed = ((tmp_path / name / "metrics.json").read_bytes() for name in ("straight", "resumed"))
     assert json.loads(resumed)["precision"] == "fp32" and resumed == straight
+    # timings.json still says why the run is in fp32: the probe the run began with
+    probes_kept = [json.loads((tmp_path / name / "timings.json").read_text())["machine"]["precision_probe_ms"]
+                   for name in ("straight", "resumed")]
+    assert probes_kept == [{"fp32": 2.0, "bf16": 4.0}] * 2
 
 
 def test_a_moment_of_a_busy_machine_during_the_bf16_pass_does_not_choose_fp32(monkeypatch):
@@ -184,3 +188,13 @@ def test_a_moment_of_a_busy_machine_during_the_bf16_pass_does_not_choose_fp32(mo
     measured = precision.probe(SHAPES, "torch")
     assert measured == {"fp32": 1.0, "bf16": 1.0}
     assert precision.choose(measured) == "bf16"
+
+
+@pytest.mark.parametrize("saved", [None, "fast", [1.0, 2.0], {"fp32": 1.0}, {"fp32": "1", "bf16": 2.0},
+                                   {"fp32": True, "bf16": 2.0}, {"fp32": -1.0, "bf16": 2.0},
+                                   {"fp32": 1.0, "bf16": 2.0, "fp16": 3.0}, {"fp32": float("nan"), "bf16": 2.0}])
+def test_a_progress_files_probe_that_is_not_two_times_is_left_out(saved):
+    from hw3cli.experiments.lifecycle import _probe_record
+
+    assert _probe_record(saved) is None
+    assert _probe_record({"fp32": 3, "bf16": 1.5}) == {"fp32": 3, "bf16": 1.5}

@@ -43,6 +43,18 @@ def saved_record(path: Path) -> dict:
     return record if isinstance(record, dict) and isinstance(record.get("config"), dict) else {}
 
 
+def _shown(value: object) -> str:
+    """A saved or given option's value for a message: as JSON, its middle cut out where long (a progress file may
+    hold anything; two paths differ at their ends); None is an option left at its default."""
+    if value is None:
+        return "default"
+    try:
+        text = value if isinstance(value, str) else json.dumps(value)
+    except (TypeError, ValueError, RecursionError):
+        text = type(value).__name__
+    return text if len(text) <= 40 else f"{text[:18]}...{text[-19:]}"
+
+
 def _device_of(modules: dict[str, nn.Module]) -> torch.device:
     """Where the tracked models live (the first one's first weight; CPU when there is none)."""
     return next((p.device for m in modules.values() for p in m.parameters()), torch.device("cpu"))
@@ -85,8 +97,10 @@ def load_state(path: Path, kind: str, modules: dict[str, nn.Module], optimizers:
     if problem:
         raise Hw3Error(f"{unusable} ({problem}); delete {path.parent} to start over")
     saved = state["config"]
-    changed = sorted(k for k in set(saved) | set(config) if k not in ignore and saved.get(k) != config.get(k))
-    changed += sorted(f"{k} ({state[k]}, now {v})" for k, v in (same or {}).items() if k in state and state[k] != v)
+    changed = sorted(f"{k} ({_shown(saved.get(k))}, now {_shown(config.get(k))})" for k in set(saved) | set(config)
+                     if k not in ignore and saved.get(k) != config.get(k))
+    changed += sorted(f"{k} ({_shown(state[k])}, now {_shown(v)})" for k, v in (same or {}).items()
+                      if k in state and state[k] != v)
     if changed:
         # Under torchrun the batch is split over the ranks: another world size would continue with other numbers.
         where = " and as many torchrun processes" if any(k.startswith("world_size") for k in changed) else ""

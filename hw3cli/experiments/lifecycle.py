@@ -95,6 +95,8 @@ class TrainingRun:
                                for rows, fan_in, fan_out in getattr(config, "dense_products", ()))
                 precision, self.precision_probe = display.use_precision(
                     requested, self.device, getattr(config, "bf16_keeps_quality", True), shapes, library)
+                if requested != options.precision:  # resumed under auto: why the run began in this precision
+                    self.precision_probe = _probe_record(saved.get("precision_probe_ms"))
                 decided = (precision, "torch" if self.device.type != "cpu" or precision == "bf16" else library())
             except Hw3Error as exc:
                 problem = str(exc)
@@ -178,7 +180,8 @@ class TrainingRun:
         if self.world.leader:
             save_state(self.state_file, f"{self.command}-progress", *self._parts,
                        {**state, "precision": self.precision, "matmul": self.matmul, "world_size": self.world.size,
-                        "config": self.record},
+                        "config": self.record, **({"precision_probe_ms": self.precision_probe}
+                                                  if self.precision_probe else {})},
                        extra)
 
     def finish(self, metrics: dict, write_files: Callable[[Path], None]) -> None:
@@ -194,6 +197,14 @@ class TrainingRun:
         if self.world.size > 1:  # every rank returns once the files are there
             torch.distributed.barrier()
         distributed.finished()
+
+
+def _probe_record(saved: Any) -> dict | None:
+    """--precision auto's probe as a progress file kept it ({"fp32": ms, "bf16": ms}), or None where it is not one."""
+    if not isinstance(saved, dict) or set(saved) != {"fp32", "bf16"}:
+        return None
+    numbers = all(isinstance(t, (int, float)) and not isinstance(t, bool) and 0 < t < 1e9 for t in saved.values())
+    return saved if numbers else None
 
 
 def resumed_options(config: Any) -> Any:

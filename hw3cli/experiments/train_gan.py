@@ -30,8 +30,9 @@ RUN_FILES = ("generator.safetensors", "discriminator.safetensors", "samples.safe
              "scatter.png", "density.png")
 
 
-def validate(config: GanConfig, loss: GanLoss, dataset: GanDataset) -> None:
-    """The combinations no single option's range can refuse (on the config with its dataset's sizes)."""
+def validate(config: GanConfig, loss: GanLoss, dataset: GanDataset, given: GanConfig) -> None:
+    """The combinations no single option's range can refuse (on the config with its dataset's sizes; `given`: the
+    options as typed, before --resume and the recipe filled them in)."""
     no_d = f"--loss {config.loss} has none"
     if config.unroll is not None and not loss.uses_discriminator:
         raise Hw3Error(f"--unroll needs a discriminator; {no_d}")
@@ -41,7 +42,7 @@ def validate(config: GanConfig, loss: GanLoss, dataset: GanDataset) -> None:
     if exact and not loss.exact_unroll:
         raise Hw3Error(f"--unroll-mode exact supports --loss {' or '.join(EXACT_LOSSES)}, not {config.loss} "
                        "(its critic step is not a differentiable update)")
-    if config.unroll_optimizer != "adam" and not exact:
+    if given.unroll_optimizer is not None and not exact:  # the resolved config says "adam" for every other GAN
         raise Hw3Error("--unroll-optimizer chooses the steps of the exact unroll; it needs --unroll K "
                        "--unroll-mode exact")
     if config.unroll_lr != GanConfig.unroll_lr and not (exact and config.unroll_optimizer == "sgd"):
@@ -96,9 +97,9 @@ def fixed_inputs(config: GanConfig, source: GanSource, classes: int) -> tuple[to
 
 
 def run(config: GanConfig) -> int:
-    config = resumed_options(config).resolved()
+    given, config = config, resumed_options(config).resolved()
     dataset, loss = GAN_DATASETS[config.dataset], make_loss(config.loss, config.clip, config.critic_steps)
-    validate(config, loss, dataset)
+    validate(config, loss, dataset, given)
     job = TrainingRun(config, "train-gan", RUN_FILES)
     device = job.device
     source = dataset.open(config.data, loss.critic_steps, device)
