@@ -239,6 +239,15 @@ def machine_record(device: torch.device, precision: str | None = None, matmul: s
     return record
 
 
+def probe_times(probe: object) -> tuple[float, float] | None:
+    """(fp32, bf16) milliseconds of --precision auto's probe as a file kept them, or None where they are not two
+    times in (0, 1e9)."""
+    times = [probe.get(p) for p in ("fp32", "bf16")] if isinstance(probe, dict) else []
+    numbers = len(times) == 2 and all(isinstance(t, (int, float)) and not isinstance(t, bool) and 0 < t < 1e9
+                                      for t in times)
+    return (times[0], times[1]) if numbers else None
+
+
 def describe(record: dict) -> str:
     """One line for a machine record: 'AMD EPYC, AVX2 without native bf16, 1 thread of 2 CPUs, fp32'."""
     if not isinstance(record, dict):
@@ -254,10 +263,8 @@ def describe(record: dict) -> str:
         text += f", GPU {record['gpu']}"
     if record.get("precision"):
         text += f", {record['precision']}"
-        probe = record.get("precision_probe_ms")
-        times = [probe.get(p) for p in ("fp32", "bf16")] if isinstance(probe, dict) else []
-        if len(times) == 2 and all(isinstance(t, (int, float)) and not isinstance(t, bool) and 0 < t < 1e9
-                                   for t in times):
+        times = probe_times(record.get("precision_probe_ms"))
+        if times:
             text += f" (bf16 {times[0] / times[1]:.2f}x as fast as fp32 at its layers)"
     if record.get("matmul"):
         text += f", matmul {record['matmul']}"

@@ -33,7 +33,7 @@ from rich.progress import Progress
 from hw3cli.core import distributed, matmul
 from hw3cli.core.device import resolve_device
 from hw3cli.core.files import atomic_folder, lock_folder
-from hw3cli.core.hardware import machine_record
+from hw3cli.core.hardware import machine_record, probe_times
 from hw3cli.core.numerics import numerics
 from hw3cli.core.resume import RESUME_IGNORES, load_state, save_state, saved_record, state_file
 from hw3cli.core.runs import check_run_folder, config_record, write_config, write_metrics
@@ -201,10 +201,7 @@ class TrainingRun:
 
 def _probe_record(saved: Any) -> dict | None:
     """--precision auto's probe as a progress file kept it ({"fp32": ms, "bf16": ms}), or None where it is not one."""
-    if not isinstance(saved, dict) or set(saved) != {"fp32", "bf16"}:
-        return None
-    numbers = all(isinstance(t, (int, float)) and not isinstance(t, bool) and 0 < t < 1e9 for t in saved.values())
-    return saved if numbers else None
+    return saved if isinstance(saved, dict) and set(saved) == {"fp32", "bf16"} and probe_times(saved) else None
 
 
 def resumed_options(config: Any) -> Any:
